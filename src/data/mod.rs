@@ -1,0 +1,351 @@
+//! The MNIST data layer: reading the IDX files, holding a data set in memory, and splitting it.
+//!
+//! * [`idx`] reads and writes the IDX format (raw or gzip-compressed) and checks every file it
+//!   reads against its header before trusting it: magic number, number of dimensions, exact
+//!   byte count (no allocation is ever sized by an unchecked header) and label range.
+//! * [`load_mnist`] finds the four standard MNIST files in a directory (raw or `.gz`), checks
+//!   that images and labels agree, and returns a [`Dataset`] with pixels scaled to `[0, 1]`.
+//! * [`split`] makes seeded, stratified train/validation splits and k-fold assignments.
+//!
+//! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
+
+pub mod idx;
+pub mod split;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while reading or preparing data.
+///
+/// Each variant names the file or directory it concerns; the `Display` form is
+/// `"{path}: {message}"`.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The operating system refused to open, read or write a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but its contents are not what they should be (bad magic number, wrong
+    /// size, invalid gzip data, a label out of range, a wrong image shape, ...).
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    /// Two files that belong together disagree (e.g. image and label counts differ).
+    #[error("{} and {}: {message}", images.display(), labels.display())]
+    Mismatch {
+        images: PathBuf,
+        labels: PathBuf,
+        message: String,
+    },
+    /// The files a data set needs are not in the directory searched (`path` is the directory).
+    #[error("{}: {message}", path.display())]
+    NotFound { path: PathBuf, message: String },
+    /// A parameter passed to a data function is out of range (e.g. a split fraction).
+    #[error("{message}")]
+    InvalidArgument { message: String },
+}
+
+/// Which half of MNIST to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The 60,000 training images (`train-*` files).
+    Train,
+    /// The 10,000 test images (`t10k-*` files).
+    Test,
+}
+
+impl Split {
+    /// The file-name prefix MNIST uses for this split: `"train"` or `"t10k"`.
+    pub fn file_prefix(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "t10k",
+        }
+    }
+
+    /// A human-readable name: `"train"` or `"test"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Side length of an MNIST image.
+pub const MNIST_SIDE: usize = 28;
+
+/// Number of digit classes (labels are `0..=9`).
+pub const NUM_CLASSES: usize = 10;
+
+/// The directory used when neither `--data` nor `DIGITS_DATA` is given.
+pub const DEFAULT_DATA_DIR: &str = "data/mnist";
+
+/// The environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "DIGITS_DATA";
+
+/// A labelled image data set held in memory.
+///
+/// `images` is row-major, `len() * rows * cols` values, each pixel scaled to `[0, 1]`
+/// (`byte / 255`); record `i` is `images[i * rows * cols..(i + 1) * rows * cols]` with label
+/// `labels[i]`.
+#[derive(Clone, PartialEq)]
+pub struct Dataset {
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    pub rows: usize,
+    pub cols: usize,
+    /// Where the data came from (for reports), e.g. the image file's path.
+    pub source: String,
+}
+
+impl fmt::Debug for Dataset {
+    // Summarise rather than print millions of pixels.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("len", &self.len())
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dataset {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image (`rows * cols`).
+    pub fn pixels_per_image(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The pixels of record `i`, row-major. Panics if `i >= len()`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.pixels_per_image();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// A new data set holding copies of the chosen records, in the order given (indices may
+    /// repeat). Panics if an index is `>= len()`.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let n = self.pixels_per_image();
+        let mut images = Vec::with_capacity(indices.len() * n);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        Dataset {
+            images,
+            labels,
+            rows: self.rows,
+            cols: self.cols,
+            source: self.source.clone(),
+        }
+    }
+
+    /// How many records carry each label `0..=9` (labels outside that range are not counted).
+    pub fn class_counts(&self) -> [usize; NUM_CLASSES] {
+        let mut counts = [0usize; NUM_CLASSES];
+        for &l in &self.labels {
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Converts bytes `0..=255` to `[0, 1]` floats (`byte / 255`).
+pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
+    let table: [f32; 256] = std::array::from_fn(|b| b as f32 / 255.0);
+    pixels.iter().map(|&b| table[b as usize]).collect()
+}
+
+/// The names MNIST files go by for one split, raw first: e.g. `train-images-idx3-ubyte`,
+/// `train-images-idx3-ubyte.gz`.
+fn candidate_names(split: Split, what: &str) -> [String; 2] {
+    let base = format!("{}-{what}", split.file_prefix());
+    let gz = format!("{base}.gz");
+    [base, gz]
+}
+
+/// Finds the first existing candidate in `dir`; the raw file wins over the `.gz` one.
+fn find_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// Loads one MNIST split from `dir`.
+///
+/// Looks for `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (`t10k-...` for
+/// [`Split::Test`]), each either raw or with a `.gz` suffix (the raw file is preferred when
+/// both exist). Checks each file (see [`idx`]), that the image and label counts match and that
+/// the images are 28x28.
+pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
+    let image_names = candidate_names(split, "images-idx3-ubyte");
+    let label_names = candidate_names(split, "labels-idx1-ubyte");
+    let image_path = find_file(dir, &image_names);
+    let label_path = find_file(dir, &label_names);
+    let (image_path, label_path) = match (image_path, label_path) {
+        (Some(i), Some(l)) => (i, l),
+        (i, l) => {
+            let mut tried = Vec::new();
+            if i.is_none() {
+                tried.extend(image_names.iter().cloned());
+            }
+            if l.is_none() {
+                tried.extend(label_names.iter().cloned());
+            }
+            return Err(DataError::NotFound {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "MNIST {split} files not found in this directory (tried {}); \
+                     pass --data DIR or set {DATA_DIR_ENV} to the directory holding them",
+                    tried.join(", ")
+                ),
+            });
+        }
+    };
+
+    let images = idx::read_idx_images(&image_path)?;
+    if images.rows != MNIST_SIDE || images.cols != MNIST_SIDE {
+        return Err(DataError::Format {
+            path: image_path,
+            message: format!(
+                "images are {}x{}, expected {MNIST_SIDE}x{MNIST_SIDE} for MNIST",
+                images.rows, images.cols
+            ),
+        });
+    }
+    let labels = idx::read_idx_labels(&label_path)?;
+    if labels.len() != images.count {
+        return Err(DataError::Mismatch {
+            message: format!(
+                "count mismatch: {} holds {} images but {} holds {} labels",
+                file_name(&image_path),
+                images.count,
+                file_name(&label_path),
+                labels.len()
+            ),
+            images: image_path,
+            labels: label_path,
+        });
+    }
+
+    Ok(Dataset {
+        images: scale_pixels(&images.pixels),
+        labels,
+        rows: images.rows,
+        cols: images.cols,
+        source: image_path.display().to_string(),
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The data directory: `--data DIR` if given, else the `DIGITS_DATA` environment variable (if
+/// set and non-empty), else `./data/mnist`.
+pub fn resolve_data_dir(cli: Option<&Path>) -> PathBuf {
+    resolve_from(cli, std::env::var_os(DATA_DIR_ENV))
+}
+
+fn resolve_from(cli: Option<&Path>, env: Option<OsString>) -> PathBuf {
+    if let Some(dir) = cli {
+        return dir.to_path_buf();
+    }
+    match env {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(DEFAULT_DATA_DIR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Dataset {
+        // 4 records of 1x2 pixels.
+        Dataset {
+            images: vec![0.0, 0.1, 1.0, 1.1, 2.0, 2.1, 3.0, 3.1],
+            labels: vec![3, 1, 3, 9],
+            rows: 1,
+            cols: 2,
+            source: "tiny".into(),
+        }
+    }
+
+    #[test]
+    fn dataset_accessors() {
+        let d = tiny();
+        assert_eq!(d.len(), 4);
+        assert!(!d.is_empty());
+        assert_eq!(d.image(2), &[2.0, 2.1]);
+        let mut counts = [0; 10];
+        counts[1] = 1;
+        counts[3] = 2;
+        counts[9] = 1;
+        assert_eq!(d.class_counts(), counts);
+    }
+
+    #[test]
+    fn subset_copies_in_order() {
+        let d = tiny();
+        let s = d.subset(&[3, 0, 3]);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.labels, vec![9, 3, 9]);
+        assert_eq!(s.images, vec![3.0, 3.1, 0.0, 0.1, 3.0, 3.1]);
+        assert_eq!((s.rows, s.cols), (1, 2));
+        assert!(d.subset(&[]).is_empty());
+    }
+
+    #[test]
+    fn scaling_maps_bytes_to_unit_interval() {
+        assert_eq!(scale_pixels(&[0, 255, 51]), vec![0.0, 1.0, 0.2]);
+    }
+
+    #[test]
+    fn data_dir_precedence() {
+        let cli = Path::new("/x/cli");
+        assert_eq!(resolve_from(Some(cli), Some("/x/env".into())), cli);
+        assert_eq!(
+            resolve_from(None, Some("/x/env".into())),
+            Path::new("/x/env")
+        );
+        assert_eq!(
+            resolve_from(None, Some("".into())),
+            Path::new(DEFAULT_DATA_DIR)
+        );
+        assert_eq!(resolve_from(None, None), Path::new(DEFAULT_DATA_DIR));
+        assert_eq!(resolve_data_dir(Some(cli)), cli);
+    }
+
+    #[test]
+    fn error_display_names_the_path() {
+        let e = DataError::Format {
+            path: "/d/f.gz".into(),
+            message: "broken".into(),
+        };
+        assert_eq!(e.to_string(), "/d/f.gz: broken");
+    }
+}

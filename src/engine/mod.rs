@@ -1,0 +1,156 @@
+//! The compute engine: layers with explicit forward and backward passes over f32 buffers.
+//!
+//! Tensors are plain row-major slices in NHWC order (a batch of samples, each `h × w × c` with
+//! channels last), so a dense layer's input is a `[batch, features]` matrix and a convolution's
+//! patches form one `[batch·h·w, k·k·c]` matrix: both go straight to the GEMM. Every layer owns
+//! its parameters, their gradients and its workspaces, which are sized on the first batch and
+//! reused afterwards, so the training loop does not allocate.
+//!
+//! The seam a different backend would implement is [`Layer`]: `forward`, `backward` and the
+//! list of named parameters.
+
+pub mod activation;
+pub mod batch_norm;
+pub mod conv2d;
+pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod gemm;
+pub mod init;
+pub mod loss;
+pub mod max_pool;
+pub mod network;
+pub mod regularizer;
+
+pub use activation::{Activation, ActivationLayer};
+pub use batch_norm::BatchNorm;
+pub use conv2d::{Conv2D, Padding};
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use init::Initializer;
+pub use loss::Loss;
+pub use max_pool::MaxPool2D;
+pub use network::Network;
+pub use regularizer::L2;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The shape of one sample: height × width × channels (a flat vector is `1 × 1 × n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shape {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl Shape {
+    pub fn new(h: usize, w: usize, c: usize) -> Self {
+        Shape { h, w, c }
+    }
+    pub fn flat(n: usize) -> Self {
+        Shape { h: 1, w: 1, c: n }
+    }
+    pub fn len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.h == 1 && self.w == 1 {
+            write!(f, "{}", self.c)
+        } else {
+            write!(f, "{}×{}×{}", self.h, self.w, self.c)
+        }
+    }
+}
+
+/// A named tensor of a layer: weights (with their gradient) or, when not trainable, a state
+/// such as batch normalisation's moving mean. `name` is the key in the saved file after the
+/// layer's name: `dense_1.kernel`.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub value: Vec<f32>,
+    pub grad: Vec<f32>,
+    pub trainable: bool,
+}
+
+impl Param {
+    pub fn trainable(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
+        let n = value.len();
+        Param { name, shape, value, grad: vec![0.0; n], trainable: true }
+    }
+    pub fn state(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
+        Param { name, shape, value, grad: Vec::new(), trainable: false }
+    }
+}
+
+/// What a forward pass needs besides its input.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Training mode: dropout active, batch statistics in batch normalisation.
+    pub training: bool,
+    /// A seed unique to this step and layer, for dropout masks.
+    pub seed: u64,
+}
+
+/// One layer of a sequential network.
+///
+/// `x` is the layer's input for `batch` samples, `y` its output. `backward` receives the
+/// gradient of the loss with respect to `y` in `dy` (which it may overwrite), adds the
+/// gradients of its parameters into their `grad` buffers and, unless `dx` is `None` (the first
+/// layer), writes the gradient with respect to `x`.
+pub trait Layer: Send {
+    fn name(&self) -> &str;
+    fn kind(&self) -> &'static str;
+    fn input_shape(&self) -> Shape;
+    fn output_shape(&self) -> Shape;
+    fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx);
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize);
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
+    /// Regularisation terms added to the loss by the last forward pass (kernel and activity).
+    fn penalty(&self) -> f64 {
+        0.0
+    }
+    /// The activation applied at the output, if the layer has one; the network uses it to fuse
+    /// a final softmax with the cross-entropy loss.
+    fn activation_mut(&mut self) -> Option<&mut Activation> {
+        None
+    }
+}
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the number of threads the engine uses (the global rayon pool). Call once, before any
+/// work; later calls only change the GEMM's parallelism.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    THREADS.store(rayon::current_num_threads(), Ordering::Relaxed);
+}
+
+/// Threads in use (rayon's pool size unless set).
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => rayon::current_num_threads(),
+        n => n,
+    }
+}
+
+/// Grows `buf` to at least `n` elements; never shrinks, so steady-state batches do not allocate.
+pub(crate) fn ensure(buf: &mut Vec<f32>, n: usize) {
+    if buf.len() < n {
+        buf.resize(n, 0.0);
+    }
+}

@@ -1,0 +1,172 @@
+//! A sequential network: layers run in order over buffers owned by the network.
+//!
+//! A final softmax is taken out of the last layer and fused with the cross-entropy loss:
+//! training then works on the logits (stable, and the gradient is simply `p − y`), and
+//! inference applies the softmax at the end.
+
+use super::activation::softmax_row;
+use super::loss::{self, Targets};
+use super::{Activation, Ctx, Layer, Loss, Param, Shape, ensure};
+use crate::rng::Rng;
+
+pub struct Network {
+    pub input: Shape,
+    pub layers: Vec<Box<dyn Layer>>,
+    /// True when the model's last activation is softmax (taken out of the layer, see above).
+    softmax_output: bool,
+    /// `acts[i]`: output of layer `i` for the current batch.
+    acts: Vec<Vec<f32>>,
+    /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
+    grads: Vec<Vec<f32>>,
+    batch: usize,
+}
+
+impl Network {
+    pub fn new(input: Shape, mut layers: Vec<Box<dyn Layer>>) -> Self {
+        let mut softmax_output = false;
+        if let Some(a) = layers.last_mut().and_then(|l| l.activation_mut()) {
+            if *a == Activation::Softmax {
+                *a = Activation::Linear;
+                softmax_output = true;
+            }
+        }
+        let n = layers.len();
+        Network { input, layers, softmax_output, acts: vec![Vec::new(); n], grads: vec![Vec::new(); n], batch: 0 }
+    }
+
+    /// Size of one output row (the number of classes).
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(self.input.len(), |l| l.output_shape().len())
+    }
+
+    pub fn softmax_output(&self) -> bool {
+        self.softmax_output
+    }
+
+    /// Runs the layers on `batch` samples. In training mode `seed` drives dropout. Returns the
+    /// raw output: logits when the softmax is fused.
+    pub fn forward(&mut self, x: &[f32], batch: usize, training: bool, seed: u64) -> &[f32] {
+        assert_eq!(x.len(), batch * self.input.len(), "input length does not match the batch");
+        self.batch = batch;
+        for i in 0..self.layers.len() {
+            let out = batch * self.layers[i].output_shape().len();
+            ensure(&mut self.acts[i], out);
+            let (before, rest) = self.acts.split_at_mut(i);
+            let input: &[f32] = if i == 0 { x } else { &before[i - 1][..batch * self.layers[i].input_shape().len()] };
+            let ctx = Ctx { training, seed: Rng::derive(&[seed, i as u64]).next_u64() };
+            self.layers[i].forward(input, &mut rest[0][..out], batch, ctx);
+        }
+        self.output()
+    }
+
+    /// The raw output of the last forward pass.
+    pub fn output(&self) -> &[f32] {
+        let n = self.batch * self.outputs();
+        match self.acts.last() {
+            Some(a) => &a[..n],
+            None => &[],
+        }
+    }
+
+    /// Loss of the last forward pass (without regularisation), writing its gradient with
+    /// respect to the raw output for [`Network::backward`].
+    pub fn loss_grad(&mut self, targets: Targets, loss: Loss) -> f64 {
+        let _ = loss; // Sparse and categorical differ only in how targets are given.
+        let classes = self.outputs();
+        let n = self.batch * classes;
+        let Some(last) = self.grads.last_mut() else { return 0.0 };
+        ensure(last, n);
+        let out = &self.acts.last().expect("layers")[..n];
+        if self.softmax_output {
+            loss::softmax_cross_entropy(out, targets, classes, &mut last[..n])
+        } else {
+            loss::probability_cross_entropy(out, targets, classes, &mut last[..n])
+        }
+    }
+
+    /// Back-propagates the gradient left by [`Network::loss_grad`] (or written into
+    /// [`Network::output_grad_mut`]), accumulating parameter gradients.
+    pub fn backward(&mut self, x: &[f32]) {
+        let batch = self.batch;
+        for i in (0..self.layers.len()).rev() {
+            let in_len = batch * self.layers[i].input_shape().len();
+            let out_len = batch * self.layers[i].output_shape().len();
+            if i > 0 {
+                ensure(&mut self.grads[i - 1], in_len);
+            }
+            let (gbefore, grest) = self.grads.split_at_mut(i);
+            let dy = &mut grest[0][..out_len];
+            let dx = if i > 0 { Some(&mut gbefore[i - 1][..in_len]) } else { None };
+            let input: &[f32] = if i == 0 { x } else { &self.acts[i - 1][..in_len] };
+            let y = &self.acts[i][..out_len];
+            self.layers[i].backward(input, y, dy, dx, batch);
+        }
+    }
+
+    /// The gradient buffer of the raw output (sized for the last forward pass), for callers
+    /// that bring their own loss.
+    pub fn output_grad_mut(&mut self) -> &mut [f32] {
+        let n = self.batch * self.outputs();
+        let last = self.grads.last_mut().expect("layers");
+        ensure(last, n);
+        &mut last[..n]
+    }
+
+    /// Regularisation terms of the last forward pass.
+    pub fn penalty(&self) -> f64 {
+        self.layers.iter().map(|l| l.penalty()).sum()
+    }
+
+    pub fn zero_grads(&mut self) {
+        for l in &mut self.layers {
+            for p in l.params_mut() {
+                p.grad.fill(0.0);
+            }
+        }
+    }
+
+    /// Every tensor with its saved-file key (`layer.param`).
+    pub fn named_params(&self) -> Vec<(String, &Param)> {
+        self.layers.iter().flat_map(|l| l.params().into_iter().map(move |p| (format!("{}.{}", l.name(), p.name), p))).collect()
+    }
+
+    pub fn named_params_mut(&mut self) -> Vec<(String, &mut Param)> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let name = l.name().to_string();
+            for p in l.params_mut() {
+                out.push((format!("{name}.{}", p.name), p));
+            }
+        }
+        out
+    }
+
+    /// Trainable and non-trainable parameter counts, as Keras' `summary()` gives them.
+    pub fn param_counts(&self) -> (usize, usize) {
+        let mut t = 0;
+        let mut n = 0;
+        for l in &self.layers {
+            for p in l.params() {
+                if p.trainable { t += p.value.len() } else { n += p.value.len() }
+            }
+        }
+        (t, n)
+    }
+
+    /// Class probabilities for `x` (`n` samples), in inference mode, `batch` at a time.
+    pub fn predict(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
+        let per = self.input.len();
+        let n = x.len() / per;
+        let classes = self.outputs();
+        let mut out = vec![0.0f32; n * classes];
+        for (xs, os) in x.chunks(batch * per).zip(out.chunks_mut(batch * classes)) {
+            let b = xs.len() / per;
+            let y = self.forward(xs, b, false, 0);
+            os.copy_from_slice(y);
+        }
+        if self.softmax_output {
+            out.chunks_mut(classes).for_each(softmax_row);
+        }
+        out
+    }
+}

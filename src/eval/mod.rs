@@ -1,0 +1,9 @@
+//! Evaluation: judges a trained model by comparing its predictions with the true labels.
+//!
+//! [`metrics`] computes the confusion matrix, per-class precision / recall / F1 and their
+//! macro and weighted averages, in the manner of scikit-learn's `confusion_matrix` and
+//! `classification_report`, and renders them as JSON (via serde) or as a text table.
+
+pub mod metrics;
+
+pub use metrics::{Averages, ClassMetrics, Report, confusion_matrix, report};
