@@ -1,1 +1,107 @@
-//! x
+//! Optimisers with Keras' update rules and defaults. State (moments, velocities) is kept per
+//! trainable tensor, in the order the network lists them.
+
+pub mod adam;
+pub mod rmsprop;
+pub mod sgd;
+
+use crate::engine::Network;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// An optimiser and its hyper-parameters (`lr` may be changed between steps by schedules).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    Sgd(sgd::SgdConfig),
+    Adam(adam::AdamConfig),
+    Rmsprop(rmsprop::RmspropConfig),
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam(adam::AdamConfig::default())
+    }
+}
+
+impl OptimizerConfig {
+    /// The optimiser by name with Keras' defaults (`sgd`, `adam`, `rmsprop`).
+    pub fn by_name(name: &str) -> Result<Self, String> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "sgd" => OptimizerConfig::Sgd(Default::default()),
+            "adam" => OptimizerConfig::Adam(Default::default()),
+            "rmsprop" => OptimizerConfig::Rmsprop(Default::default()),
+            _ => return Err(format!("unknown optimizer '{name}' (expected sgd, adam or rmsprop)")),
+        })
+    }
+
+    pub fn lr(&self) -> f32 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr,
+            OptimizerConfig::Adam(c) => c.lr,
+            OptimizerConfig::Rmsprop(c) => c.lr,
+        }
+    }
+
+    pub fn set_lr(&mut self, lr: f32) {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr = lr,
+            OptimizerConfig::Adam(c) => c.lr = lr,
+            OptimizerConfig::Rmsprop(c) => c.lr = lr,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd(_) => "sgd",
+            OptimizerConfig::Adam(_) => "adam",
+            OptimizerConfig::Rmsprop(_) => "rmsprop",
+        }
+    }
+}
+
+/// Per-tensor slots: first and second moment (Adam), velocity and mean square (RMSprop), or
+/// velocity (SGD).
+#[derive(Default)]
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    /// Steps taken (Adam's bias correction uses it).
+    pub iterations: u64,
+    pub slots: Vec<[Vec<f32>; 2]>,
+}
+
+/// Updates on more than this many values are split across threads.
+const PAR: usize = 1 << 15;
+
+impl Optimizer {
+    pub fn new(config: OptimizerConfig) -> Self {
+        Optimizer { config, iterations: 0, slots: Vec::new() }
+    }
+
+    /// Applies one update from the gradients in `net`.
+    pub fn step(&mut self, net: &mut Network) {
+        self.iterations += 1;
+        let t = self.iterations;
+        let mut i = 0;
+        for (_, p) in net.named_params_mut() {
+            if !p.trainable {
+                continue;
+            }
+            if self.slots.len() <= i {
+                self.slots.push([vec![0.0; p.value.len()], vec![0.0; p.value.len()]]);
+            }
+            let [s1, s2] = &mut self.slots[i];
+            let cfg = &self.config;
+            p.value
+                .par_chunks_mut(PAR)
+                .zip(p.grad.par_chunks(PAR))
+                .zip(s1.par_chunks_mut(PAR).zip(s2.par_chunks_mut(PAR)))
+                .for_each(|((w, g), (a, b))| match cfg {
+                    OptimizerConfig::Sgd(c) => sgd::update(c, w, g, a),
+                    OptimizerConfig::Adam(c) => adam::update(c, t, w, g, a, b),
+                    OptimizerConfig::Rmsprop(c) => rmsprop::update(c, w, g, a, b),
+                });
+            i += 1;
+        }
+    }
+}
