@@ -36,10 +36,12 @@ impl Activation {
     pub fn apply(self, v: &mut [f32], width: usize) {
         match self {
             Activation::Linear => {}
-            Activation::Softmax => {
-                v.par_chunks_mut(width * 64).for_each(|rows| rows.chunks_mut(width).for_each(softmax_row))
-            }
-            _ => v.par_chunks_mut(PAR_CHUNK).for_each(|c| self.apply_elementwise(c)),
+            Activation::Softmax => v
+                .par_chunks_mut(width * 64)
+                .for_each(|rows| rows.chunks_mut(width).for_each(softmax_row)),
+            _ => v
+                .par_chunks_mut(PAR_CHUNK)
+                .for_each(|c| self.apply_elementwise(c)),
         }
     }
 
@@ -73,16 +75,21 @@ impl Activation {
                         d.iter_mut().zip(y).for_each(|(d, &y)| *d = y * (*d - dot));
                     }
                 }),
-            _ => dy.par_chunks_mut(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)).for_each(|(d, y)| match self {
-                Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| {
-                    if y <= 0.0 {
-                        *d = 0.0
+            _ => dy
+                .par_chunks_mut(PAR_CHUNK)
+                .zip(y.par_chunks(PAR_CHUNK))
+                .for_each(|(d, y)| match self {
+                    Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| {
+                        if y <= 0.0 {
+                            *d = 0.0
+                        }
+                    }),
+                    Activation::Sigmoid => {
+                        d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y))
                     }
+                    Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
+                    _ => {}
                 }),
-                Activation::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
-                Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
-                _ => {}
-            }),
         }
     }
 }
@@ -96,7 +103,11 @@ impl std::str::FromStr for Activation {
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "softmax" => Activation::Softmax,
-            _ => return Err(format!("unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)")),
+            _ => {
+                return Err(format!(
+                    "unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)"
+                ));
+            }
         })
     }
 }
@@ -131,7 +142,11 @@ pub struct ActivationLayer {
 
 impl ActivationLayer {
     pub fn new(name: String, shape: Shape, activation: Activation) -> Self {
-        ActivationLayer { name, shape, activation }
+        ActivationLayer {
+            name,
+            shape,
+            activation,
+        }
     }
 }
 
@@ -152,7 +167,14 @@ impl Layer for ActivationLayer {
         y.copy_from_slice(x);
         self.activation.apply(y, self.shape.c);
     }
-    fn backward(&mut self, _x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _batch: usize,
+    ) {
         self.activation.backward(y, dy, self.shape.c);
         if let Some(dx) = dx {
             dx.copy_from_slice(dy);

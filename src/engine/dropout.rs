@@ -15,7 +15,12 @@ pub struct Dropout {
 
 impl Dropout {
     pub fn new(name: String, shape: Shape, rate: f32) -> Self {
-        Dropout { name, shape, rate, mask: Vec::new() }
+        Dropout {
+            name,
+            shape,
+            rate,
+            mask: Vec::new(),
+        }
     }
 }
 
@@ -42,25 +47,41 @@ impl Layer for Dropout {
         let keep = 1.0 - self.rate;
         let scale = 1.0 / keep;
         // One stream per fixed-size piece: the mask depends on the seed alone, not on threads.
-        self.mask[..n].par_chunks_mut(PAR_CHUNK).zip(y.par_chunks_mut(PAR_CHUNK)).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(
-            |(i, ((m, y), x))| {
+        self.mask[..n]
+            .par_chunks_mut(PAR_CHUNK)
+            .zip(y.par_chunks_mut(PAR_CHUNK))
+            .zip(x.par_chunks(PAR_CHUNK))
+            .enumerate()
+            .for_each(|(i, ((m, y), x))| {
                 let mut rng = Rng::derive(&[ctx.seed, i as u64]);
                 for ((m, y), &x) in m.iter_mut().zip(y.iter_mut()).zip(x) {
                     *m = if rng.uniform() < keep { scale } else { 0.0 };
                     *y = x * *m;
                 }
-            },
-        );
+            });
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _batch: usize,
+    ) {
         if let Some(dx) = dx {
             if self.rate <= 0.0 {
                 dx.copy_from_slice(dy);
                 return;
             }
-            dx.par_chunks_mut(PAR_CHUNK).zip(dy.par_chunks(PAR_CHUNK)).zip(self.mask.par_chunks(PAR_CHUNK)).for_each(
-                |((dx, dy), m)| dx.iter_mut().zip(dy).zip(m).for_each(|((dx, dy), m)| *dx = dy * m),
-            );
+            dx.par_chunks_mut(PAR_CHUNK)
+                .zip(dy.par_chunks(PAR_CHUNK))
+                .zip(self.mask.par_chunks(PAR_CHUNK))
+                .for_each(|((dx, dy), m)| {
+                    dx.iter_mut()
+                        .zip(dy)
+                        .zip(m)
+                        .for_each(|((dx, dy), m)| *dx = dy * m)
+                });
         }
     }
 }

@@ -1,0 +1,162 @@
+//! Saving and loading a trained model: `model.json` (format version, architecture) beside
+//! `model.safetensors` (every tensor under its `layer.param` key). Both are written to a
+//! temporary name and renamed, so a crash never leaves a half-written model.
+
+use super::{ModelError, ModelSpec};
+use crate::engine::Network;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "digits-model";
+pub const FORMAT_VERSION: u32 = 1;
+pub const MODEL_JSON: &str = "model.json";
+pub const WEIGHTS: &str = "model.safetensors";
+
+/// What `model.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedModel {
+    pub format: String,
+    pub format_version: u32,
+    pub spec: ModelSpec,
+    pub class_names: Vec<String>,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Saves the model into directory `dir` (created if needed).
+pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), ModelError> {
+    let io = |path: PathBuf| move |source| ModelError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.into()))?;
+    let params = net.named_params();
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.clone(),
+                p.value.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                p.shape.clone(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = bytes
+        .iter()
+        .map(|(k, b, s)| {
+            (
+                k.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data"),
+            )
+        })
+        .collect();
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    let weights_path = dir.join(WEIGHTS);
+    let data = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format {
+        path: weights_path.clone(),
+        message: e.to_string(),
+    })?;
+    write_atomic(&weights_path, &data).map_err(io(weights_path.clone()))?;
+    let saved = SavedModel {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        spec: spec.clone(),
+        class_names: (0..net.outputs()).map(|i| i.to_string()).collect(),
+    };
+    let json_path = dir.join(MODEL_JSON);
+    let text = serde_json::to_string_pretty(&saved).expect("model serialises");
+    write_atomic(&json_path, text.as_bytes()).map_err(io(json_path))?;
+    Ok(())
+}
+
+/// Loads a model saved by [`save_model`] from directory `dir` (or from its `model.json`).
+pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
+    let dir = if dir.is_file() {
+        dir.parent().unwrap_or(Path::new("."))
+    } else {
+        dir
+    };
+    let json_path = dir.join(MODEL_JSON);
+    if !json_path.exists() {
+        return Err(ModelError::Format {
+            path: dir.into(),
+            message: format!(
+                "not a model directory: {MODEL_JSON} is missing (expected the directory `digits train --out` wrote)"
+            ),
+        });
+    }
+    let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
+        path: json_path.clone(),
+        source,
+    })?;
+    let saved: SavedModel = serde_json::from_str(&text).map_err(|e| ModelError::Format {
+        path: json_path.clone(),
+        message: e.to_string(),
+    })?;
+    if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
+        return Err(ModelError::Format {
+            path: json_path,
+            message: format!(
+                "format '{}' version {} is not one this digits reads ('{FORMAT}' up to version {FORMAT_VERSION})",
+                saved.format, saved.format_version
+            ),
+        });
+    }
+    let mut net = saved.spec.build(0)?;
+    let weights_path = dir.join(WEIGHTS);
+    let data = std::fs::read(&weights_path).map_err(|source| ModelError::Io {
+        path: weights_path.clone(),
+        source,
+    })?;
+    let bad = |message: String| ModelError::Format {
+        path: weights_path.clone(),
+        message,
+    };
+    let st =
+        SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    for (key, p) in net.named_params_mut() {
+        let t = st
+            .tensor(&key)
+            .map_err(|_| bad(format!("tensor '{key}' is missing")))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "tensor '{key}' has type {:?}, expected F32",
+                t.dtype()
+            )));
+        }
+        if t.shape() != p.shape.as_slice() {
+            return Err(bad(format!(
+                "tensor '{key}' has shape {:?}, the architecture needs {:?}",
+                t.shape(),
+                p.shape
+            )));
+        }
+        for (v, b) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+    Ok((saved, net))
+}
