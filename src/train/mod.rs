@@ -1,1 +1,9 @@
-//! x
+//! Training: the fit loop, the per-epoch history, evaluation of a network on a dataset, and
+//! the run directory a finished run leaves.
+
+pub mod fit;
+pub mod history;
+pub mod run;
+
+pub use fit::{Event, TrainConfig, evaluate, fit, Evaluation};
+pub use history::{EpochRecord, History};

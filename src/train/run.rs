@@ -1,0 +1,39 @@
+//! The run directory: what a finished `digits train` leaves behind.
+//!
+//! ```text
+//! RUN/model.json         architecture and format version
+//! RUN/model.safetensors  weights and batch-norm statistics
+//! RUN/train.json         every setting of the run
+//! RUN/history.csv|json   one record per epoch
+//! RUN/metrics.json       final evaluation on the test set
+//! ```
+
+use super::{History, TrainConfig};
+use crate::model::format::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `train.json`: the settings and provenance of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub digits_version: String,
+    pub model: String,
+    pub config: TrainConfig,
+    pub threads: usize,
+    pub data: String,
+    pub train_samples: usize,
+    pub validation: String,
+    pub validation_samples: usize,
+    pub params: usize,
+    pub train_seconds: f64,
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    write_atomic(path, text.as_bytes())
+}
+
+pub fn write_history(dir: &Path, history: &History) -> std::io::Result<()> {
+    write_atomic(&dir.join("history.csv"), history.to_csv().as_bytes())?;
+    write_atomic(&dir.join("history.json"), history.to_json().as_bytes())
+}
