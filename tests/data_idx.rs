@@ -5,8 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use digits::data::idx::{
-    IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_idx_images, read_idx_labels, write_idx_images,
-    write_idx_labels,
+    IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels,
 };
 use digits::data::split::{stratified_kfold, stratified_split};
 use digits::data::{DataError, Split, load_mnist, resolve_data_dir};
@@ -20,8 +19,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("digits-data-idx-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("digits-data-idx-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -39,12 +37,7 @@ impl Drop for TempDir {
 }
 
 fn images(count: usize, rows: usize, cols: usize) -> IdxImages {
-    IdxImages {
-        count,
-        rows,
-        cols,
-        pixels: (0..count * rows * cols).map(|i| (i % 256) as u8).collect(),
-    }
+    IdxImages { count, rows, cols, pixels: (0..count * rows * cols).map(|i| (i % 256) as u8).collect() }
 }
 
 fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
@@ -132,27 +125,15 @@ fn bad_magic() {
     let p = t.path("bad-images-idx3-ubyte");
     // A label file where images are expected.
     write_idx_labels(&p, &[1, 2, 3]).unwrap();
-    assert_err(
-        read_idx_images(&p).unwrap_err(),
-        &p,
-        &["bad magic number 0x00000801", "expected 0x00000803"],
-    );
+    assert_err(read_idx_images(&p).unwrap_err(), &p, &["bad magic number 0x00000801", "expected 0x00000803"]);
     // Arbitrary bytes.
     std::fs::write(&p, b"GIF89a and so on").unwrap();
-    assert_err(
-        read_idx_labels(&p).unwrap_err(),
-        &p,
-        &["bad magic number 0x47494638", "expected 0x00000801"],
-    );
+    assert_err(read_idx_labels(&p).unwrap_err(), &p, &["bad magic number 0x47494638", "expected 0x00000801"]);
     // Right type, wrong number of dimensions.
     let mut f = header(0x0000_0802, &[2, 2]);
     f.extend([0; 4]);
     std::fs::write(&p, &f).unwrap();
-    assert_err(
-        read_idx_images(&p).unwrap_err(),
-        &p,
-        &["0x00000802", "2 dimensions where 3 are expected"],
-    );
+    assert_err(read_idx_images(&p).unwrap_err(), &p, &["0x00000802", "2 dimensions where 3 are expected"]);
 }
 
 #[test]
@@ -165,27 +146,15 @@ fn truncated_file() {
     assert_err(
         read_idx_images(&p).unwrap_err(),
         &p,
-        &[
-            "truncated",
-            "header declares 10 images of 28x28 (7840 bytes)",
-            "only 7740 bytes",
-        ],
+        &["truncated", "header declares 10 images of 28x28 (7840 bytes)", "only 7740 bytes"],
     );
     // Cut inside the header.
     std::fs::write(&p, &bytes[..10]).unwrap();
-    assert_err(
-        read_idx_images(&p).unwrap_err(),
-        &p,
-        &["truncated", "header"],
-    );
+    assert_err(read_idx_images(&p).unwrap_err(), &p, &["truncated", "header"]);
     // The same, compressed.
     let g = t.path("cut-images-idx3-ubyte.gz");
     std::fs::write(&g, gzip(&bytes[..bytes.len() - 100])).unwrap();
-    assert_err(
-        read_idx_images(&g).unwrap_err(),
-        &g,
-        &["truncated", "7840 bytes", "only 7740 bytes"],
-    );
+    assert_err(read_idx_images(&g).unwrap_err(), &g, &["truncated", "7840 bytes", "only 7740 bytes"]);
     // A gzip stream that is itself cut short.
     let z = gzip(&bytes);
     std::fs::write(&g, &z[..z.len() / 2]).unwrap();
@@ -199,11 +168,7 @@ fn trailing_bytes() {
     let mut f = header(LABELS_MAGIC, &[3]);
     f.extend([1, 2, 3, 4, 5]);
     std::fs::write(&p, &f).unwrap();
-    assert_err(
-        read_idx_labels(&p).unwrap_err(),
-        &p,
-        &["trailing data", "header declares 3 labels", "2 extra"],
-    );
+    assert_err(read_idx_labels(&p).unwrap_err(), &p, &["trailing data", "header declares 3 labels", "2 extra"]);
     let g = t.path("long-labels-idx1-ubyte.gz");
     std::fs::write(&g, gzip(&f)).unwrap();
     assert_err(read_idx_labels(&g).unwrap_err(), &g, &["trailing data"]);
@@ -216,11 +181,7 @@ fn label_out_of_range() {
     let mut labels = vec![3u8; 30];
     labels[17] = 10;
     write_idx_labels(&p, &labels).unwrap();
-    assert_err(
-        read_idx_labels(&p).unwrap_err(),
-        &p,
-        &["label 10 at record 17 is outside 0-9"],
-    );
+    assert_err(read_idx_labels(&p).unwrap_err(), &p, &["label 10 at record 17 is outside 0-9"]);
 }
 
 #[test]
@@ -236,10 +197,7 @@ fn huge_header_in_small_file() {
         assert_err(
             read_idx_images(file).unwrap_err(),
             file,
-            &[
-                "truncated: header declares 4000000000 images of 28x28 (3136000000000 bytes)",
-                "only 784 bytes",
-            ],
+            &["truncated: header declares 4000000000 images of 28x28 (3136000000000 bytes)", "only 784 bytes"],
         );
     }
     // Labels too.
@@ -247,14 +205,7 @@ fn huge_header_in_small_file() {
     f.extend([1u8; 5]);
     let l = t.path("huge-labels-idx1-ubyte.gz");
     std::fs::write(&l, gzip(&f)).unwrap();
-    assert_err(
-        read_idx_labels(&l).unwrap_err(),
-        &l,
-        &[
-            "truncated: header declares 4000000000 labels",
-            "only 5 bytes",
-        ],
-    );
+    assert_err(read_idx_labels(&l).unwrap_err(), &l, &["truncated: header declares 4000000000 labels", "only 5 bytes"]);
 }
 
 #[test]
@@ -266,11 +217,7 @@ fn not_gzip() {
     // A raw IDX file wearing a .gz name is not gzip either.
     write_idx_labels(&t.path("x"), &[1, 2]).unwrap();
     std::fs::rename(t.path("x"), t.path("x.gz")).unwrap();
-    assert_err(
-        read_idx_labels(&t.path("x.gz")).unwrap_err(),
-        &t.path("x.gz"),
-        &["not valid gzip"],
-    );
+    assert_err(read_idx_labels(&t.path("x.gz")).unwrap_err(), &t.path("x.gz"), &["not valid gzip"]);
 }
 
 #[test]
@@ -291,11 +238,7 @@ fn count_mismatch() {
     write_idx_labels(&t.path("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
     let e = load_mnist(&t.0, Split::Train).unwrap_err();
     assert!(matches!(e, DataError::Mismatch { .. }), "{e:?}");
-    assert_err(
-        e,
-        &t.path("train-labels-idx1-ubyte.gz"),
-        &["train-images-idx3-ubyte", "3 images", "2 labels"],
-    );
+    assert_err(e, &t.path("train-labels-idx1-ubyte.gz"), &["train-images-idx3-ubyte", "3 images", "2 labels"]);
 }
 
 #[test]
@@ -304,11 +247,7 @@ fn wrong_image_shape() {
     let p = t.path("t10k-images-idx3-ubyte");
     write_idx_images(&p, &images(2, 20, 20)).unwrap();
     write_idx_labels(&t.path("t10k-labels-idx1-ubyte"), &[1, 2]).unwrap();
-    assert_err(
-        load_mnist(&t.0, Split::Test).unwrap_err(),
-        &p,
-        &["20x20", "28x28"],
-    );
+    assert_err(load_mnist(&t.0, Split::Test).unwrap_err(), &p, &["20x20", "28x28"]);
 }
 
 #[test]
@@ -317,11 +256,7 @@ fn bad_label_through_loader() {
     write_idx_images(&t.path("t10k-images-idx3-ubyte"), &images(2, 28, 28)).unwrap();
     let l = t.path("t10k-labels-idx1-ubyte");
     write_idx_labels(&l, &[4, 200]).unwrap();
-    assert_err(
-        load_mnist(&t.0, Split::Test).unwrap_err(),
-        &l,
-        &["label 200 at record 1 is outside 0-9"],
-    );
+    assert_err(load_mnist(&t.0, Split::Test).unwrap_err(), &l, &["label 200 at record 1 is outside 0-9"]);
 }
 
 #[test]
@@ -346,12 +281,8 @@ fn missing_files_name_dir_and_candidates() {
 #[test]
 fn raw_preferred_over_gz_and_pixels_scaled() {
     let t = TempDir::new("prefer");
-    let raw = IdxImages {
-        count: 1,
-        rows: 28,
-        cols: 28,
-        pixels: (0..784).map(|i| if i == 0 { 255 } else { 51 }).collect(),
-    };
+    let raw =
+        IdxImages { count: 1, rows: 28, cols: 28, pixels: (0..784).map(|i| if i == 0 { 255 } else { 51 }).collect() };
     write_idx_images(&t.path("train-images-idx3-ubyte"), &raw).unwrap();
     write_idx_images(&t.path("train-images-idx3-ubyte.gz"), &images(2, 28, 28)).unwrap();
     write_idx_labels(&t.path("train-labels-idx1-ubyte"), &[6]).unwrap();
@@ -365,10 +296,7 @@ fn raw_preferred_over_gz_and_pixels_scaled() {
 
 #[test]
 fn cli_dir_wins() {
-    assert_eq!(
-        resolve_data_dir(Some(Path::new("/some/dir"))),
-        Path::new("/some/dir")
-    );
+    assert_eq!(resolve_data_dir(Some(Path::new("/some/dir"))), Path::new("/some/dir"));
 }
 
 // ---------------------------------------------------------------- splits
@@ -391,17 +319,11 @@ fn stratified_split_on_mnist_labels() {
     for c in 0..10u8 {
         let total = labels.iter().filter(|&&l| l == c).count() as f64;
         let in_val = val.iter().filter(|&&i| labels[i] == c).count() as f64;
-        assert!(
-            (in_val - fraction * total).abs() <= 1.0,
-            "class {c}: {in_val} of {total}"
-        );
+        assert!((in_val - fraction * total).abs() <= 1.0, "class {c}: {in_val} of {total}");
     }
 
     // Deterministic for a seed, different for another.
-    assert_eq!(
-        stratified_split(&labels, fraction, 7).unwrap(),
-        (train.clone(), val.clone())
-    );
+    assert_eq!(stratified_split(&labels, fraction, 7).unwrap(), (train.clone(), val.clone()));
     assert_ne!(stratified_split(&labels, fraction, 8).unwrap().1, val);
 
     // Bad fractions.

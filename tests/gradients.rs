@@ -7,9 +7,7 @@ use digits::engine::conv2d::Conv2DConfig;
 use digits::engine::dense::DenseConfig;
 use digits::engine::loss::{self, Targets};
 use digits::engine::max_pool::MaxPool2DConfig;
-use digits::engine::{
-    Activation, ActivationLayer, Ctx, Dropout, Flatten, L2, Layer, Loss, Padding, Shape,
-};
+use digits::engine::{Activation, ActivationLayer, Ctx, Dropout, Flatten, L2, Layer, Loss, Padding, Shape};
 use digits::model::{LayerSpec, ModelSpec};
 use digits::rng::Rng;
 
@@ -28,29 +26,15 @@ fn close(analytic: f64, numeric: f64) -> bool {
 /// lies between the two probes) one of the one-sided differences.
 fn matches(analytic: f64, fp: f64, f0: f64, fm: f64) -> bool {
     let e = EPS as f64;
-    close(analytic, (fp - fm) / (2.0 * e))
-        || close(analytic, (fp - f0) / e)
-        || close(analytic, (f0 - fm) / e)
+    close(analytic, (fp - fm) / (2.0 * e)) || close(analytic, (fp - f0) / e) || close(analytic, (f0 - fm) / e)
 }
 
 /// The scalar the checks differentiate: the output projected on fixed random weights, plus the
 /// layer's regularisation penalty.
 fn objective(layer: &mut dyn Layer, x: &[f32], r: &[f32], batch: usize) -> f64 {
     let mut y = vec![0.0; r.len()];
-    layer.forward(
-        x,
-        &mut y,
-        batch,
-        Ctx {
-            training: true,
-            seed: 42,
-        },
-    );
-    y.iter()
-        .zip(r)
-        .map(|(a, b)| *a as f64 * *b as f64)
-        .sum::<f64>()
-        + layer.penalty()
+    layer.forward(x, &mut y, batch, Ctx { training: true, seed: 42 });
+    y.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() + layer.penalty()
 }
 
 /// Checks d objective / d input and / d every trainable parameter of `layer`.
@@ -61,15 +45,7 @@ fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
     let r = random(n_out, seed + 1, 1.0);
     // Analytic.
     let mut y = vec![0.0; n_out];
-    layer.forward(
-        &x,
-        &mut y,
-        batch,
-        Ctx {
-            training: true,
-            seed: 42,
-        },
-    );
+    layer.forward(&x, &mut y, batch, Ctx { training: true, seed: 42 });
     for p in layer.params_mut() {
         p.grad.fill(0.0);
     }
@@ -88,11 +64,7 @@ fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
         let fm = objective(layer, &xp, &r, batch);
         let f0 = objective(layer, &x, &r, batch);
         let num = (fp - fm) / (2.0 * EPS as f64);
-        assert!(
-            matches(dx[i] as f64, fp, f0, fm),
-            "{name}: d/dx[{i}] analytic {} numeric {num}",
-            dx[i]
-        );
+        assert!(matches(dx[i] as f64, fp, f0, fm), "{name}: d/dx[{i}] analytic {} numeric {num}", dx[i]);
     }
     // Numeric, parameters.
     let grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.clone()).collect();
@@ -124,26 +96,12 @@ fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
 
 #[test]
 fn dense_gradients_for_every_activation() {
-    for (k, act) in [
-        Activation::Linear,
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ]
-    .into_iter()
-    .enumerate()
+    for (k, act) in [Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax]
+        .into_iter()
+        .enumerate()
     {
-        let cfg = DenseConfig {
-            units: 7,
-            activation: act,
-            ..Default::default()
-        };
-        let mut l = cfg.init(
-            format!("dense_{}", act.name()),
-            Shape::flat(11),
-            &mut Rng::new(k as u64),
-        );
+        let cfg = DenseConfig { units: 7, activation: act, ..Default::default() };
+        let mut l = cfg.init(format!("dense_{}", act.name()), Shape::flat(11), &mut Rng::new(k as u64));
         check_layer(&mut l, 4, 10 + k as u64);
     }
 }
@@ -162,52 +120,17 @@ fn dense_gradients_with_l2_kernel_and_activity_regularisers() {
     // The penalty itself: l2 · Σw² for the kernel.
     let w2: f64 = l.kernel.value.iter().map(|v| (*v as f64).powi(2)).sum();
     let mut y = vec![0.0; 5 * 6];
-    l.forward(
-        &random(45, 1, 1.0),
-        &mut y,
-        5,
-        Ctx {
-            training: false,
-            seed: 0,
-        },
-    );
-    assert!(
-        (l.penalty() / (0.05 * w2) - 1.0).abs() < 1e-6,
-        "inference adds no activity penalty"
-    );
+    l.forward(&random(45, 1, 1.0), &mut y, 5, Ctx { training: false, seed: 0 });
+    assert!((l.penalty() / (0.05 * w2) - 1.0).abs() < 1e-6, "inference adds no activity penalty");
 }
 
 #[test]
 fn conv2d_gradients_same_and_valid_padding_and_strides() {
     let cases = [
-        (
-            Shape::new(6, 7, 3),
-            (3, 3),
-            (1, 1),
-            Padding::Same,
-            Activation::Relu,
-        ),
-        (
-            Shape::new(6, 6, 2),
-            (5, 5),
-            (1, 1),
-            Padding::Same,
-            Activation::Tanh,
-        ),
-        (
-            Shape::new(7, 6, 2),
-            (3, 2),
-            (2, 2),
-            Padding::Valid,
-            Activation::Linear,
-        ),
-        (
-            Shape::new(8, 8, 1),
-            (4, 4),
-            (2, 3),
-            Padding::Same,
-            Activation::Sigmoid,
-        ),
+        (Shape::new(6, 7, 3), (3, 3), (1, 1), Padding::Same, Activation::Relu),
+        (Shape::new(6, 6, 2), (5, 5), (1, 1), Padding::Same, Activation::Tanh),
+        (Shape::new(7, 6, 2), (3, 2), (2, 2), Padding::Valid, Activation::Linear),
+        (Shape::new(8, 8, 1), (4, 4), (2, 3), Padding::Same, Activation::Sigmoid),
     ];
     for (k, (input, ks, st, pad, act)) in cases.into_iter().enumerate() {
         let cfg = Conv2DConfig {
@@ -220,9 +143,7 @@ fn conv2d_gradients_same_and_valid_padding_and_strides() {
             activity_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
             ..Default::default()
         };
-        let mut l = cfg
-            .init(format!("conv2d_{k}"), input, &mut Rng::new(k as u64))
-            .unwrap();
+        let mut l = cfg.init(format!("conv2d_{k}"), input, &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 3, 30 + k as u64);
     }
 }
@@ -230,18 +151,10 @@ fn conv2d_gradients_same_and_valid_padding_and_strides() {
 #[test]
 fn max_pool_gradients() {
     let cfg = MaxPool2DConfig::default();
-    let mut l = cfg
-        .init("max_pooling2d".into(), Shape::new(6, 6, 3))
-        .unwrap();
+    let mut l = cfg.init("max_pooling2d".into(), Shape::new(6, 6, 3)).unwrap();
     check_layer(&mut l, 2, 40);
-    let cfg = MaxPool2DConfig {
-        pool_size: (3, 3),
-        strides: Some((2, 2)),
-        padding: Padding::Same,
-    };
-    let mut l = cfg
-        .init("max_pooling2d_1".into(), Shape::new(7, 5, 2))
-        .unwrap();
+    let cfg = MaxPool2DConfig { pool_size: (3, 3), strides: Some((2, 2)), padding: Padding::Same };
+    let mut l = cfg.init("max_pooling2d_1".into(), Shape::new(7, 5, 2)).unwrap();
     check_layer(&mut l, 2, 41);
 }
 
@@ -249,8 +162,7 @@ fn max_pool_gradients() {
 fn batch_norm_gradients_dense_and_spatial() {
     let mut l = BatchNormConfig::default().init("batch_normalization".into(), Shape::flat(5));
     check_layer(&mut l, 8, 50);
-    let mut l =
-        BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3));
+    let mut l = BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3));
     // Non-trivial gamma and beta.
     l.gamma.value = vec![0.5, 1.5, -0.7];
     l.beta.value = vec![0.1, -0.2, 0.3];
@@ -263,14 +175,8 @@ fn dropout_flatten_and_activation_layers() {
     check_layer(&mut l, 3, 60);
     let mut l = Flatten::new("flatten".into(), Shape::new(3, 2, 4));
     check_layer(&mut l, 2, 61);
-    for (k, act) in [
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ]
-    .into_iter()
-    .enumerate()
+    for (k, act) in
+        [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax].into_iter().enumerate()
     {
         let mut l = ActivationLayer::new(format!("activation_{k}"), Shape::new(2, 2, 5), act);
         check_layer(&mut l, 3, 62 + k as u64);
@@ -287,11 +193,7 @@ fn check_loss(f: impl Fn(&[f32], &mut [f32]) -> f64, z: &[f32]) {
         zp[i] -= 2e-2;
         let fm = f(&zp, &mut []);
         let num = (fp - fm) / 2e-2;
-        assert!(
-            close(g[i] as f64, num),
-            "d/dz[{i}]: analytic {} numeric {num}",
-            g[i]
-        );
+        assert!(close(g[i] as f64, num), "d/dz[{i}]: analytic {} numeric {num}", g[i]);
     }
 }
 
@@ -299,28 +201,16 @@ fn check_loss(f: impl Fn(&[f32], &mut [f32]) -> f64, z: &[f32]) {
 fn cross_entropy_gradients_sparse_categorical_and_on_probabilities() {
     let z = random(4 * 10, 70, 3.0);
     let labels = [3u8, 0, 9, 5];
-    check_loss(
-        |z, g| loss::softmax_cross_entropy(z, Targets::Labels(&labels), 10, g),
-        &z,
-    );
-    let mut soft = random(40, 71, 1.0)
-        .iter()
-        .map(|v| v.abs())
-        .collect::<Vec<_>>();
+    check_loss(|z, g| loss::softmax_cross_entropy(z, Targets::Labels(&labels), 10, g), &z);
+    let mut soft = random(40, 71, 1.0).iter().map(|v| v.abs()).collect::<Vec<_>>();
     for row in soft.chunks_mut(10) {
         let s: f32 = row.iter().sum();
         row.iter_mut().for_each(|v| *v /= s);
     }
-    check_loss(
-        |z, g| loss::softmax_cross_entropy(z, Targets::Dense(&soft), 10, g),
-        &z,
-    );
+    check_loss(|z, g| loss::softmax_cross_entropy(z, Targets::Dense(&soft), 10, g), &z);
     // Probabilities from a sigmoid output, kept away from the clip.
     let p: Vec<f32> = random(40, 72, 1.0).iter().map(|v| 0.3 + 0.25 * v).collect();
-    check_loss(
-        |p, g| loss::probability_cross_entropy(p, Targets::Labels(&labels), 10, g),
-        &p,
-    );
+    check_loss(|p, g| loss::probability_cross_entropy(p, Targets::Labels(&labels), 10, g), &p);
 }
 
 #[test]
@@ -354,20 +244,13 @@ fn whole_network_gradients_through_softmax_fused_loss() {
     let labels = [1u8, 7, 7, 2];
     let total = |net: &mut digits::engine::Network| {
         net.forward(&x, batch, true, 9);
-        net.loss_grad(
-            Targets::Labels(&labels),
-            Loss::SparseCategoricalCrossentropy,
-        ) + net.penalty()
+        net.loss_grad(Targets::Labels(&labels), Loss::SparseCategoricalCrossentropy) + net.penalty()
     };
     total(&mut net);
     net.zero_grads();
     net.backward(&x);
-    let grads: Vec<(String, Vec<f32>)> = net
-        .named_params()
-        .iter()
-        .filter(|(_, p)| p.trainable)
-        .map(|(k, p)| (k.clone(), p.grad.clone()))
-        .collect();
+    let grads: Vec<(String, Vec<f32>)> =
+        net.named_params().iter().filter(|(_, p)| p.trainable).map(|(k, p)| (k.clone(), p.grad.clone())).collect();
     for (key, g) in grads {
         for i in (0..g.len()).step_by((g.len() / 8).max(1)) {
             let orig = get(&mut net, &key)[i];
@@ -378,19 +261,11 @@ fn whole_network_gradients_through_softmax_fused_loss() {
             get(&mut net, &key)[i] = orig;
             let f0 = total(&mut net);
             let num = (fp - fm) / (2.0 * EPS as f64);
-            assert!(
-                matches(g[i] as f64, fp, f0, fm),
-                "{key}[{i}]: analytic {} numeric {num}",
-                g[i]
-            );
+            assert!(matches(g[i] as f64, fp, f0, fm), "{key}[{i}]: analytic {} numeric {num}", g[i]);
         }
     }
 }
 
 fn get<'a>(net: &'a mut digits::engine::Network, key: &str) -> &'a mut Vec<f32> {
-    net.named_params_mut()
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, p)| &mut p.value)
-        .unwrap()
+    net.named_params_mut().into_iter().find(|(k, _)| k == key).map(|(_, p)| &mut p.value).unwrap()
 }

@@ -24,7 +24,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for name in presets::NAMES {
         let spec = presets::preset(name).expect("listed preset exists");
-        entries.push((Entry { name: name.to_string(), description: spec.description.clone().unwrap_or_default(), params: spec.param_count()? }, spec));
+        entries.push((
+            Entry {
+                name: name.to_string(),
+                description: spec.description.clone().unwrap_or_default(),
+                params: spec.param_count()?,
+            },
+            spec,
+        ));
     }
     if a.json {
         let list: Vec<&Entry> = entries.iter().map(|(e, _)| e).collect();

@@ -44,7 +44,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let images = idx::read_idx_images(&path)?;
     let want = net.input;
     if images.rows != want.h || images.cols != want.w {
-        bail!("{}: images are {}x{}, the model expects {}x{}", path.display(), images.rows, images.cols, want.h, want.w);
+        bail!(
+            "{}: images are {}x{}, the model expects {}x{}",
+            path.display(),
+            images.rows,
+            images.cols,
+            want.h,
+            want.w
+        );
     }
     let n = a.limit.unwrap_or(images.count).min(images.count);
     let pixels = digits::data::scale_pixels(&images.pixels[..n * images.rows * images.cols]);

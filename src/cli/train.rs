@@ -74,7 +74,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             c.nesterov = a.nesterov;
         }
         OptimizerConfig::Rmsprop(c) => c.momentum = a.momentum.unwrap_or(c.momentum),
-        OptimizerConfig::Adam(_) if a.momentum.is_some() || a.nesterov => bail!("--momentum/--nesterov apply to sgd and rmsprop, not adam"),
+        OptimizerConfig::Adam(_) if a.momentum.is_some() || a.nesterov => {
+            bail!("--momentum/--nesterov apply to sgd and rmsprop, not adam")
+        }
         _ => {}
     }
     let loss: Loss = a.loss.parse().map_err(anyhow::Error::msg)?;
@@ -99,7 +101,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if train.is_empty() {
         bail!("no training images");
     }
-    let cfg = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, optimizer: optimizer.clone(), loss, seed: a.seed };
+    let cfg =
+        TrainConfig { epochs: a.epochs, batch_size: a.batch_size, optimizer: optimizer.clone(), loss, seed: a.seed };
     let mut net = spec.build(a.seed)?;
     let (t, nt) = net.param_counts();
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(spec.display_name()));
@@ -125,9 +128,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if tty {
                 let b = ProgressBar::new(steps as u64);
                 b.set_style(
-                    ProgressStyle::with_template("Epoch {prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "Epoch {prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
                 b.set_prefix(format!("{epoch}/{epochs}"));
                 bar = Some(b);

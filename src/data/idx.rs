@@ -70,12 +70,7 @@ impl fmt::Debug for IdxImages {
 /// Reads an IDX image file (magic `0x00000803`), raw or `.gz`.
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
     let (dims, pixels) = read_idx(path, Kind::Images)?;
-    Ok(IdxImages {
-        count: dims[0],
-        rows: dims[1],
-        cols: dims[2],
-        pixels,
-    })
+    Ok(IdxImages { count: dims[0], rows: dims[1], cols: dims[2], pixels })
 }
 
 /// Reads an IDX label file (magic `0x00000801`), raw or `.gz`, and checks every label is in
@@ -162,22 +157,15 @@ impl Kind {
 }
 
 fn format_err(path: &Path, message: impl Into<String>) -> DataError {
-    DataError::Format {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    DataError::Format { path: path.to_path_buf(), message: message.into() }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataError::Io { path: path.to_path_buf(), source }
 }
 
 fn has_gz_extension(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("gz"))
+    path.extension().is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("gz"))
 }
 
 /// Opens `path`, decides raw or gzip, and reads a checked IDX file of the given kind.
@@ -218,23 +206,13 @@ fn check_magic(bytes: [u8; 4], kind: Kind) -> Result<(), String> {
     let detail = if found == kind.other().magic() {
         format!(", which is {}", kind.other().file_desc())
     } else if bytes[..3] == [0, 0, 0x08] {
-        format!(
-            ": unsigned-byte IDX data with {} dimensions where {} are expected",
-            bytes[3],
-            kind.ndims()
-        )
+        format!(": unsigned-byte IDX data with {} dimensions where {} are expected", bytes[3], kind.ndims())
     } else if bytes[..2] == [0, 0] && usize::from(bytes[3]) == kind.ndims() {
-        format!(
-            ": IDX data type 0x{:02x} where 0x08 (unsigned byte) is expected",
-            bytes[2]
-        )
+        format!(": IDX data type 0x{:02x} where 0x08 (unsigned byte) is expected", bytes[2])
     } else {
         String::from(" (not an IDX file?)")
     };
-    Err(format!(
-        "bad magic number 0x{found:08x}{detail}; expected 0x{expected:08x} for {}",
-        kind.file_desc()
-    ))
+    Err(format!("bad magic number 0x{found:08x}{detail}; expected 0x{expected:08x} for {}", kind.file_desc()))
 }
 
 /// Checks every label is a digit; names the first offending record.
@@ -254,22 +232,13 @@ fn read_idx_from<R: Read>(
     kind: Kind,
 ) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let gz = raw_len.is_none();
-    let holds = if gz {
-        "the decompressed data holds"
-    } else {
-        "the file holds"
-    };
+    let holds = if gz { "the decompressed data holds" } else { "the file holds" };
     // Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
     let read_err = |e: io::Error| -> DataError {
-        let decoder_error = matches!(
-            e.kind(),
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-        );
+        let decoder_error =
+            matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof);
         if gz && decoder_error {
-            format_err(
-                path,
-                format!("not valid gzip data (corrupt, truncated or not gzip at all): {e}"),
-            )
+            format_err(path, format!("not valid gzip data (corrupt, truncated or not gzip at all): {e}"))
         } else {
             io_err(path)(e)
         }
@@ -295,16 +264,11 @@ fn read_idx_from<R: Read>(
     if n < size_bytes.len() {
         return Err(format_err(
             path,
-            format!(
-                "truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header",
-                4 + n
-            ),
+            format!("truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header", 4 + n),
         ));
     }
-    let dims: Vec<usize> = size_bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        size_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let desc = kind.describe(&dims);
     let Some(declared) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
         return Err(format_err(
@@ -355,10 +319,7 @@ fn read_idx_from<R: Read>(
             // Compressed: read at most one byte more than declared into a buffer that grows
             // with the data actually present, never pre-sized by the header.
             let mut data = Vec::new();
-            r.by_ref()
-                .take(declared64.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(read_err)?;
+            r.by_ref().take(declared64.saturating_add(1)).read_to_end(&mut data).map_err(read_err)?;
             let present = data.len();
             if present < declared {
                 return Err(format_err(
@@ -392,10 +353,7 @@ fn write_idx(path: &Path, magic: u32, dims: &[usize], data: &[u8]) -> Result<(),
     header.extend_from_slice(&magic.to_be_bytes());
     for &d in dims {
         let d32 = u32::try_from(d).map_err(|_| {
-            format_err(
-                path,
-                format!("cannot write: size {d} does not fit in a 32-bit IDX header field"),
-            )
+            format_err(path, format!("cannot write: size {d} does not fit in a 32-bit IDX header field"))
         })?;
         header.extend_from_slice(&d32.to_be_bytes());
     }
@@ -451,26 +409,14 @@ mod tests {
     }
 
     fn raw(bytes: &[u8], kind: Kind) -> Result<(Vec<usize>, Vec<u8>), String> {
-        read_idx_from(
-            Cursor::new(bytes),
-            Some(bytes.len() as u64),
-            Path::new(P),
-            kind,
-        )
-        .map_err(|e| e.to_string())
+        read_idx_from(Cursor::new(bytes), Some(bytes.len() as u64), Path::new(P), kind).map_err(|e| e.to_string())
     }
 
     fn gz(bytes: &[u8], kind: Kind) -> Result<(Vec<usize>, Vec<u8>), String> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
         enc.write_all(bytes).unwrap();
         let compressed = enc.finish().unwrap();
-        read_idx_from(
-            MultiGzDecoder::new(&compressed[..]),
-            None,
-            Path::new(P),
-            kind,
-        )
-        .map_err(|e| e.to_string())
+        read_idx_from(MultiGzDecoder::new(&compressed[..]), None, Path::new(P), kind).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -524,10 +470,7 @@ mod tests {
         f.extend([1, 2, 3, 4]);
         for e in [raw(&f, Kind::Labels), gz(&f, Kind::Labels)] {
             let e = e.unwrap_err();
-            assert!(
-                e.contains("truncated: header declares 5 labels (5 bytes)"),
-                "{e}"
-            );
+            assert!(e.contains("truncated: header declares 5 labels (5 bytes)"), "{e}");
             assert!(e.contains("only 4 bytes"), "{e}");
         }
         f.extend([5, 6]);
@@ -543,12 +486,7 @@ mod tests {
         f.extend([0u8; 100]);
         for e in [raw(&f, Kind::Images), gz(&f, Kind::Images)] {
             let e = e.unwrap_err();
-            assert!(
-                e.contains(
-                    "truncated: header declares 4000000000 images of 28x28 (3136000000000 bytes)"
-                ),
-                "{e}"
-            );
+            assert!(e.contains("truncated: header declares 4000000000 images of 28x28 (3136000000000 bytes)"), "{e}");
             assert!(e.contains("only 100 bytes"), "{e}");
         }
     }
@@ -565,13 +503,7 @@ mod tests {
     #[test]
     fn invalid_gzip_is_a_format_error() {
         let bytes = b"\x1f\x8b\x08\x00garbage garbage garbage";
-        let e = read_idx_from(
-            MultiGzDecoder::new(&bytes[..]),
-            None,
-            Path::new(P),
-            Kind::Images,
-        )
-        .unwrap_err();
+        let e = read_idx_from(MultiGzDecoder::new(&bytes[..]), None, Path::new(P), Kind::Images).unwrap_err();
         assert!(matches!(e, DataError::Format { .. }), "{e:?}");
         assert!(e.to_string().contains("not valid gzip"), "{e}");
     }
@@ -579,20 +511,12 @@ mod tests {
     #[test]
     fn labels_out_of_range() {
         assert_eq!(check_labels(&[0, 9, 3]), Ok(()));
-        assert_eq!(
-            check_labels(&[0, 1, 10, 255]).unwrap_err(),
-            "label 10 at record 2 is outside 0-9"
-        );
+        assert_eq!(check_labels(&[0, 1, 10, 255]).unwrap_err(), "label 10 at record 2 is outside 0-9");
     }
 
     #[test]
     fn writer_rejects_inconsistent_images() {
-        let bad = IdxImages {
-            count: 2,
-            rows: 2,
-            cols: 2,
-            pixels: vec![0; 7],
-        };
+        let bad = IdxImages { count: 2, rows: 2, cols: 2, pixels: vec![0; 7] };
         let e = write_idx_images(Path::new("/nonexistent-dir/x"), &bad).unwrap_err();
         assert!(e.to_string().contains("need 8 pixel bytes but 7"), "{e}");
     }

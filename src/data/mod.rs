@@ -35,11 +35,7 @@ pub enum DataError {
     Format { path: PathBuf, message: String },
     /// Two files that belong together disagree (e.g. image and label counts differ).
     #[error("{} and {}: {message}", images.display(), labels.display())]
-    Mismatch {
-        images: PathBuf,
-        labels: PathBuf,
-        message: String,
-    },
+    Mismatch { images: PathBuf, labels: PathBuf, message: String },
     /// The files a data set needs are not in the directory searched (`path` is the directory).
     #[error("{}: {message}", path.display())]
     NotFound { path: PathBuf, message: String },
@@ -152,13 +148,7 @@ impl Dataset {
             images.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Dataset {
-            images,
-            labels,
-            rows: self.rows,
-            cols: self.cols,
-            source: self.source.clone(),
-        }
+        Dataset { images, labels, rows: self.rows, cols: self.cols, source: self.source.clone() }
     }
 
     /// How many records carry each label `0..=9` (labels outside that range are not counted).
@@ -259,9 +249,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
 }
 
 /// The data directory: `--data DIR` if given, else the `DIGITS_DATA` environment variable (if
@@ -328,24 +316,15 @@ mod tests {
     fn data_dir_precedence() {
         let cli = Path::new("/x/cli");
         assert_eq!(resolve_from(Some(cli), Some("/x/env".into())), cli);
-        assert_eq!(
-            resolve_from(None, Some("/x/env".into())),
-            Path::new("/x/env")
-        );
-        assert_eq!(
-            resolve_from(None, Some("".into())),
-            Path::new(DEFAULT_DATA_DIR)
-        );
+        assert_eq!(resolve_from(None, Some("/x/env".into())), Path::new("/x/env"));
+        assert_eq!(resolve_from(None, Some("".into())), Path::new(DEFAULT_DATA_DIR));
         assert_eq!(resolve_from(None, None), Path::new(DEFAULT_DATA_DIR));
         assert_eq!(resolve_data_dir(Some(cli)), cli);
     }
 
     #[test]
     fn error_display_names_the_path() {
-        let e = DataError::Format {
-            path: "/d/f.gz".into(),
-            message: "broken".into(),
-        };
+        let e = DataError::Format { path: "/d/f.gz".into(), message: "broken".into() };
         assert_eq!(e.to_string(), "/d/f.gz: broken");
     }
 }

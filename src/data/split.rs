@@ -29,16 +29,10 @@ fn indices_by_class(labels: &[u8]) -> Vec<Vec<usize>> {
 /// hold every index exactly once.
 ///
 /// Fails if `fraction` is not strictly between 0 and 1.
-pub fn stratified_split(
-    labels: &[u8],
-    fraction: f64,
-    seed: u64,
-) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), DataError> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(DataError::InvalidArgument {
-            message: format!(
-                "validation fraction must be between 0 and 1 (exclusive), got {fraction}"
-            ),
+            message: format!("validation fraction must be between 0 and 1 (exclusive), got {fraction}"),
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -65,9 +59,7 @@ pub fn stratified_split(
 /// Fails if `k < 2` or `k` exceeds the number of records (a fold would be empty).
 pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<Vec<usize>>, DataError> {
     if k < 2 {
-        return Err(DataError::InvalidArgument {
-            message: format!("k-fold needs at least 2 folds, got {k}"),
-        });
+        return Err(DataError::InvalidArgument { message: format!("k-fold needs at least 2 folds, got {k}") });
     }
     if k > labels.len() {
         return Err(DataError::InvalidArgument {
@@ -120,24 +112,15 @@ mod tests {
         for c in 0..10u8 {
             let total = ls.iter().filter(|&&l| l == c).count();
             let in_val = val.iter().filter(|&&i| ls[i] == c).count();
-            assert!(
-                (in_val as f64 - 0.2 * total as f64).abs() <= 1.0,
-                "class {c}"
-            );
+            assert!((in_val as f64 - 0.2 * total as f64).abs() <= 1.0, "class {c}");
         }
     }
 
     #[test]
     fn split_depends_only_on_seed() {
         let ls = labels(500);
-        assert_eq!(
-            stratified_split(&ls, 0.3, 1).unwrap(),
-            stratified_split(&ls, 0.3, 1).unwrap()
-        );
-        assert_ne!(
-            stratified_split(&ls, 0.3, 1).unwrap(),
-            stratified_split(&ls, 0.3, 2).unwrap()
-        );
+        assert_eq!(stratified_split(&ls, 0.3, 1).unwrap(), stratified_split(&ls, 0.3, 1).unwrap());
+        assert_ne!(stratified_split(&ls, 0.3, 1).unwrap(), stratified_split(&ls, 0.3, 2).unwrap());
     }
 
     #[test]
@@ -155,22 +138,13 @@ mod tests {
         let folds = stratified_kfold(&ls, 5, 9).unwrap();
         assert_eq!(folds.len(), 5);
         let sizes: Vec<usize> = folds.iter().map(Vec::len).collect();
-        assert!(
-            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-            "{sizes:?}"
-        );
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
         let mut all: Vec<usize> = folds.concat();
         all.sort_unstable();
         assert_eq!(all, (0..ls.len()).collect::<Vec<_>>());
         for c in 0..10u8 {
-            let per: Vec<usize> = folds
-                .iter()
-                .map(|f| f.iter().filter(|&&i| ls[i] == c).count())
-                .collect();
-            assert!(
-                per.iter().max().unwrap() - per.iter().min().unwrap() <= 1,
-                "class {c}: {per:?}"
-            );
+            let per: Vec<usize> = folds.iter().map(|f| f.iter().filter(|&&i| ls[i] == c).count()).collect();
+            assert!(per.iter().max().unwrap() - per.iter().min().unwrap() <= 1, "class {c}: {per:?}");
         }
         assert_eq!(folds, stratified_kfold(&ls, 5, 9).unwrap());
         assert_ne!(folds, stratified_kfold(&ls, 5, 10).unwrap());
@@ -178,12 +152,7 @@ mod tests {
 
     #[test]
     fn kfold_rejects_bad_k() {
-        assert!(
-            stratified_kfold(&[1, 2, 3], 1, 0)
-                .unwrap_err()
-                .to_string()
-                .contains("at least 2")
-        );
+        assert!(stratified_kfold(&[1, 2, 3], 1, 0).unwrap_err().to_string().contains("at least 2"));
         assert!(stratified_kfold(&[1, 2, 3], 4, 0).is_err());
     }
 }

@@ -36,12 +36,10 @@ impl Activation {
     pub fn apply(self, v: &mut [f32], width: usize) {
         match self {
             Activation::Linear => {}
-            Activation::Softmax => v
-                .par_chunks_mut(width * 64)
-                .for_each(|rows| rows.chunks_mut(width).for_each(softmax_row)),
-            _ => v
-                .par_chunks_mut(PAR_CHUNK)
-                .for_each(|c| self.apply_elementwise(c)),
+            Activation::Softmax => {
+                v.par_chunks_mut(width * 64).for_each(|rows| rows.chunks_mut(width).for_each(softmax_row))
+            }
+            _ => v.par_chunks_mut(PAR_CHUNK).for_each(|c| self.apply_elementwise(c)),
         }
     }
 
@@ -66,30 +64,22 @@ impl Activation {
     pub fn backward(self, y: &[f32], dy: &mut [f32], width: usize) {
         match self {
             Activation::Linear => {}
-            Activation::Softmax => dy
-                .par_chunks_mut(width * 64)
-                .zip(y.par_chunks(width * 64))
-                .for_each(|(d, y)| {
-                    for (d, y) in d.chunks_mut(width).zip(y.chunks(width)) {
-                        let dot: f32 = d.iter().zip(y).map(|(a, b)| a * b).sum();
-                        d.iter_mut().zip(y).for_each(|(d, &y)| *d = y * (*d - dot));
+            Activation::Softmax => dy.par_chunks_mut(width * 64).zip(y.par_chunks(width * 64)).for_each(|(d, y)| {
+                for (d, y) in d.chunks_mut(width).zip(y.chunks(width)) {
+                    let dot: f32 = d.iter().zip(y).map(|(a, b)| a * b).sum();
+                    d.iter_mut().zip(y).for_each(|(d, &y)| *d = y * (*d - dot));
+                }
+            }),
+            _ => dy.par_chunks_mut(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)).for_each(|(d, y)| match self {
+                Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| {
+                    if y <= 0.0 {
+                        *d = 0.0
                     }
                 }),
-            _ => dy
-                .par_chunks_mut(PAR_CHUNK)
-                .zip(y.par_chunks(PAR_CHUNK))
-                .for_each(|(d, y)| match self {
-                    Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| {
-                        if y <= 0.0 {
-                            *d = 0.0
-                        }
-                    }),
-                    Activation::Sigmoid => {
-                        d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y))
-                    }
-                    Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
-                    _ => {}
-                }),
+                Activation::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
+                Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
+                _ => {}
+            }),
         }
     }
 }
@@ -104,9 +94,7 @@ impl std::str::FromStr for Activation {
             "tanh" => Activation::Tanh,
             "softmax" => Activation::Softmax,
             _ => {
-                return Err(format!(
-                    "unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)"
-                ));
+                return Err(format!("unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)"));
             }
         })
     }
@@ -142,11 +130,7 @@ pub struct ActivationLayer {
 
 impl ActivationLayer {
     pub fn new(name: String, shape: Shape, activation: Activation) -> Self {
-        ActivationLayer {
-            name,
-            shape,
-            activation,
-        }
+        ActivationLayer { name, shape, activation }
     }
 }
 
@@ -167,14 +151,7 @@ impl Layer for ActivationLayer {
         y.copy_from_slice(x);
         self.activation.apply(y, self.shape.c);
     }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _batch: usize,
-    ) {
+    fn backward(&mut self, _x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
         self.activation.backward(y, dy, self.shape.c);
         if let Some(dx) = dx {
             dx.copy_from_slice(dy);

@@ -13,10 +13,7 @@ pub struct BatchNormConfig {
 
 impl Default for BatchNormConfig {
     fn default() -> Self {
-        BatchNormConfig {
-            momentum: 0.99,
-            epsilon: 1e-3,
-        }
+        BatchNormConfig { momentum: 0.99, epsilon: 1e-3 }
     }
 }
 
@@ -70,24 +67,21 @@ impl BatchNorm {
             partial.resize(pieces * 2 * c, 0.0);
         }
         let wl = w.len();
-        partial[..pieces * 2 * c]
-            .par_chunks_mut(2 * c)
-            .enumerate()
-            .for_each(|(i, p)| {
-                p.fill(0.0);
-                let (a, b) = p.split_at_mut(c);
-                let lo = i * ROWS * c;
-                let hi = (lo + ROWS * c).min(v.len());
-                for (r, row) in v[lo..hi].chunks(c).enumerate() {
-                    let base = lo + r * c;
-                    for j in 0..c {
-                        let other = if wl == 0 { 0.0 } else { w[base + j] };
-                        let (s, t) = f(row[j], other, j);
-                        a[j] += s;
-                        b[j] += t;
-                    }
+        partial[..pieces * 2 * c].par_chunks_mut(2 * c).enumerate().for_each(|(i, p)| {
+            p.fill(0.0);
+            let (a, b) = p.split_at_mut(c);
+            let lo = i * ROWS * c;
+            let hi = (lo + ROWS * c).min(v.len());
+            for (r, row) in v[lo..hi].chunks(c).enumerate() {
+                let base = lo + r * c;
+                for j in 0..c {
+                    let other = if wl == 0 { 0.0 } else { w[base + j] };
+                    let (s, t) = f(row[j], other, j);
+                    a[j] += s;
+                    b[j] += t;
                 }
-            });
+            }
+        });
         let mut a = vec![0.0f64; c];
         let mut b = vec![0.0f64; c];
         for p in partial[..pieces * 2 * c].chunks(2 * c) {
@@ -116,21 +110,16 @@ impl Layer for BatchNorm {
         let c = self.shape.c;
         let eps = self.cfg.epsilon;
         if !ctx.training {
-            let scale: Vec<f32> = (0..c)
-                .map(|j| self.gamma.value[j] / (self.moving_variance.value[j] + eps).sqrt())
-                .collect();
-            let shift: Vec<f32> = (0..c)
-                .map(|j| self.beta.value[j] - self.moving_mean.value[j] * scale[j])
-                .collect();
-            y.par_chunks_mut(ROWS * c)
-                .zip(x.par_chunks(ROWS * c))
-                .for_each(|(y, x)| {
-                    for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
-                        for j in 0..c {
-                            yr[j] = xr[j] * scale[j] + shift[j];
-                        }
+            let scale: Vec<f32> =
+                (0..c).map(|j| self.gamma.value[j] / (self.moving_variance.value[j] + eps).sqrt()).collect();
+            let shift: Vec<f32> = (0..c).map(|j| self.beta.value[j] - self.moving_mean.value[j] * scale[j]).collect();
+            y.par_chunks_mut(ROWS * c).zip(x.par_chunks(ROWS * c)).for_each(|(y, x)| {
+                for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
+                    for j in 0..c {
+                        yr[j] = xr[j] * scale[j] + shift[j];
                     }
-                });
+                }
+            });
             return;
         }
         let m = (batch * self.shape.h * self.shape.w) as f64;
@@ -147,8 +136,7 @@ impl Layer for BatchNorm {
             self.inv_std[j] = 1.0 / (var[j] + eps).sqrt();
             let mom = self.cfg.momentum;
             self.moving_mean.value[j] = self.moving_mean.value[j] * mom + mean[j] * (1.0 - mom);
-            self.moving_variance.value[j] =
-                self.moving_variance.value[j] * mom + var[j] * (1.0 - mom);
+            self.moving_variance.value[j] = self.moving_variance.value[j] * mom + var[j] * (1.0 - mom);
         }
         ensure(&mut self.xhat, x.len());
         let (inv, g, b) = (&self.inv_std, &self.gamma.value, &self.beta.value);
@@ -166,58 +154,37 @@ impl Layer for BatchNorm {
             });
     }
 
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        batch: usize,
-    ) {
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
         let c = self.shape.c;
         let n = dy.len();
         let m = (batch * self.shape.h * self.shape.w) as f32;
         let xhat = &self.xhat[..n];
-        let (dbeta, dgamma) = Self::channel_sums(&mut self.partial, dy, xhat, c, |d, xh, _| {
-            (d as f64, d as f64 * xh as f64)
-        });
+        let (dbeta, dgamma) =
+            Self::channel_sums(&mut self.partial, dy, xhat, c, |d, xh, _| (d as f64, d as f64 * xh as f64));
         for j in 0..c {
-            self.gamma.grad[j] += dgamma[j] as f32;
-            self.beta.grad[j] += dbeta[j] as f32;
+            self.gamma.grad[j] = dgamma[j] as f32;
+            self.beta.grad[j] = dbeta[j] as f32;
         }
         let Some(dx) = dx else { return };
         // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
-        let k: Vec<f32> = (0..c)
-            .map(|j| self.gamma.value[j] * self.inv_std[j])
-            .collect();
+        let k: Vec<f32> = (0..c).map(|j| self.gamma.value[j] * self.inv_std[j]).collect();
         let mdb: Vec<f32> = dbeta.iter().map(|v| (*v as f32) / m).collect();
         let mdg: Vec<f32> = dgamma.iter().map(|v| (*v as f32) / m).collect();
-        dx.par_chunks_mut(ROWS * c)
-            .zip(dy.par_chunks(ROWS * c))
-            .zip(xhat.par_chunks(ROWS * c))
-            .for_each(|((dx, dy), xh)| {
+        dx.par_chunks_mut(ROWS * c).zip(dy.par_chunks(ROWS * c)).zip(xhat.par_chunks(ROWS * c)).for_each(
+            |((dx, dy), xh)| {
                 for ((dx, dy), xh) in dx.chunks_mut(c).zip(dy.chunks(c)).zip(xh.chunks(c)) {
                     for j in 0..c {
                         dx[j] = k[j] * (dy[j] - mdb[j] - xh[j] * mdg[j]);
                     }
                 }
-            });
+            },
+        );
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![
-            &self.gamma,
-            &self.beta,
-            &self.moving_mean,
-            &self.moving_variance,
-        ]
+        vec![&self.gamma, &self.beta, &self.moving_mean, &self.moving_variance]
     }
     fn params_mut(&mut self) -> Vec<&mut Param> {
-        vec![
-            &mut self.gamma,
-            &mut self.beta,
-            &mut self.moving_mean,
-            &mut self.moving_variance,
-        ]
+        vec![&mut self.gamma, &mut self.beta, &mut self.moving_mean, &mut self.moving_variance]
     }
 }

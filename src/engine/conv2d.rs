@@ -75,16 +75,13 @@ impl Conv2DConfig {
     pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Conv2D, String> {
         let (kh, kw) = self.kernel_size;
         let (sh, sw) = self.strides;
-        let (oh, pad_t) = conv_out(input.h, kh, sh, self.padding).ok_or_else(|| {
-            format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}")
-        })?;
-        let (ow, pad_l) = conv_out(input.w, kw, sw, self.padding).ok_or_else(|| {
-            format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}")
-        })?;
+        let (oh, pad_t) = conv_out(input.h, kh, sh, self.padding)
+            .ok_or_else(|| format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"))?;
+        let (ow, pad_l) = conv_out(input.w, kw, sw, self.padding)
+            .ok_or_else(|| format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"))?;
         let kdim = kh * kw * input.c;
         let mut kernel = vec![0.0; kdim * self.filters];
-        self.kernel_initializer
-            .fill(&mut kernel, kdim, kh * kw * self.filters, rng);
+        self.kernel_initializer.fill(&mut kernel, kdim, kh * kw * self.filters, rng);
         let bias_len = if self.use_bias { self.filters } else { 0 };
         // A chunk's patch matrix should stay in cache: about 1 MiB.
         let per_sample = oh * ow * kdim * 4;
@@ -212,10 +209,7 @@ impl Conv2D {
                         }
                         let src = &row[ky * kw * c + lo * c..ky * kw * c + hi * c];
                         let d = (iy as usize * w + x0) * c;
-                        img[d..d + (hi - lo) * c]
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(a, b)| *a += b);
+                        img[d..d + (hi - lo) * c].iter_mut().zip(src).for_each(|(a, b)| *a += b);
                     }
                 }
             }
@@ -254,40 +248,23 @@ impl Layer for Conv2D {
         let yp = SendPtr(y.as_mut_ptr());
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
-        slots[..nslots]
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(s, slot)| {
-                let yp = yp;
-                for ci in (s..nchunks).step_by(nslots) {
-                    let b0 = ci * this.chunk;
-                    let ns = this.chunk.min(batch - b0);
-                    let xc = &x[b0 * in_len..(b0 + ns) * in_len];
-                    // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
-                    let yc = unsafe {
-                        std::slice::from_raw_parts_mut(yp.0.add(b0 * out_len), ns * out_len)
-                    };
-                    let p = &mut slot.patches[..ns * opix * kdim];
-                    this.im2col(xc, ns, p);
-                    if this.cfg.use_bias {
-                        yc.chunks_mut(cout)
-                            .for_each(|r| r.copy_from_slice(&this.bias.value));
-                    }
-                    matmul(
-                        ns * opix,
-                        cout,
-                        kdim,
-                        p,
-                        false,
-                        &this.kernel.value,
-                        false,
-                        yc,
-                        this.cfg.use_bias,
-                        false,
-                    );
-                    this.cfg.activation.apply_serial(yc, cout);
+        slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
+            let yp = yp;
+            for ci in (s..nchunks).step_by(nslots) {
+                let b0 = ci * this.chunk;
+                let ns = this.chunk.min(batch - b0);
+                let xc = &x[b0 * in_len..(b0 + ns) * in_len];
+                // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
+                let yc = unsafe { std::slice::from_raw_parts_mut(yp.0.add(b0 * out_len), ns * out_len) };
+                let p = &mut slot.patches[..ns * opix * kdim];
+                this.im2col(xc, ns, p);
+                if this.cfg.use_bias {
+                    yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&this.bias.value));
                 }
-            });
+                matmul(ns * opix, cout, kdim, p, false, &this.kernel.value, false, yc, this.cfg.use_bias, false);
+                this.cfg.activation.apply_serial(yc, cout);
+            }
+        });
         self.slots = slots;
         self.activity_penalty = match (&self.cfg.activity_regularizer, ctx.training) {
             (Some(r), true) => r.penalty(y) / batch as f64,
@@ -295,14 +272,7 @@ impl Layer for Conv2D {
         };
     }
 
-    fn backward(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        batch: usize,
-    ) {
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
         let (cout, kdim, opix) = (self.cfg.filters, self.kdim(), self.output.h * self.output.w);
         if let Some(r) = &self.cfg.activity_regularizer {
             r.add_grad(y, dy, 1.0 / batch as f32);
@@ -317,71 +287,47 @@ impl Layer for Conv2D {
         let dy = &*dy;
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
-        slots[..nslots]
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(s, slot)| {
-                let dxp = dxp;
-                let mut first = true;
-                for ci in (s..nchunks).step_by(nslots) {
-                    let b0 = ci * this.chunk;
-                    let ns = this.chunk.min(batch - b0);
-                    let m = ns * opix;
-                    let p = &mut slot.patches[..m * kdim];
-                    let dyc = &dy[b0 * out_len..(b0 + ns) * out_len];
-                    this.im2col(&x[b0 * in_len..(b0 + ns) * in_len], ns, p);
-                    let (pk, pb) = slot.partial.split_at_mut(klen);
-                    matmul(kdim, cout, m, p, true, dyc, false, pk, !first, false);
-                    if this.cfg.use_bias {
-                        if first {
-                            pb.fill(0.0);
-                        }
-                        for r in dyc.chunks(cout) {
-                            pb.iter_mut().zip(r).for_each(|(a, v)| *a += v);
-                        }
+        slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
+            let dxp = dxp;
+            let mut first = true;
+            for ci in (s..nchunks).step_by(nslots) {
+                let b0 = ci * this.chunk;
+                let ns = this.chunk.min(batch - b0);
+                let m = ns * opix;
+                let p = &mut slot.patches[..m * kdim];
+                let dyc = &dy[b0 * out_len..(b0 + ns) * out_len];
+                this.im2col(&x[b0 * in_len..(b0 + ns) * in_len], ns, p);
+                let (pk, pb) = slot.partial.split_at_mut(klen);
+                matmul(kdim, cout, m, p, true, dyc, false, pk, !first, false);
+                if this.cfg.use_bias {
+                    if first {
+                        pb.fill(0.0);
                     }
-                    first = false;
-                    if want_dx {
-                        matmul(
-                            m,
-                            kdim,
-                            cout,
-                            dyc,
-                            false,
-                            &this.kernel.value,
-                            true,
-                            p,
-                            false,
-                            false,
-                        );
-                        // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
-                        let dxc = unsafe {
-                            std::slice::from_raw_parts_mut(dxp.0.add(b0 * in_len), ns * in_len)
-                        };
-                        this.col2im(p, ns, dxc);
+                    for r in dyc.chunks(cout) {
+                        pb.iter_mut().zip(r).for_each(|(a, v)| *a += v);
                     }
                 }
-            });
+                first = false;
+                if want_dx {
+                    matmul(m, kdim, cout, dyc, false, &this.kernel.value, true, p, false, false);
+                    // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
+                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.0.add(b0 * in_len), ns * in_len) };
+                    this.col2im(p, ns, dxc);
+                }
+            }
+        });
         self.slots = slots;
         // Sum the slots' partials in slot order.
         let used = &self.slots[..nslots];
-        self.kernel
-            .grad
-            .par_chunks_mut(4096)
-            .enumerate()
-            .for_each(|(i, g)| {
-                for slot in used {
-                    g.iter_mut()
-                        .zip(&slot.partial[i * 4096..])
-                        .for_each(|(a, v)| *a += v);
-                }
-            });
+        self.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+            g.fill(0.0);
+            for slot in used {
+                g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
+            }
+        });
+        self.bias.grad.fill(0.0);
         for slot in used {
-            self.bias
-                .grad
-                .iter_mut()
-                .zip(&slot.partial[klen..])
-                .for_each(|(a, v)| *a += v);
+            self.bias.grad.iter_mut().zip(&slot.partial[klen..]).for_each(|(a, v)| *a += v);
         }
         if let Some(r) = &self.cfg.kernel_regularizer {
             r.add_grad(&self.kernel.value, &mut self.kernel.grad, 1.0);
@@ -389,25 +335,13 @@ impl Layer for Conv2D {
     }
 
     fn params(&self) -> Vec<&Param> {
-        if self.cfg.use_bias {
-            vec![&self.kernel, &self.bias]
-        } else {
-            vec![&self.kernel]
-        }
+        if self.cfg.use_bias { vec![&self.kernel, &self.bias] } else { vec![&self.kernel] }
     }
     fn params_mut(&mut self) -> Vec<&mut Param> {
-        if self.cfg.use_bias {
-            vec![&mut self.kernel, &mut self.bias]
-        } else {
-            vec![&mut self.kernel]
-        }
+        if self.cfg.use_bias { vec![&mut self.kernel, &mut self.bias] } else { vec![&mut self.kernel] }
     }
     fn penalty(&self) -> f64 {
-        self.activity_penalty
-            + self
-                .cfg
-                .kernel_regularizer
-                .map_or(0.0, |r| r.penalty(&self.kernel.value))
+        self.activity_penalty + self.cfg.kernel_regularizer.map_or(0.0, |r| r.penalty(&self.kernel.value))
     }
     fn activation_mut(&mut self) -> Option<&mut Activation> {
         Some(&mut self.cfg.activation)

@@ -34,19 +34,14 @@ impl DenseConfig {
     pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Dense {
         let n_in = input.len();
         let mut kernel = vec![0.0; n_in * self.units];
-        self.kernel_initializer
-            .fill(&mut kernel, n_in, self.units, rng);
+        self.kernel_initializer.fill(&mut kernel, n_in, self.units, rng);
         Dense {
             name,
             n_in,
             cfg: self.clone(),
             input,
             kernel: Param::trainable("kernel", vec![n_in, self.units], kernel),
-            bias: Param::trainable(
-                "bias",
-                vec![self.units],
-                vec![0.0; if self.use_bias { self.units } else { 0 }],
-            ),
+            bias: Param::trainable("bias", vec![self.units], vec![0.0; if self.use_bias { self.units } else { 0 }]),
             activity_penalty: 0.0,
         }
     }
@@ -80,23 +75,10 @@ impl Layer for Dense {
         let out = self.cfg.units;
         if self.cfg.use_bias {
             // Bias first, then accumulate the product onto it: one pass over y fewer.
-            y.par_chunks_mut(out * 64).for_each(|rows| {
-                rows.chunks_mut(out)
-                    .for_each(|r| r.copy_from_slice(&self.bias.value))
-            });
+            y.par_chunks_mut(out * 64)
+                .for_each(|rows| rows.chunks_mut(out).for_each(|r| r.copy_from_slice(&self.bias.value)));
         }
-        matmul(
-            batch,
-            out,
-            self.n_in,
-            x,
-            false,
-            &self.kernel.value,
-            false,
-            y,
-            self.cfg.use_bias,
-            true,
-        );
+        matmul(batch, out, self.n_in, x, false, &self.kernel.value, false, y, self.cfg.use_bias, true);
         self.cfg.activation.apply(y, out);
         self.activity_penalty = match (&self.cfg.activity_regularizer, ctx.training) {
             (Some(r), true) => r.penalty(y) / batch as f64,
@@ -104,74 +86,34 @@ impl Layer for Dense {
         };
     }
 
-    fn backward(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        batch: usize,
-    ) {
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
         let out = self.cfg.units;
         if let Some(r) = &self.cfg.activity_regularizer {
             r.add_grad(y, dy, 1.0 / batch as f32);
         }
         self.cfg.activation.backward(y, dy, out);
         // dz is now in dy.
-        matmul(
-            self.n_in,
-            out,
-            batch,
-            x,
-            true,
-            dy,
-            false,
-            &mut self.kernel.grad,
-            true,
-            true,
-        );
+        matmul(self.n_in, out, batch, x, true, dy, false, &mut self.kernel.grad, false, true);
         if let Some(r) = &self.cfg.kernel_regularizer {
             r.add_grad(&self.kernel.value, &mut self.kernel.grad, 1.0);
         }
         if self.cfg.use_bias {
+            self.bias.grad.fill(0.0);
             column_sums_into(dy, out, &mut self.bias.grad);
         }
         if let Some(dx) = dx {
-            matmul(
-                batch,
-                self.n_in,
-                out,
-                dy,
-                false,
-                &self.kernel.value,
-                true,
-                dx,
-                false,
-                true,
-            );
+            matmul(batch, self.n_in, out, dy, false, &self.kernel.value, true, dx, false, true);
         }
     }
 
     fn params(&self) -> Vec<&Param> {
-        if self.cfg.use_bias {
-            vec![&self.kernel, &self.bias]
-        } else {
-            vec![&self.kernel]
-        }
+        if self.cfg.use_bias { vec![&self.kernel, &self.bias] } else { vec![&self.kernel] }
     }
     fn params_mut(&mut self) -> Vec<&mut Param> {
-        if self.cfg.use_bias {
-            vec![&mut self.kernel, &mut self.bias]
-        } else {
-            vec![&mut self.kernel]
-        }
+        if self.cfg.use_bias { vec![&mut self.kernel, &mut self.bias] } else { vec![&mut self.kernel] }
     }
     fn penalty(&self) -> f64 {
-        self.activity_penalty
-            + self
-                .cfg
-                .kernel_regularizer
-                .map_or(0.0, |r| r.penalty(&self.kernel.value))
+        self.activity_penalty + self.cfg.kernel_regularizer.map_or(0.0, |r| r.penalty(&self.kernel.value))
     }
     fn activation_mut(&mut self) -> Option<&mut Activation> {
         Some(&mut self.cfg.activation)

@@ -15,12 +15,7 @@ pub struct Dropout {
 
 impl Dropout {
     pub fn new(name: String, shape: Shape, rate: f32) -> Self {
-        Dropout {
-            name,
-            shape,
-            rate,
-            mask: Vec::new(),
-        }
+        Dropout { name, shape, rate, mask: Vec::new() }
     }
 }
 
@@ -60,14 +55,7 @@ impl Layer for Dropout {
                 }
             });
     }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _batch: usize,
-    ) {
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
         if let Some(dx) = dx {
             if self.rate <= 0.0 {
                 dx.copy_from_slice(dy);
@@ -76,12 +64,7 @@ impl Layer for Dropout {
             dx.par_chunks_mut(PAR_CHUNK)
                 .zip(dy.par_chunks(PAR_CHUNK))
                 .zip(self.mask.par_chunks(PAR_CHUNK))
-                .for_each(|((dx, dy), m)| {
-                    dx.iter_mut()
-                        .zip(dy)
-                        .zip(m)
-                        .for_each(|((dx, dy), m)| *dx = dy * m)
-                });
+                .for_each(|((dx, dy), m)| dx.iter_mut().zip(dy).zip(m).for_each(|((dx, dy), m)| *dx = dy * m));
         }
     }
 }

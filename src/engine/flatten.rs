@@ -30,14 +30,7 @@ impl Layer for Flatten {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, _ctx: Ctx) {
         y.copy_from_slice(x);
     }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _batch: usize,
-    ) {
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
         if let Some(dx) = dx {
             dx.copy_from_slice(dy);
         }

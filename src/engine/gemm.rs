@@ -23,10 +23,7 @@ pub fn matmul(
     accumulate: bool,
     parallel: bool,
 ) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "matmul: buffer too small"
-    );
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul: buffer too small");
     if m == 0 || n == 0 {
         return;
     }
@@ -36,16 +33,8 @@ pub fn matmul(
         }
         return;
     }
-    let (a_rs, a_cs) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (b_rs, b_cs) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
+    let (a_rs, a_cs) = if a_t { (1, m as isize) } else { (k as isize, 1) };
+    let (b_rs, b_cs) = if b_t { (1, k as isize) } else { (n as isize, 1) };
     let threads = super::threads();
     let par = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
         Parallelism::Rayon(threads)
@@ -101,12 +90,8 @@ mod tests {
     #[test]
     fn all_transpose_combinations_match_naive() {
         let (m, n, k) = (37, 29, 41);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
-            .collect();
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
         for a_t in [false, true] {
             for b_t in [false, true] {
                 let want = naive(m, n, k, &a, a_t, &b, b_t);

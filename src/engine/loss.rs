@@ -47,12 +47,7 @@ const CLIP: f32 = 1e-7;
 
 /// Mean cross-entropy over a batch from logits, and its gradient with respect to the logits
 /// (`(softmax − target) / batch`) written into `grad` unless it is empty.
-pub fn softmax_cross_entropy(
-    logits: &[f32],
-    targets: Targets,
-    classes: usize,
-    grad: &mut [f32],
-) -> f64 {
+pub fn softmax_cross_entropy(logits: &[f32], targets: Targets, classes: usize, grad: &mut [f32]) -> f64 {
     let batch = logits.len() / classes;
     let mut total = 0.0f64;
     for i in 0..batch {
@@ -76,12 +71,7 @@ pub fn softmax_cross_entropy(
 
 /// Mean cross-entropy from probabilities (Keras' `from_logits=False` on a non-softmax output),
 /// with its gradient with respect to the probabilities.
-pub fn probability_cross_entropy(
-    probs: &[f32],
-    targets: Targets,
-    classes: usize,
-    grad: &mut [f32],
-) -> f64 {
+pub fn probability_cross_entropy(probs: &[f32], targets: Targets, classes: usize, grad: &mut [f32]) -> f64 {
     let batch = probs.len() / classes;
     let mut total = 0.0f64;
     for i in 0..batch {
@@ -96,11 +86,7 @@ pub fn probability_cross_entropy(
                 // d/dp_k of −Σ t_j log(p_j / s) = −t_k/p_k + Σt/s (ignoring the clip's flat parts).
                 let tsum: f32 = (0..classes).map(|j| targets.get(i, j, classes)).sum();
                 let inside = p[k] / s > CLIP && p[k] / s < 1.0 - CLIP;
-                let dq = if inside {
-                    -t / p[k].max(f32::MIN_POSITIVE)
-                } else {
-                    0.0
-                };
+                let dq = if inside { -t / p[k].max(f32::MIN_POSITIVE) } else { 0.0 };
                 grad[i * classes + k] = (dq + tsum / s) / batch as f32;
             }
         }
@@ -110,11 +96,7 @@ pub fn probability_cross_entropy(
 
 /// Number of rows whose largest value is at the target label.
 pub fn correct(outputs: &[f32], labels: &[u8], classes: usize) -> usize {
-    outputs
-        .chunks(classes)
-        .zip(labels)
-        .filter(|(o, l)| argmax(o) == **l as usize)
-        .count()
+    outputs.chunks(classes).zip(labels).filter(|(o, l)| argmax(o) == **l as usize).count()
 }
 
 /// Index of the largest value (the first on ties).

@@ -14,11 +14,7 @@ pub struct MaxPool2DConfig {
 
 impl Default for MaxPool2DConfig {
     fn default() -> Self {
-        MaxPool2DConfig {
-            pool_size: (2, 2),
-            strides: None,
-            padding: Padding::Valid,
-        }
+        MaxPool2DConfig { pool_size: (2, 2), strides: None, padding: Padding::Valid }
     }
 }
 
@@ -76,54 +72,41 @@ impl Layer for MaxPool2D {
         let (ph, pw) = self.pool;
         let (sh, sw) = self.strides;
         let (pt, pl) = self.pad;
-        y.par_chunks_mut(ol)
-            .zip(self.argmax.par_chunks_mut(ol))
-            .zip(x.par_chunks(il))
-            .for_each(|((y, am), x)| {
-                for oy in 0..oh {
-                    let y0 = (oy * sh).saturating_sub(pt);
-                    let y1 = (oy * sh + ph).saturating_sub(pt).min(h);
-                    for ox in 0..ow {
-                        let x0 = (ox * sw).saturating_sub(pl);
-                        let x1 = (ox * sw + pw).saturating_sub(pl).min(w);
-                        let o = (oy * ow + ox) * c;
-                        let (yo, ao) = (&mut y[o..o + c], &mut am[o..o + c]);
-                        yo.fill(f32::NEG_INFINITY);
-                        for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let i = (iy * w + ix) * c;
-                                for ch in 0..c {
-                                    let v = x[i + ch];
-                                    if v > yo[ch] {
-                                        yo[ch] = v;
-                                        ao[ch] = (i + ch) as u32;
-                                    }
+        y.par_chunks_mut(ol).zip(self.argmax.par_chunks_mut(ol)).zip(x.par_chunks(il)).for_each(|((y, am), x)| {
+            for oy in 0..oh {
+                let y0 = (oy * sh).saturating_sub(pt);
+                let y1 = (oy * sh + ph).saturating_sub(pt).min(h);
+                for ox in 0..ow {
+                    let x0 = (ox * sw).saturating_sub(pl);
+                    let x1 = (ox * sw + pw).saturating_sub(pl).min(w);
+                    let o = (oy * ow + ox) * c;
+                    let (yo, ao) = (&mut y[o..o + c], &mut am[o..o + c]);
+                    yo.fill(f32::NEG_INFINITY);
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let i = (iy * w + ix) * c;
+                            for ch in 0..c {
+                                let v = x[i + ch];
+                                if v > yo[ch] {
+                                    yo[ch] = v;
+                                    ao[ch] = (i + ch) as u32;
                                 }
                             }
                         }
                     }
                 }
-            });
+            }
+        });
     }
 
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _batch: usize,
-    ) {
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
         let Some(dx) = dx else { return };
         let (il, ol) = (self.input.len(), self.output.len());
-        dx.par_chunks_mut(il)
-            .zip(dy.par_chunks(ol))
-            .zip(self.argmax.par_chunks(ol))
-            .for_each(|((dx, dy), am)| {
-                dx.fill(0.0);
-                for (&g, &i) in dy.iter().zip(am) {
-                    dx[i as usize] += g;
-                }
-            });
+        dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(self.argmax.par_chunks(ol)).for_each(|((dx, dy), am)| {
+            dx.fill(0.0);
+            for (&g, &i) in dy.iter().zip(am) {
+                dx[i as usize] += g;
+            }
+        });
     }
 }

@@ -84,22 +84,10 @@ pub struct Param {
 impl Param {
     pub fn trainable(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
         let n = value.len();
-        Param {
-            name,
-            shape,
-            value,
-            grad: vec![0.0; n],
-            trainable: true,
-        }
+        Param { name, shape, value, grad: vec![0.0; n], trainable: true }
     }
     pub fn state(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
-        Param {
-            name,
-            shape,
-            value,
-            grad: Vec::new(),
-            trainable: false,
-        }
+        Param { name, shape, value, grad: Vec::new(), trainable: false }
     }
 }
 
@@ -115,23 +103,17 @@ pub struct Ctx {
 /// One layer of a sequential network.
 ///
 /// `x` is the layer's input for `batch` samples, `y` its output. `backward` receives the
-/// gradient of the loss with respect to `y` in `dy` (which it may overwrite), adds the
-/// gradients of its parameters into their `grad` buffers and, unless `dx` is `None` (the first
-/// layer), writes the gradient with respect to `x`.
+/// gradient of the loss with respect to `y` in `dy` (which it may overwrite), writes the
+/// gradients of its parameters into their `grad` buffers (overwriting: no zeroing pass is
+/// needed between steps) and, unless `dx` is `None` (the first layer), writes the gradient
+/// with respect to `x`.
 pub trait Layer: Send {
     fn name(&self) -> &str;
     fn kind(&self) -> &'static str;
     fn input_shape(&self) -> Shape;
     fn output_shape(&self) -> Shape;
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx);
-    fn backward(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        batch: usize,
-    );
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize);
     fn params(&self) -> Vec<&Param> {
         Vec::new()
     }
@@ -155,9 +137,7 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// work; later calls only change the GEMM's parallelism.
 pub fn set_threads(n: usize) {
     let n = n.max(1);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global();
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
     THREADS.store(rayon::current_num_threads(), Ordering::Relaxed);
 }
 

@@ -31,21 +31,12 @@ impl Network {
             }
         }
         let n = layers.len();
-        Network {
-            input,
-            layers,
-            softmax_output,
-            acts: vec![Vec::new(); n],
-            grads: vec![Vec::new(); n],
-            batch: 0,
-        }
+        Network { input, layers, softmax_output, acts: vec![Vec::new(); n], grads: vec![Vec::new(); n], batch: 0 }
     }
 
     /// Size of one output row (the number of classes).
     pub fn outputs(&self) -> usize {
-        self.layers
-            .last()
-            .map_or(self.input.len(), |l| l.output_shape().len())
+        self.layers.last().map_or(self.input.len(), |l| l.output_shape().len())
     }
 
     pub fn softmax_output(&self) -> bool {
@@ -55,25 +46,14 @@ impl Network {
     /// Runs the layers on `batch` samples. In training mode `seed` drives dropout. Returns the
     /// raw output: logits when the softmax is fused.
     pub fn forward(&mut self, x: &[f32], batch: usize, training: bool, seed: u64) -> &[f32] {
-        assert_eq!(
-            x.len(),
-            batch * self.input.len(),
-            "input length does not match the batch"
-        );
+        assert_eq!(x.len(), batch * self.input.len(), "input length does not match the batch");
         self.batch = batch;
         for i in 0..self.layers.len() {
             let out = batch * self.layers[i].output_shape().len();
             ensure(&mut self.acts[i], out);
             let (before, rest) = self.acts.split_at_mut(i);
-            let input: &[f32] = if i == 0 {
-                x
-            } else {
-                &before[i - 1][..batch * self.layers[i].input_shape().len()]
-            };
-            let ctx = Ctx {
-                training,
-                seed: Rng::derive(&[seed, i as u64]).next_u64(),
-            };
+            let input: &[f32] = if i == 0 { x } else { &before[i - 1][..batch * self.layers[i].input_shape().len()] };
+            let ctx = Ctx { training, seed: Rng::derive(&[seed, i as u64]).next_u64() };
             self.layers[i].forward(input, &mut rest[0][..out], batch, ctx);
         }
         self.output()
@@ -107,7 +87,7 @@ impl Network {
     }
 
     /// Back-propagates the gradient left by [`Network::loss_grad`] (or written into
-    /// [`Network::output_grad_mut`]), accumulating parameter gradients.
+    /// [`Network::output_grad_mut`]), setting every parameter's gradient.
     pub fn backward(&mut self, x: &[f32]) {
         let batch = self.batch;
         for i in (0..self.layers.len()).rev() {
@@ -118,16 +98,8 @@ impl Network {
             }
             let (gbefore, grest) = self.grads.split_at_mut(i);
             let dy = &mut grest[0][..out_len];
-            let dx = if i > 0 {
-                Some(&mut gbefore[i - 1][..in_len])
-            } else {
-                None
-            };
-            let input: &[f32] = if i == 0 {
-                x
-            } else {
-                &self.acts[i - 1][..in_len]
-            };
+            let dx = if i > 0 { Some(&mut gbefore[i - 1][..in_len]) } else { None };
+            let input: &[f32] = if i == 0 { x } else { &self.acts[i - 1][..in_len] };
             let y = &self.acts[i][..out_len];
             self.layers[i].backward(input, y, dy, dx, batch);
         }
@@ -159,11 +131,7 @@ impl Network {
     pub fn named_params(&self) -> Vec<(String, &Param)> {
         self.layers
             .iter()
-            .flat_map(|l| {
-                l.params()
-                    .into_iter()
-                    .map(move |p| (format!("{}.{}", l.name(), p.name), p))
-            })
+            .flat_map(|l| l.params().into_iter().map(move |p| (format!("{}.{}", l.name(), p.name), p)))
             .collect()
     }
 
@@ -184,11 +152,7 @@ impl Network {
         let mut n = 0;
         for l in &self.layers {
             for p in l.params() {
-                if p.trainable {
-                    t += p.value.len()
-                } else {
-                    n += p.value.len()
-                }
+                if p.trainable { t += p.value.len() } else { n += p.value.len() }
             }
         }
         (t, n)

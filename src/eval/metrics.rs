@@ -66,11 +66,7 @@ pub struct Report {
 
 /// Number of pairs to use: the common length of both slices.
 fn paired_len(labels: &[u8], predicted: &[u8]) -> usize {
-    debug_assert_eq!(
-        labels.len(),
-        predicted.len(),
-        "labels and predictions must have the same length"
-    );
+    debug_assert_eq!(labels.len(), predicted.len(), "labels and predictions must have the same length");
     labels.len().min(predicted.len())
 }
 
@@ -103,11 +99,7 @@ pub fn report(labels: &[u8], predicted: &[u8], classes: usize, loss: Option<f64>
     let n = paired_len(labels, predicted);
     let matrix = confusion_matrix(&labels[..n], &predicted[..n], classes);
 
-    let correct = labels[..n]
-        .iter()
-        .zip(&predicted[..n])
-        .filter(|(t, p)| t == p)
-        .count();
+    let correct = labels[..n].iter().zip(&predicted[..n]).filter(|(t, p)| t == p).count();
     let accuracy = ratio(correct as f64, n as f64);
 
     let per_class: Vec<ClassMetrics> = (0..classes)
@@ -118,13 +110,7 @@ pub fn report(labels: &[u8], predicted: &[u8], classes: usize, loss: Option<f64>
             let precision = ratio(tp, predicted_as_c as f64);
             let recall = ratio(tp, support as f64);
             let f1 = ratio(2.0 * precision * recall, precision + recall);
-            ClassMetrics {
-                class: c,
-                precision,
-                recall,
-                f1,
-                support,
-            }
+            ClassMetrics { class: c, precision, recall, f1, support }
         })
         .collect();
 
@@ -135,27 +121,12 @@ pub fn report(labels: &[u8], predicted: &[u8], classes: usize, loss: Option<f64>
     };
 
     let total_support = per_class.iter().map(|m| m.support).sum::<u64>() as f64;
-    let weighted = |f: fn(&ClassMetrics) -> f64| {
-        ratio(
-            per_class.iter().map(|m| f(m) * m.support as f64).sum(),
-            total_support,
-        )
-    };
-    let weighted_avg = Averages {
-        precision: weighted(|m| m.precision),
-        recall: weighted(|m| m.recall),
-        f1: weighted(|m| m.f1),
-    };
+    let weighted =
+        |f: fn(&ClassMetrics) -> f64| ratio(per_class.iter().map(|m| f(m) * m.support as f64).sum(), total_support);
+    let weighted_avg =
+        Averages { precision: weighted(|m| m.precision), recall: weighted(|m| m.recall), f1: weighted(|m| m.f1) };
 
-    Report {
-        loss,
-        accuracy,
-        samples: n as u64,
-        per_class,
-        macro_avg,
-        weighted_avg,
-        confusion_matrix: matrix,
-    }
+    Report { loss, accuracy, samples: n as u64, per_class, macro_avg, weighted_avg, confusion_matrix: matrix }
 }
 
 /// Label of the confusion matrix's corner cell.
@@ -192,13 +163,7 @@ impl Report {
         if let Some(loss) = self.loss {
             let _ = write!(out, "loss {loss:.4}  ");
         }
-        let _ = writeln!(
-            out,
-            "accuracy {:.4} ({}/{})",
-            self.accuracy,
-            self.correct(),
-            self.samples
-        );
+        let _ = writeln!(out, "accuracy {:.4} ({}/{})", self.accuracy, self.correct(), self.samples);
         out.push('\n');
 
         // Per-class table, laid out like sklearn's classification_report.
@@ -224,10 +189,7 @@ impl Report {
             "{:>NAME$}{:>COL$}{:>COL$}{:>COL$.4}{:>COL$}",
             "accuracy", "", "", self.accuracy, self.samples
         );
-        for (name, avg) in [
-            ("macro avg", &self.macro_avg),
-            ("weighted avg", &self.weighted_avg),
-        ] {
+        for (name, avg) in [("macro avg", &self.macro_avg), ("weighted avg", &self.weighted_avg)] {
             let _ = writeln!(
                 out,
                 "{:>NAME$}{:>COL$.4}{:>COL$.4}{:>COL$.4}{:>COL$}",
@@ -238,13 +200,7 @@ impl Report {
 
         // Confusion matrix: header of predicted classes, left column of true classes.
         let classes = self.confusion_matrix.len();
-        let widest_count = self
-            .confusion_matrix
-            .iter()
-            .flatten()
-            .map(|c| c.to_string().len())
-            .max()
-            .unwrap_or(1);
+        let widest_count = self.confusion_matrix.iter().flatten().map(|c| c.to_string().len()).max().unwrap_or(1);
         let widest_class = classes.saturating_sub(1).to_string().len();
         let cell = widest_count.max(widest_class) + 2;
         let left = AXES.len();
@@ -275,10 +231,7 @@ mod tests {
     }
 
     fn assert_close(actual: f64, expected: f64, what: &str) {
-        assert!(
-            close(actual, expected),
-            "{what}: got {actual}, expected {expected}"
-        );
+        assert!(close(actual, expected), "{what}: got {actual}, expected {expected}");
     }
 
     fn assert_class(m: &ClassMetrics, class: usize, p: f64, r: f64, f1: f64, support: u64) {
@@ -394,27 +347,9 @@ mod tests {
         assert_eq!(r.samples, 0);
         assert_eq!(r.accuracy, 0.0);
         assert_eq!(r.per_class.len(), 10);
-        assert!(
-            r.per_class
-                .iter()
-                .all(|m| m.precision == 0.0 && m.support == 0)
-        );
-        assert_eq!(
-            r.macro_avg,
-            Averages {
-                precision: 0.0,
-                recall: 0.0,
-                f1: 0.0
-            }
-        );
-        assert_eq!(
-            r.weighted_avg,
-            Averages {
-                precision: 0.0,
-                recall: 0.0,
-                f1: 0.0
-            }
-        );
+        assert!(r.per_class.iter().all(|m| m.precision == 0.0 && m.support == 0));
+        assert_eq!(r.macro_avg, Averages { precision: 0.0, recall: 0.0, f1: 0.0 });
+        assert_eq!(r.weighted_avg, Averages { precision: 0.0, recall: 0.0, f1: 0.0 });
         assert!(r.to_table().contains("accuracy 0.0000 (0/0)"));
 
         // No classes at all: nothing to divide by, still no NaN and no panic.
@@ -430,10 +365,7 @@ mod tests {
         let r = report(&[0, 7, 1], &[0, 1, 7], 3, None);
         assert_eq!(r.samples, 3);
         assert_close(r.accuracy, 1.0 / 3.0, "accuracy");
-        assert_eq!(
-            r.confusion_matrix,
-            vec![vec![1, 0, 0], vec![0; 3], vec![0; 3]]
-        );
+        assert_eq!(r.confusion_matrix, vec![vec![1, 0, 0], vec![0; 3], vec![0; 3]]);
     }
 
     // debug_assert fires in debug builds; only exercise the truncation path in release.
@@ -459,18 +391,7 @@ mod tests {
         let obj = v.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "accuracy",
-                "confusion_matrix",
-                "loss",
-                "macro_avg",
-                "per_class",
-                "samples",
-                "weighted_avg"
-            ]
-        );
+        assert_eq!(keys, ["accuracy", "confusion_matrix", "loss", "macro_avg", "per_class", "samples", "weighted_avg"]);
         assert_eq!(v["loss"], 0.0312);
         assert_eq!(v["samples"], 7);
         assert_eq!(v["confusion_matrix"][2][0], 1);
@@ -478,17 +399,11 @@ mod tests {
         let class_keys: Vec<&String> = v["per_class"][0].as_object().unwrap().keys().collect();
         assert_eq!(class_keys.len(), 5);
         for k in ["class", "precision", "recall", "f1", "support"] {
-            assert!(
-                v["per_class"][0].get(k).is_some(),
-                "missing per_class key {k}"
-            );
+            assert!(v["per_class"][0].get(k).is_some(), "missing per_class key {k}");
         }
         for k in ["precision", "recall", "f1"] {
             assert!(v["macro_avg"].get(k).is_some(), "missing macro_avg key {k}");
-            assert!(
-                v["weighted_avg"].get(k).is_some(),
-                "missing weighted_avg key {k}"
-            );
+            assert!(v["weighted_avg"].get(k).is_some(), "missing weighted_avg key {k}");
         }
 
         // Round trip, and `loss: None` serializes as null.
@@ -513,46 +428,21 @@ mod tests {
                 .find(|words| words.starts_with(&want))
                 .unwrap_or_else(|| panic!("no row starting with {prefix:?} in\n{t}"))
         };
-        assert_eq!(
-            row("precision"),
-            ["precision", "recall", "f1-score", "support"]
-        );
+        assert_eq!(row("precision"), ["precision", "recall", "f1-score", "support"]);
         assert_eq!(row("0"), ["0", "0.5000", "0.5000", "0.5000", "2"]);
         assert_eq!(row("1"), ["1", "0.6667", "1.0000", "0.8000", "2"]);
         assert_eq!(row("2"), ["2", "1.0000", "0.6667", "0.8000", "3"]);
         assert_eq!(row("accuracy"), ["accuracy", "0.7143", "7"]);
-        assert_eq!(
-            row("macro avg"),
-            ["macro", "avg", "0.7222", "0.7222", "0.7000", "7"]
-        );
-        assert_eq!(
-            row("weighted avg"),
-            ["weighted", "avg", "0.7619", "0.7143", "0.7143", "7"]
-        );
-        assert_eq!(
-            row("true \\ predicted"),
-            ["true", "\\", "predicted", "0", "1", "2"]
-        );
+        assert_eq!(row("macro avg"), ["macro", "avg", "0.7222", "0.7222", "0.7000", "7"]);
+        assert_eq!(row("weighted avg"), ["weighted", "avg", "0.7619", "0.7143", "0.7143", "7"]);
+        assert_eq!(row("true \\ predicted"), ["true", "\\", "predicted", "0", "1", "2"]);
 
         // Matrix rows: the lines after the axes header, right-aligned under the header.
         let header = lines.iter().position(|l| l.starts_with(AXES)).unwrap();
-        let matrix: Vec<Vec<&str>> = lines[header + 1..]
-            .iter()
-            .map(|l| l.split_whitespace().collect())
-            .collect();
-        assert_eq!(
-            matrix,
-            [
-                ["0", "1", "1", "0"],
-                ["1", "0", "2", "0"],
-                ["2", "1", "0", "2"]
-            ]
-        );
+        let matrix: Vec<Vec<&str>> = lines[header + 1..].iter().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(matrix, [["0", "1", "1", "0"], ["1", "0", "2", "0"], ["2", "1", "0", "2"]]);
         let widths: Vec<usize> = lines[header..].iter().map(|l| l.len()).collect();
-        assert!(
-            widths.iter().all(|&w| w == widths[0]),
-            "matrix not aligned:\n{t}"
-        );
+        assert!(widths.iter().all(|&w| w == widths[0]), "matrix not aligned:\n{t}");
 
         // Without a loss the summary line starts with accuracy.
         let t = report(&LABELS, &PREDS, 3, None).to_table();

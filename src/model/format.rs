@@ -25,14 +25,8 @@ pub struct SavedModel {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let res = (|| {
         use std::io::Write;
@@ -54,31 +48,18 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Mod
     let params = net.named_params();
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
         .iter()
-        .map(|(k, p)| {
-            (
-                k.clone(),
-                p.value.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                p.shape.clone(),
-            )
-        })
+        .map(|(k, p)| (k.clone(), p.value.iter().flat_map(|v| v.to_le_bytes()).collect(), p.shape.clone()))
         .collect();
     let views: Vec<(String, TensorView)> = bytes
         .iter()
-        .map(|(k, b, s)| {
-            (
-                k.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data"),
-            )
-        })
+        .map(|(k, b, s)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data")))
         .collect();
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
     let weights_path = dir.join(WEIGHTS);
-    let data = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format {
-        path: weights_path.clone(),
-        message: e.to_string(),
-    })?;
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| ModelError::Format { path: weights_path.clone(), message: e.to_string() })?;
     write_atomic(&weights_path, &data).map_err(io(weights_path.clone()))?;
     let saved = SavedModel {
         format: FORMAT.into(),
@@ -94,11 +75,7 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Mod
 
 /// Loads a model saved by [`save_model`] from directory `dir` (or from its `model.json`).
 pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
-    let dir = if dir.is_file() {
-        dir.parent().unwrap_or(Path::new("."))
-    } else {
-        dir
-    };
+    let dir = if dir.is_file() { dir.parent().unwrap_or(Path::new(".")) } else { dir };
     let json_path = dir.join(MODEL_JSON);
     if !json_path.exists() {
         return Err(ModelError::Format {
@@ -108,14 +85,10 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
             ),
         });
     }
-    let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
-        path: json_path.clone(),
-        source,
-    })?;
-    let saved: SavedModel = serde_json::from_str(&text).map_err(|e| ModelError::Format {
-        path: json_path.clone(),
-        message: e.to_string(),
-    })?;
+    let text =
+        std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io { path: json_path.clone(), source })?;
+    let saved: SavedModel = serde_json::from_str(&text)
+        .map_err(|e| ModelError::Format { path: json_path.clone(), message: e.to_string() })?;
     if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
         return Err(ModelError::Format {
             path: json_path,
@@ -127,32 +100,16 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
     }
     let mut net = saved.spec.build(0)?;
     let weights_path = dir.join(WEIGHTS);
-    let data = std::fs::read(&weights_path).map_err(|source| ModelError::Io {
-        path: weights_path.clone(),
-        source,
-    })?;
-    let bad = |message: String| ModelError::Format {
-        path: weights_path.clone(),
-        message,
-    };
-    let st =
-        SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let data = std::fs::read(&weights_path).map_err(|source| ModelError::Io { path: weights_path.clone(), source })?;
+    let bad = |message: String| ModelError::Format { path: weights_path.clone(), message };
+    let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     for (key, p) in net.named_params_mut() {
-        let t = st
-            .tensor(&key)
-            .map_err(|_| bad(format!("tensor '{key}' is missing")))?;
+        let t = st.tensor(&key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
         if t.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor '{key}' has type {:?}, expected F32",
-                t.dtype()
-            )));
+            return Err(bad(format!("tensor '{key}' has type {:?}, expected F32", t.dtype())));
         }
         if t.shape() != p.shape.as_slice() {
-            return Err(bad(format!(
-                "tensor '{key}' has shape {:?}, the architecture needs {:?}",
-                t.shape(),
-                p.shape
-            )));
+            return Err(bad(format!("tensor '{key}' has shape {:?}, the architecture needs {:?}", t.shape(), p.shape)));
         }
         for (v, b) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
             *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);

@@ -13,19 +13,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error("model '{model}', layer {index} ({layer}): {message}")]
-    Layer {
-        model: String,
-        index: usize,
-        layer: String,
-        message: String,
-    },
+    Layer { model: String, index: usize, layer: String, message: String },
     #[error("{0}")]
     Other(String),
 }

@@ -38,13 +38,7 @@ fn mlp(name: &str, description: &str, hidden: Vec<LayerSpec>) -> ModelSpec {
 fn l2_sigmoid(units: usize) -> LayerSpec {
     let r = Some(L2 { l2: 1e-4 });
     match LayerSpec::dense(units, Sigmoid) {
-        LayerSpec::Dense {
-            units,
-            activation,
-            use_bias,
-            kernel_initializer,
-            ..
-        } => LayerSpec::Dense {
+        LayerSpec::Dense { units, activation, use_bias, kernel_initializer, .. } => LayerSpec::Dense {
             units,
             activation,
             use_bias,
@@ -64,28 +58,16 @@ pub fn preset(name: &str) -> Option<ModelSpec> {
             "Dense 512 relu, Dropout 0.2, Dense 512 relu (the Keras MNIST example)",
             vec![dense(512), drop(0.2), dense(512)],
         ),
-        "mlp-512-512" => mlp(
-            "mlp-512-512",
-            "Dense 512 relu, Dense 512 relu, no regularisation",
-            vec![dense(512), dense(512)],
-        ),
-        "mlp-512-128" => mlp(
-            "mlp-512-128",
-            "Dense 512 relu, Dropout 0.4, Dense 128 relu",
-            vec![dense(512), drop(0.4), dense(128)],
-        ),
+        "mlp-512-512" => {
+            mlp("mlp-512-512", "Dense 512 relu, Dense 512 relu, no regularisation", vec![dense(512), dense(512)])
+        }
+        "mlp-512-128" => {
+            mlp("mlp-512-128", "Dense 512 relu, Dropout 0.4, Dense 128 relu", vec![dense(512), drop(0.4), dense(128)])
+        }
         "mlp-500-300-100-bn" => mlp(
             "mlp-500-300-100-bn",
             "Dense 500, Dropout 0.4, Dense 300, BatchNorm, Dropout 0.4, Dense 100, BatchNorm (relu)",
-            vec![
-                dense(500),
-                drop(0.4),
-                dense(300),
-                bn(),
-                drop(0.4),
-                dense(100),
-                bn(),
-            ],
+            vec![dense(500), drop(0.4), dense(300), bn(), drop(0.4), dense(100), bn()],
         ),
         "mlp-500-400-300-200-50-bn" => mlp(
             "mlp-500-400-300-200-50-bn",
@@ -171,9 +153,7 @@ mod tests {
 
     #[test]
     fn every_preset_has_the_keras_parameter_count() {
-        let want = [
-            669_706, 669_706, 468_874, 575_510, 784_960, 535_818, 55_050, 60_970, 858_122,
-        ];
+        let want = [669_706, 669_706, 468_874, 575_510, 784_960, 535_818, 55_050, 60_970, 858_122];
         for (name, want) in NAMES.iter().zip(want) {
             let spec = preset(name).unwrap();
             assert_eq!(spec.param_count().unwrap(), want, "{name}");

@@ -20,9 +20,8 @@
 
 use super::ModelError;
 use crate::engine::{
-    Activation, ActivationLayer, Initializer, L2, Layer, Network, Padding, Shape,
-    batch_norm::BatchNormConfig, conv2d::Conv2DConfig, dense::DenseConfig, dropout::Dropout,
-    flatten::Flatten, max_pool::MaxPool2DConfig,
+    Activation, ActivationLayer, Initializer, L2, Layer, Network, Padding, Shape, batch_norm::BatchNormConfig,
+    conv2d::Conv2DConfig, dense::DenseConfig, dropout::Dropout, flatten::Flatten, max_pool::MaxPool2DConfig,
 };
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -161,18 +160,11 @@ impl LayerSpec {
     }
 
     pub fn max_pool(k: usize) -> Self {
-        LayerSpec::MaxPool2D {
-            pool_size: Size2::One(k),
-            strides: None,
-            padding: Padding::Valid,
-        }
+        LayerSpec::MaxPool2D { pool_size: Size2::One(k), strides: None, padding: Padding::Valid }
     }
 
     pub fn batch_norm() -> Self {
-        LayerSpec::BatchNormalization {
-            momentum: 0.99,
-            epsilon: 1e-3,
-        }
+        LayerSpec::BatchNormalization { momentum: 0.99, epsilon: 1e-3 }
     }
 
     pub fn dropout(rate: f32) -> Self {
@@ -180,12 +172,7 @@ impl LayerSpec {
     }
 
     /// Builds the layer for `input`.
-    pub fn build(
-        &self,
-        name: String,
-        input: Shape,
-        rng: &mut Rng,
-    ) -> Result<Box<dyn Layer>, String> {
+    pub fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>, String> {
         Ok(match self {
             LayerSpec::Dense {
                 units,
@@ -239,29 +226,15 @@ impl LayerSpec {
                     .init(name, input, rng)?,
                 )
             }
-            LayerSpec::MaxPool2D {
-                pool_size,
-                strides,
-                padding,
-            } => Box::new(
-                MaxPool2DConfig {
-                    pool_size: pool_size.pair(),
-                    strides: strides.map(Size2::pair),
-                    padding: *padding,
-                }
-                .init(name, input)?,
+            LayerSpec::MaxPool2D { pool_size, strides, padding } => Box::new(
+                MaxPool2DConfig { pool_size: pool_size.pair(), strides: strides.map(Size2::pair), padding: *padding }
+                    .init(name, input)?,
             ),
             LayerSpec::BatchNormalization { momentum, epsilon } => {
                 if !(0.0..1.0).contains(momentum) || *epsilon <= 0.0 {
                     return Err("momentum must be in [0, 1) and epsilon positive".into());
                 }
-                Box::new(
-                    BatchNormConfig {
-                        momentum: *momentum,
-                        epsilon: *epsilon,
-                    }
-                    .init(name, input),
-                )
+                Box::new(BatchNormConfig { momentum: *momentum, epsilon: *epsilon }.init(name, input))
             }
             LayerSpec::Dropout { rate } => {
                 if !(0.0..1.0).contains(rate) {
@@ -270,9 +243,7 @@ impl LayerSpec {
                 Box::new(Dropout::new(name, input, *rate))
             }
             LayerSpec::Flatten => Box::new(Flatten::new(name, input)),
-            LayerSpec::Activation { activation } => {
-                Box::new(ActivationLayer::new(name, input, *activation))
-            }
+            LayerSpec::Activation { activation } => Box::new(ActivationLayer::new(name, input, *activation)),
         })
     }
 }
@@ -297,12 +268,7 @@ fn mnist_input() -> [usize; 3] {
 
 impl ModelSpec {
     pub fn new(name: &str, description: &str, layers: Vec<LayerSpec>) -> Self {
-        ModelSpec {
-            name: Some(name.into()),
-            description: Some(description.into()),
-            input: mnist_input(),
-            layers,
-        }
+        ModelSpec { name: Some(name.into()), description: Some(description.into()), input: mnist_input(), layers }
     }
 
     pub fn display_name(&self) -> &str {
@@ -311,32 +277,18 @@ impl ModelSpec {
 
     /// Reads a model file (`.toml` or `.json`).
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let is_json = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let spec: ModelSpec = if is_json {
-            serde_json::from_str(&text).map_err(|e| ModelError::Format {
-                path: path.into(),
-                message: e.to_string(),
-            })?
+            serde_json::from_str(&text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?
         } else {
-            toml::from_str(&text).map_err(|e| ModelError::Format {
-                path: path.into(),
-                message: e.to_string(),
-            })?
+            toml::from_str(&text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?
         };
         let mut spec = spec;
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
-        spec.check().map_err(|e| ModelError::Format {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        spec.check().map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?;
         Ok(spec)
     }
 
@@ -356,10 +308,7 @@ impl ModelSpec {
             )));
         }
         if self.layers.is_empty() {
-            return Err(ModelError::Other(format!(
-                "model '{}' has no layers",
-                self.display_name()
-            )));
+            return Err(ModelError::Other(format!("model '{}' has no layers", self.display_name())));
         }
         let mut rng = Rng::new(seed);
         let mut shape = Shape::new(h, w, c);
@@ -368,20 +317,14 @@ impl ModelSpec {
         for (index, spec) in self.layers.iter().enumerate() {
             let base = spec.base_name();
             let k = counts.entry(base).or_insert(0);
-            let name = if *k == 0 {
-                base.to_string()
-            } else {
-                format!("{base}_{k}")
-            };
+            let name = if *k == 0 { base.to_string() } else { format!("{base}_{k}") };
             *k += 1;
-            let layer = spec
-                .build(name.clone(), shape, &mut rng)
-                .map_err(|message| ModelError::Layer {
-                    model: self.display_name().to_string(),
-                    index,
-                    layer: name,
-                    message,
-                })?;
+            let layer = spec.build(name.clone(), shape, &mut rng).map_err(|message| ModelError::Layer {
+                model: self.display_name().to_string(),
+                index,
+                layer: name,
+                message,
+            })?;
             shape = layer.output_shape();
             layers.push(layer);
         }
@@ -409,12 +352,7 @@ impl ModelSpec {
             );
         }
         let (t, n) = net.param_counts();
-        s += &format!(
-            "total params: {} (trainable {}, non-trainable {})\n",
-            t + n,
-            t,
-            n
-        );
+        s += &format!("total params: {} (trainable {}, non-trainable {})\n", t + n, t, n);
         Ok(s)
     }
 }

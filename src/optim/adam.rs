@@ -14,12 +14,7 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig {
-            lr: 0.001,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-        }
+        AdamConfig { lr: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
     }
 }
 

@@ -32,9 +32,7 @@ impl OptimizerConfig {
             "adam" => OptimizerConfig::Adam(Default::default()),
             "rmsprop" => OptimizerConfig::Rmsprop(Default::default()),
             _ => {
-                return Err(format!(
-                    "unknown optimizer '{name}' (expected sgd, adam or rmsprop)"
-                ));
+                return Err(format!("unknown optimizer '{name}' (expected sgd, adam or rmsprop)"));
             }
         })
     }
@@ -79,11 +77,7 @@ const PAR: usize = 1 << 15;
 
 impl Optimizer {
     pub fn new(config: OptimizerConfig) -> Self {
-        Optimizer {
-            config,
-            iterations: 0,
-            slots: Vec::new(),
-        }
+        Optimizer { config, iterations: 0, slots: Vec::new() }
     }
 
     /// Applies one update from the gradients in `net`.
@@ -96,8 +90,7 @@ impl Optimizer {
                 continue;
             }
             if self.slots.len() <= i {
-                self.slots
-                    .push([vec![0.0; p.value.len()], vec![0.0; p.value.len()]]);
+                self.slots.push([vec![0.0; p.value.len()], vec![0.0; p.value.len()]]);
             }
             let [s1, s2] = &mut self.slots[i];
             let cfg = &self.config;

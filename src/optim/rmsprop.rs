@@ -13,12 +13,7 @@ pub struct RmspropConfig {
 
 impl Default for RmspropConfig {
     fn default() -> Self {
-        RmspropConfig {
-            lr: 0.001,
-            rho: 0.9,
-            momentum: 0.0,
-            epsilon: 1e-7,
-        }
+        RmspropConfig { lr: 0.001, rho: 0.9, momentum: 0.0, epsilon: 1e-7 }
     }
 }
 

@@ -13,11 +13,7 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig {
-            lr: 0.01,
-            momentum: 0.0,
-            nesterov: false,
-        }
+        SgdConfig { lr: 0.01, momentum: 0.0, nesterov: false }
     }
 }
 
@@ -28,10 +24,6 @@ pub fn update(c: &SgdConfig, w: &mut [f32], g: &[f32], v: &mut [f32]) {
     }
     for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
         *v = c.momentum * *v - c.lr * g;
-        *w += if c.nesterov {
-            c.momentum * *v - c.lr * g
-        } else {
-            *v
-        };
+        *w += if c.nesterov { c.momentum * *v - c.lr * g } else { *v };
     }
 }

@@ -21,15 +21,30 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 10, batch_size: 128, optimizer: OptimizerConfig::default(), loss: Loss::default(), seed: 0 }
+        TrainConfig {
+            epochs: 10,
+            batch_size: 128,
+            optimizer: OptimizerConfig::default(),
+            loss: Loss::default(),
+            seed: 0,
+        }
     }
 }
 
 /// What the loop reports as it goes.
 pub enum Event<'a> {
-    EpochStart { epoch: usize, epochs: usize, steps: usize },
+    EpochStart {
+        epoch: usize,
+        epochs: usize,
+        steps: usize,
+    },
     /// After each step: running mean loss and accuracy of the epoch so far.
-    Step { step: usize, steps: usize, loss: f64, accuracy: f64 },
+    Step {
+        step: usize,
+        steps: usize,
+        loss: f64,
+        accuracy: f64,
+    },
     EpochEnd(&'a EpochRecord),
 }
 
@@ -94,7 +109,6 @@ pub fn fit(
             let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
             let out = net.forward(&x[..b * per], b, true, seed);
             correct += loss::correct(out, &y[..b], classes);
-            net.zero_grads();
             let l = net.loss_grad(Targets::Labels(&y[..b]), cfg.loss) + net.penalty();
             net.backward(&x[..b * per]);
             opt.step(net);

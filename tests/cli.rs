@@ -1,0 +1,211 @@
+//! End-to-end tests of the `digits` binary on the real bundled MNIST.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn digits(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_digits"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DIGITS_DATA")
+        .output()
+        .expect("run digits")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = digits(args);
+    assert!(
+        out.status.success(),
+        "digits {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("digits-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn models_json_lists_every_preset_with_keras_param_counts() {
+    let v: serde_json::Value = serde_json::from_str(&ok(&["models", "--json"])).unwrap();
+    let want = [
+        ("mlp-512-512-d", 669_706),
+        ("mlp-512-512", 669_706),
+        ("mlp-512-128", 468_874),
+        ("mlp-500-300-100-bn", 575_510),
+        ("mlp-500-400-300-200-50-bn", 784_960),
+        ("mlp-512-256", 535_818),
+        ("mlp-64-64", 55_050),
+        ("mlp-sigmoid-l2", 60_970),
+        ("cnn-32-64", 858_122),
+    ];
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), want.len());
+    for (e, (name, params)) in list.iter().zip(want) {
+        assert_eq!(e["name"], name);
+        assert_eq!(e["params"], params);
+        assert!(!e["description"].as_str().unwrap().is_empty());
+    }
+}
+
+/// 5,000 real training images, one epoch: the default MLP must reach 90% on the 10,000 test
+/// images; the run directory must hold everything `evaluate` and `predict` need.
+#[test]
+fn train_5000_images_one_epoch_reaches_90_percent_then_evaluate_and_predict() {
+    let dir = temp_dir("train5k");
+    let run = dir.join("run");
+    let out = ok(&[
+        "train",
+        "--limit",
+        "5000",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--validation-split",
+        "0.1",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.contains("Epoch 1/1"), "{out}");
+    for f in ["model.json", "model.safetensors", "train.json", "history.csv", "history.json", "metrics.json"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let acc = metrics["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.90, "test accuracy {acc}");
+    let hist: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap()).unwrap();
+    let rec = &hist[0];
+    for k in ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"] {
+        assert!(rec.get(k).is_some(), "history lacks {k}");
+    }
+    assert!(rec["val_accuracy"].as_f64().unwrap() > 0.85);
+    let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,"), "{csv}");
+
+    // evaluate --json agrees with the metrics written at the end of training.
+    let ev: serde_json::Value =
+        serde_json::from_str(&ok(&["evaluate", "--model", run.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(ev["accuracy"], metrics["accuracy"]);
+    let cm = ev["confusion_matrix"].as_array().unwrap();
+    assert_eq!(cm.len(), 10);
+    let total: u64 = cm.iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 10_000);
+    assert_eq!(ev["per_class"].as_array().unwrap().len(), 10);
+    let table = ok(&["evaluate", "--model", run.to_str().unwrap()]);
+    assert!(table.contains("macro avg") && table.contains("weighted avg") && table.contains("true"), "{table}");
+
+    // predict: the first test image of MNIST is a 7.
+    let p = ok(&["predict", "--model", run.to_str().unwrap(), "--limit", "3"]);
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines.len(), 4, "{p}");
+    let first: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(first[1], "7", "{p}");
+    let probs: f32 = first[2..].iter().map(|v| v.parse::<f32>().unwrap()).sum();
+    assert!((probs - 1.0).abs() < 2e-3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn history_without_times(run: &Path) -> Vec<serde_json::Value> {
+    let mut h: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap()).unwrap();
+    for r in &mut h {
+        r.as_object_mut().unwrap().remove("seconds");
+    }
+    h
+}
+
+#[test]
+fn same_seed_and_threads_give_the_same_history_and_weights_bit_for_bit() {
+    let dir = temp_dir("determinism");
+    let mut runs = Vec::new();
+    for (k, seed) in ["7", "7", "8"].iter().enumerate() {
+        let run = dir.join(format!("run{k}"));
+        ok(&[
+            "train",
+            "--model",
+            "cnn-32-64",
+            "--limit",
+            "512",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--seed",
+            seed,
+            "--threads",
+            "2",
+            "--validation-split",
+            "0.25",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        runs.push(run);
+    }
+    assert_eq!(history_without_times(&runs[0]), history_without_times(&runs[1]));
+    let w0 = std::fs::read(runs[0].join("model.safetensors")).unwrap();
+    let w1 = std::fs::read(runs[1].join("model.safetensors")).unwrap();
+    let w2 = std::fs::read(runs[2].join("model.safetensors")).unwrap();
+    assert!(w0 == w1, "same seed, different weights");
+    assert!(w0 != w2, "different seeds, same weights");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_model_and_missing_data_are_clear_errors() {
+    let out = digits(&["train", "--model", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'no-such-model' is neither a preset nor a model file"), "{err}");
+    let out = digits(&["train", "--data", "/nonexistent/mnist", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/mnist") && !err.contains("panicked"), "{err}");
+    let out = digits(&["evaluate", "--model", "/nonexistent/run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model.json is missing"), "{err}");
+}
+
+#[test]
+fn model_file_in_toml_trains_and_bad_model_files_name_the_problem() {
+    let dir = temp_dir("modelfile");
+    let f = dir.join("tiny.toml");
+    std::fs::write(
+        &f,
+        "input = [28, 28, 1]\n[[layers]]\ntype = \"conv2d\"\nfilters = 4\nkernel_size = 3\nstrides = 2\npadding = \"same\"\nactivation = \"relu\"\n\
+         [[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let out = ok(&[
+        "train",
+        "--model",
+        f.to_str().unwrap(),
+        "--limit",
+        "256",
+        "--epochs",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.contains("model tiny (7890 params)"), "{out}");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[layers]]\ntype = \"dense\"\nunits = 10\nactivaton = \"relu\"\n").unwrap();
+    let out = digits(&["train", "--model", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("activaton"), "{err}");
+    let misfit = dir.join("misfit.json");
+    std::fs::write(&misfit, r#"{"layers": [{"type": "conv2d", "filters": 2, "kernel_size": 40}]}"#).unwrap();
+    let out = digits(&["train", "--model", misfit.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("misfit.json") && err.contains("does not fit input 28×28×1"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
