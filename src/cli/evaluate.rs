@@ -23,12 +23,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
     let (_, mut net) = load_run(&a.model)?;
     let test = a.data.load(Split::Test)?;
+    // Warm the workspaces once so the timing is of steady-state inference.
+    net.predict(
+        &test.images[..test.images.len().min(digits::train::fit::EVAL_BATCH * net.input.len())],
+        digits::train::fit::EVAL_BATCH,
+    );
+    let start = std::time::Instant::now();
     let e = digits::train::evaluate(&mut net, &test);
+    let seconds = start.elapsed().as_secs_f64();
     let report = digits::eval::report(&test.labels, &e.predicted, net.outputs(), Some(e.loss));
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["inference_seconds"] = serde_json::json!(seconds);
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", report.to_table());
+        println!(
+            "inference: {} images in {:.3} s ({:.1} µs/image)",
+            test.len(),
+            seconds,
+            seconds * 1e6 / test.len().max(1) as f64
+        );
     }
     Ok(())
 }

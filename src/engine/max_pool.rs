@@ -32,7 +32,6 @@ impl MaxPool2DConfig {
             pool: (ph, pw),
             strides: (sh, sw),
             pad: (pad_t, pad_l),
-            argmax: Vec::new(),
         })
     }
 }
@@ -44,8 +43,6 @@ pub struct MaxPool2D {
     pool: (usize, usize),
     strides: (usize, usize),
     pad: (usize, usize),
-    /// For each output value, the index (within its sample) of the input that won.
-    argmax: Vec<u32>,
 }
 
 impl Layer for MaxPool2D {
@@ -62,51 +59,68 @@ impl Layer for MaxPool2D {
         self.output
     }
 
-    fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, _ctx: Ctx) {
+    fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, _ctx: Ctx) {
         let (il, ol) = (self.input.len(), self.output.len());
-        if self.argmax.len() < batch * ol {
-            self.argmax.resize(batch * ol, 0);
-        }
+        y.par_chunks_mut(ol).zip(x.par_chunks(il)).for_each(|(y, x)| {
+            self.for_windows(|o, iy0, iy1, ix0, ix1| {
+                let c = self.input.c;
+                let yo = &mut y[o..o + c];
+                yo.fill(f32::NEG_INFINITY);
+                for iy in iy0..iy1 {
+                    for ix in ix0..ix1 {
+                        let i = (iy * self.input.w + ix) * c;
+                        // Branch-free so it vectorises across channels.
+                        yo.iter_mut().zip(&x[i..i + c]).for_each(|(m, &v)| *m = m.max(v));
+                    }
+                }
+            });
+        });
+    }
+
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
+        let Some(dx) = dx else { return };
+        let (il, ol) = (self.input.len(), self.output.len());
+        // The gradient goes to the first input in the window equal to the maximum (the one the
+        // forward pass picked), found again here rather than stored.
+        dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(x.par_chunks(il).zip(y.par_chunks(ol))).for_each(
+            |((dx, dy), (x, y))| {
+                dx.fill(0.0);
+                let (c, w) = (self.input.c, self.input.w);
+                self.for_windows(|o, iy0, iy1, ix0, ix1| {
+                    for ch in 0..c {
+                        let m = y[o + ch];
+                        'window: for iy in iy0..iy1 {
+                            for ix in ix0..ix1 {
+                                let i = (iy * w + ix) * c + ch;
+                                if x[i] == m {
+                                    dx[i] += dy[o + ch];
+                                    break 'window;
+                                }
+                            }
+                        }
+                    }
+                });
+            },
+        );
+    }
+}
+
+impl MaxPool2D {
+    /// Calls `f(output offset, rows iy0..iy1, columns ix0..ix1)` for every pooling window.
+    fn for_windows(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
         let Shape { h, w, c } = self.input;
         let (oh, ow) = (self.output.h, self.output.w);
         let (ph, pw) = self.pool;
         let (sh, sw) = self.strides;
         let (pt, pl) = self.pad;
-        y.par_chunks_mut(ol).zip(self.argmax.par_chunks_mut(ol)).zip(x.par_chunks(il)).for_each(|((y, am), x)| {
-            for oy in 0..oh {
-                let y0 = (oy * sh).saturating_sub(pt);
-                let y1 = (oy * sh + ph).saturating_sub(pt).min(h);
-                for ox in 0..ow {
-                    let x0 = (ox * sw).saturating_sub(pl);
-                    let x1 = (ox * sw + pw).saturating_sub(pl).min(w);
-                    let o = (oy * ow + ox) * c;
-                    let (yo, ao) = (&mut y[o..o + c], &mut am[o..o + c]);
-                    yo.fill(f32::NEG_INFINITY);
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let i = (iy * w + ix) * c;
-                            for ch in 0..c {
-                                let v = x[i + ch];
-                                if v > yo[ch] {
-                                    yo[ch] = v;
-                                    ao[ch] = (i + ch) as u32;
-                                }
-                            }
-                        }
-                    }
-                }
+        for oy in 0..oh {
+            let y0 = (oy * sh).saturating_sub(pt);
+            let y1 = (oy * sh + ph).saturating_sub(pt).min(h);
+            for ox in 0..ow {
+                let x0 = (ox * sw).saturating_sub(pl);
+                let x1 = (ox * sw + pw).saturating_sub(pl).min(w);
+                f((oy * ow + ox) * c, y0, y1, x0, x1);
             }
-        });
-    }
-
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
-        let Some(dx) = dx else { return };
-        let (il, ol) = (self.input.len(), self.output.len());
-        dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(self.argmax.par_chunks(ol)).for_each(|((dx, dy), am)| {
-            dx.fill(0.0);
-            for (&g, &i) in dy.iter().zip(am) {
-                dx[i as usize] += g;
-            }
-        });
+        }
     }
 }

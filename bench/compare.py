@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of digits against the PyTorch and Keras reference scripts.
+
+Runs every case in alternation (digits, torch, keras, then again), on the same machine and
+thread count, and prints a Markdown table of medians and ratios (digits / framework).
+
+    ../shared/bench/setup.sh /tmp/peersvenv          # once: numpy, tensorflow-cpu, torch
+    cargo build --release
+    python3 bench/compare.py --venv /tmp/peersvenv --rounds 3 --out bench/results.jsonl
+
+Cases (the models of ../shared/bench/README.md):
+  mlp      mlp-512-512-d, Adam 1e-3, batch 128: s/epoch (full epochs, median of epochs 2..n)
+  cnn128   cnn-32-64, Adam 1e-3, batch 128: s/epoch, extrapolated from timed steps
+  cnn32    cnn-32-64, Adam 1e-4, batch 32: s/epoch, extrapolated from timed steps
+  infer    predict the 10,000 test images with the trained MLP / CNN (warm), seconds
+"""
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run(cmd, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    return p.stdout
+
+
+def last_json(out):
+    return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+
+
+def digits_bin():
+    return os.path.join(ROOT, "target", "release", "digits")
+
+
+def digits_train(model, batch, lr, epochs=None, steps=None, threads=2, run_dir=None):
+    """Returns (seconds per epoch, run directory)."""
+    run_dir = run_dir or tempfile.mkdtemp(prefix="digits-bench-")
+    cmd = [digits_bin(), "train", "--model", model, "--batch-size", str(batch), "--lr", str(lr),
+           "--threads", str(threads), "--out", run_dir, "--data", os.path.join(ROOT, "data", "mnist")]
+    if steps:
+        # Warm-up epoch of 20 steps, then the timed epoch: use 2 epochs on (steps) batches and
+        # take the second's ms/step, the same rule as the reference scripts' --steps.
+        cmd += ["--limit", str(steps * batch), "--epochs", "2"]
+    else:
+        cmd += ["--epochs", str(epochs)]
+    out = run(cmd)
+    lines = [l for l in out.splitlines() if l.startswith("Epoch ")]
+    per_epoch = math.ceil(60000 / batch)
+    if steps:
+        ms = float(re.search(r"([\d.]+)ms/step", lines[-1]).group(1))
+        return ms / 1000 * per_epoch, run_dir
+    secs = [float(re.search(r" - ([\d.]+)s ", l).group(1)) for l in lines]
+    return statistics.median(secs[1:]) if len(secs) > 1 else secs[0], run_dir
+
+
+def digits_infer(run_dir, threads=2):
+    out = run([digits_bin(), "evaluate", "--model", run_dir, "--json", "--threads", str(threads),
+               "--data", os.path.join(ROOT, "data", "mnist")])
+    v = json.loads(out)
+    return v["inference_seconds"], v["accuracy"]
+
+
+def ref(venv, shared, framework, args):
+    py = os.path.join(venv, "bin", "python")
+    script = os.path.join(shared, f"{framework}_bench.py")
+    env = dict(os.environ, MNIST_DIR=os.path.join(ROOT, "data", "mnist"), TF_CPP_MIN_LOG_LEVEL="2")
+    return last_json(run([py, script] + args, env=env))
+
+
+def best_infer(r):
+    return min(v for k, v in r.items() if k.startswith("infer_s") and isinstance(v, float))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--venv", default="/tmp/peersvenv")
+    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "bench"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cases", default="mlp,cnn128,cnn32")
+    ap.add_argument("--frameworks", default="torch,keras")
+    ap.add_argument("--mlp-epochs", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100, help="timed CNN steps (extrapolated)")
+    ap.add_argument("--out", default=None, help="append raw results as JSON lines")
+    a = ap.parse_args()
+    cases = a.cases.split(",")
+    fws = [f for f in a.frameworks.split(",") if f]
+    res = {}  # (case, who) -> list of seconds
+
+    def add(case, who, v):
+        res.setdefault((case, who), []).append(v)
+        if a.out:
+            with open(a.out, "a") as f:
+                f.write(json.dumps({"case": case, "who": who, "seconds": v}) + "\n")
+        print(f"  {case:8} {who:14} {v:8.3f}", flush=True)
+
+    for r in range(a.rounds):
+        print(f"round {r + 1}/{a.rounds}", flush=True)
+        if "mlp" in cases:
+            s, d = digits_train("mlp-512-512-d", 128, 1e-3, epochs=a.mlp_epochs)
+            add("mlp", "digits", s)
+            add("mlp-infer", "digits", digits_infer(d)[0])
+            for fw in fws:
+                j = ref(a.venv, a.shared, fw, ["--model", "mlp", "--epochs", str(a.mlp_epochs)])
+                add("mlp", fw, j["epoch_s_steady"])
+                add("mlp-infer", fw, best_infer(j))
+        if "cnn128" in cases:
+            s, d = digits_train("cnn-32-64", 128, 1e-3, steps=a.steps)
+            add("cnn128", "digits", s)
+            add("cnn-infer", "digits", digits_infer(d)[0])
+            for fw in fws:
+                j = ref(a.venv, a.shared, fw, ["--model", "cnn", "--batch", "128", "--steps", str(a.steps)])
+                add("cnn128", fw, j["epoch_s_extrapolated"])
+                add("cnn-infer", fw, best_infer(j))
+        if "cnn32" in cases:
+            s, _ = digits_train("cnn-32-64", 32, 1e-4, steps=a.steps * 3)
+            add("cnn32", "digits", s)
+            for fw in fws:
+                j = ref(a.venv, a.shared, fw, ["--model", "cnn", "--batch", "32", "--lr", "1e-4", "--steps", str(a.steps * 3)])
+                add("cnn32", fw, j["epoch_s_extrapolated"])
+
+    names = {"mlp": "mlp-512-512-d, batch 128: s/epoch", "mlp-infer": "mlp: predict 10,000 test images, s",
+             "cnn128": "cnn-32-64, batch 128: s/epoch", "cnn32": "cnn-32-64, batch 32: s/epoch",
+             "cnn-infer": "cnn: predict 10,000 test images, s"}
+    head = "| case | digits | " + " | ".join(fws) + " | " + " | ".join(f"digits / {f}" for f in fws) + " |"
+    print()
+    print(head)
+    print("|" + "---|" * (2 + 2 * len(fws)))
+    for case in ["mlp", "cnn128", "cnn32", "mlp-infer", "cnn-infer"]:
+        if (case, "digits") not in res:
+            continue
+        d = statistics.median(res[(case, "digits")])
+        row = [names[case], f"{d:.3f}"]
+        meds = [statistics.median(res[(case, f)]) if (case, f) in res else None for f in fws]
+        row += [f"{m:.3f}" if m else "-" for m in meds]
+        row += [f"{d / m:.2f}×" if m else "-" for m in meds]
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
