@@ -1,6 +1,19 @@
 //! Row-major matrix products on the `gemm` crate, the one place the engine calls it.
 
 use gemm::Parallelism;
+use std::cell::Cell;
+
+thread_local! {
+    static IN_GEMM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside a call to the `gemm` crate, which allocates its own packing
+/// buffers per call (it takes no caller workspace); the allocation test uses this to tell
+/// those apart from the engine's own.
+#[doc(hidden)]
+pub fn inside_gemm() -> bool {
+    IN_GEMM.with(|c| c.get())
+}
 
 /// Below this many multiply-adds a product runs on one thread: spawning costs more.
 const PARALLEL_MIN_FLOPS: usize = 1 << 17;
@@ -41,6 +54,7 @@ pub fn matmul(
     } else {
         Parallelism::None
     };
+    IN_GEMM.with(|f| f.set(true));
     // SAFETY: the asserts above bound every index the strides reach; `c` does not alias.
     unsafe {
         gemm::gemm(
@@ -65,6 +79,7 @@ pub fn matmul(
             par,
         );
     }
+    IN_GEMM.with(|f| f.set(false));
 }
 
 #[cfg(test)]

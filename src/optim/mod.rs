@@ -85,7 +85,8 @@ impl Optimizer {
         self.iterations += 1;
         let t = self.iterations;
         let mut i = 0;
-        for (_, p) in net.named_params_mut() {
+        // Straight over the layers: building the named list would allocate on every step.
+        for p in net.layers.iter_mut().flat_map(|l| l.params_mut()) {
             if !p.trainable {
                 continue;
             }
