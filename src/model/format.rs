@@ -54,9 +54,9 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Mod
         .iter()
         .map(|(k, b, s)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data")))
         .collect();
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    // One metadata entry: a map of several would be written in random (hash) order, and the
+    // same weights must give the same file bytes.
+    let meta = HashMap::from([("format".to_string(), format!("{FORMAT} {FORMAT_VERSION}"))]);
     let weights_path = dir.join(WEIGHTS);
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| ModelError::Format { path: weights_path.clone(), message: e.to_string() })?;
