@@ -209,3 +209,33 @@ fn model_file_in_toml_trains_and_bad_model_files_name_the_problem() {
     assert!(err.contains("misfit.json") && err.contains("does not fit input 28×28×1"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cosine_schedule_decays_the_learning_rate_to_zero_over_the_run() {
+    let dir = temp_dir("cosine");
+    let run = dir.join("run");
+    ok(&[
+        "train",
+        "--limit",
+        "640",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.002",
+        "--schedule",
+        "cosine",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let h: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap()).unwrap();
+    // 10 steps per epoch, 20 in all; the lr recorded is that of each epoch's last step (9, 19).
+    let want = |t: f64| 0.002 * 0.5 * (1.0 + (std::f64::consts::PI * t / 20.0).cos());
+    assert!((h[0]["lr"].as_f64().unwrap() - want(9.0)).abs() < 1e-6, "{:?}", h[0]);
+    assert!((h[1]["lr"].as_f64().unwrap() - want(19.0)).abs() < 1e-6, "{:?}", h[1]);
+    let out = digits(&["train", "--schedule", "linear"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown schedule 'linear'"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,7 +7,7 @@ use digits::engine::Loss;
 use digits::model::{presets, save_model};
 use digits::optim::{Optimizer, OptimizerConfig};
 use digits::train::run::{RunInfo, write_history, write_json};
-use digits::train::{Event, TrainConfig, evaluate, fit};
+use digits::train::{Event, Schedule, TrainConfig, evaluate, fit};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -43,6 +43,9 @@ pub struct Args {
     /// `test` to validate on the test set each epoch, `none` for no validation
     #[arg(long, value_name = "SET")]
     validation: Option<String>,
+    /// Learning-rate schedule: constant, or cosine (decays to 0 over the run)
+    #[arg(long, default_value = "constant")]
+    schedule: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Threads (default: all cores)
@@ -80,6 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         _ => {}
     }
     let loss: Loss = a.loss.parse().map_err(anyhow::Error::msg)?;
+    let schedule: Schedule = a.schedule.parse().map_err(anyhow::Error::msg)?;
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
@@ -101,13 +105,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if train.is_empty() {
         bail!("no training images");
     }
-    let cfg =
-        TrainConfig { epochs: a.epochs, batch_size: a.batch_size, optimizer: optimizer.clone(), loss, seed: a.seed };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer: optimizer.clone(),
+        loss,
+        seed: a.seed,
+        schedule,
+    };
     let mut net = spec.build(a.seed)?;
     let (t, nt) = net.param_counts();
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(spec.display_name()));
     println!(
-        "digits train: model {} ({} params), {} training images, validation: {}, {} epochs, batch {}, {} lr {}, seed {}, {} threads",
+        "digits train: model {} ({} params), {} training images, validation: {}, {} epochs, batch {}, {} lr {} ({:?}), seed {}, {} threads",
         spec.display_name(),
         t + nt,
         train.len(),
@@ -116,6 +126,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.batch_size,
         optimizer.name(),
         optimizer.lr(),
+        cfg.schedule,
         cfg.seed,
         threads
     );

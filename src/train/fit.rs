@@ -9,6 +9,28 @@ use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+/// How the learning rate moves during a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// The optimizer's learning rate throughout.
+    #[default]
+    Constant,
+    /// Keras' `CosineDecay` over every step of the run: `lr · ½(1 + cos(π·step/steps))`.
+    Cosine,
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(format!("unknown schedule '{s}' (expected constant or cosine)")),
+        }
+    }
+}
+
 /// Settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -17,6 +39,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     pub loss: Loss,
     pub seed: u64,
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 impl Default for TrainConfig {
@@ -27,6 +51,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerConfig::default(),
             loss: Loss::default(),
             seed: 0,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -93,6 +118,8 @@ pub fn fit(
     let mut x = vec![0.0f32; bs * per];
     let mut y = vec![0u8; bs];
     let mut history = History::default();
+    let base_lr = opt.config.lr();
+    let total_steps = (steps * cfg.epochs).max(1) as f64;
     for epoch in 1..=cfg.epochs {
         on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps });
         let start = Instant::now();
@@ -105,6 +132,10 @@ pub fn fit(
             for (k, &i) in idx.iter().enumerate() {
                 x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
                 y[k] = train.labels[i];
+            }
+            if cfg.schedule == Schedule::Cosine {
+                let t = ((epoch - 1) * steps + step) as f64 / total_steps;
+                opt.config.set_lr((base_lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32);
             }
             let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
             let out = net.forward(&x[..b * per], b, true, seed);

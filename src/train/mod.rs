@@ -5,5 +5,5 @@ pub mod fit;
 pub mod history;
 pub mod run;
 
-pub use fit::{Evaluation, Event, TrainConfig, evaluate, fit};
+pub use fit::{Evaluation, Event, Schedule, TrainConfig, evaluate, fit};
 pub use history::{EpochRecord, History};
