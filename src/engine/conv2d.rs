@@ -85,7 +85,7 @@ impl Conv2DConfig {
         let bias_len = if self.use_bias { self.filters } else { 0 };
         // A chunk's patch matrix should stay in cache: about 1 MiB.
         let per_sample = oh * ow * kdim * 4;
-        let chunk = (1usize << 20).div_ceil(per_sample.max(1)).clamp(1, 16);
+        let max_chunk = (1usize << 20).div_ceil(per_sample.max(1)).clamp(1, 16);
         Ok(Conv2D {
             name,
             input,
@@ -93,7 +93,7 @@ impl Conv2DConfig {
             cfg: self.clone(),
             pad_t,
             pad_l,
-            chunk,
+            max_chunk,
             kernel: Param::trainable("kernel", vec![kh, kw, input.c, self.filters], kernel),
             bias: Param::trainable("bias", vec![self.filters], vec![0.0; bias_len]),
             slots: Vec::new(),
@@ -117,8 +117,8 @@ pub struct Conv2D {
     pub cfg: Conv2DConfig,
     pad_t: usize,
     pad_l: usize,
-    /// Samples per work item.
-    chunk: usize,
+    /// Most samples per work item (the patch buffer's size).
+    max_chunk: usize,
     pub kernel: Param,
     pub bias: Param,
     slots: Vec<Slot>,
@@ -136,13 +136,23 @@ impl Conv2D {
         self.cfg.kernel_size.0 * self.cfg.kernel_size.1 * self.input.c
     }
 
-    fn prepare_slots(&mut self, batch: usize, with_partials: bool) -> usize {
-        let nchunks = batch.div_ceil(self.chunk);
-        let nslots = super::threads().min(nchunks).max(1);
+    /// Samples per chunk, number of chunks and of slots for a batch: chunks as large as the
+    /// cache allows, in a number that divides evenly among the threads.
+    fn plan(&self, batch: usize) -> (usize, usize, usize) {
+        let threads = super::threads().max(1);
+        let rounds = batch.div_ceil(threads * self.max_chunk).max(1);
+        let chunk = batch.div_ceil(threads * rounds).max(1);
+        let nchunks = batch.div_ceil(chunk);
+        (chunk, nchunks, threads.min(nchunks).max(1))
+    }
+
+    /// Sizes the slots' workspaces; returns the plan of [`Conv2D::plan`].
+    fn prepare_slots(&mut self, batch: usize, with_partials: bool) -> (usize, usize, usize) {
+        let (chunk, nchunks, nslots) = self.plan(batch);
         if self.slots.len() < nslots {
             self.slots.resize_with(nslots, Slot::default);
         }
-        let plen = self.chunk * self.output.h * self.output.w * self.kdim();
+        let plen = self.max_chunk * self.output.h * self.output.w * self.kdim();
         let glen = self.kernel.value.len() + self.bias.value.len();
         for s in &mut self.slots[..nslots] {
             ensure(&mut s.patches, plen);
@@ -150,7 +160,7 @@ impl Conv2D {
                 ensure(&mut s.partial, glen);
             }
         }
-        nslots
+        (chunk, nchunks, nslots)
     }
 
     /// Writes the patch matrix of `ns` samples `x` into `p` (`[ns·oh·ow, kdim]`).
@@ -241,18 +251,17 @@ impl Layer for Conv2D {
     }
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
-        let nslots = self.prepare_slots(batch, false);
+        let (chunk, nchunks, nslots) = self.prepare_slots(batch, false);
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let (cout, kdim, opix) = (self.cfg.filters, self.kdim(), self.output.h * self.output.w);
-        let nchunks = batch.div_ceil(self.chunk);
         let yp = SendPtr(y.as_mut_ptr());
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
             let yp = yp;
             for ci in (s..nchunks).step_by(nslots) {
-                let b0 = ci * this.chunk;
-                let ns = this.chunk.min(batch - b0);
+                let b0 = ci * chunk;
+                let ns = chunk.min(batch - b0);
                 let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
                 let yc = unsafe { std::slice::from_raw_parts_mut(yp.0.add(b0 * out_len), ns * out_len) };
@@ -278,9 +287,8 @@ impl Layer for Conv2D {
             r.add_grad(y, dy, 1.0 / batch as f32);
         }
         self.cfg.activation.backward(y, dy, cout);
-        let nslots = self.prepare_slots(batch, true);
+        let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let (in_len, out_len) = (self.input.len(), self.output.len());
-        let nchunks = batch.div_ceil(self.chunk);
         let klen = self.kernel.value.len();
         let want_dx = dx.is_some();
         let dxp = SendPtr(dx.map_or(std::ptr::null_mut(), |d| d.as_mut_ptr()));
@@ -291,8 +299,8 @@ impl Layer for Conv2D {
             let dxp = dxp;
             let mut first = true;
             for ci in (s..nchunks).step_by(nslots) {
-                let b0 = ci * this.chunk;
-                let ns = this.chunk.min(batch - b0);
+                let b0 = ci * chunk;
+                let ns = chunk.min(batch - b0);
                 let m = ns * opix;
                 let p = &mut slot.patches[..m * kdim];
                 let dyc = &dy[b0 * out_len..(b0 + ns) * out_len];
