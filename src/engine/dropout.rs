@@ -32,6 +32,9 @@ impl Layer for Dropout {
     fn output_shape(&self) -> Shape {
         self.shape
     }
+    fn passthrough(&self, training: bool) -> bool {
+        !training || self.rate <= 0.0
+    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, ctx: Ctx) {
         if !ctx.training || self.rate <= 0.0 {
             y.copy_from_slice(x);

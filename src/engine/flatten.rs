@@ -27,6 +27,9 @@ impl Layer for Flatten {
     fn output_shape(&self) -> Shape {
         Shape::flat(self.input.len())
     }
+    fn passthrough(&self, _training: bool) -> bool {
+        true
+    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, _ctx: Ctx) {
         y.copy_from_slice(x);
     }

@@ -124,6 +124,11 @@ pub trait Layer: Send {
     fn penalty(&self) -> f64 {
         0.0
     }
+    /// Whether the layer returns its input unchanged in this mode (Flatten; Dropout in
+    /// inference), so inference can skip the copy.
+    fn passthrough(&self, _training: bool) -> bool {
+        false
+    }
     /// The activation applied at the output, if the layer has one; the network uses it to fuse
     /// a final softmax with the cross-entropy loss.
     fn activation_mut(&mut self) -> Option<&mut Activation> {

@@ -158,6 +158,31 @@ impl Network {
         (t, n)
     }
 
+    /// An inference pass writing the raw output into `out`; layers that pass their input
+    /// through are skipped rather than copied.
+    fn infer_into(&mut self, x: &[f32], batch: usize, out: &mut [f32]) {
+        self.batch = batch;
+        let mut last: Option<usize> = None;
+        for i in 0..self.layers.len() {
+            if self.layers[i].passthrough(false) {
+                continue;
+            }
+            let n = batch * self.layers[i].output_shape().len();
+            ensure(&mut self.acts[i], n);
+            let (before, rest) = self.acts.split_at_mut(i);
+            let input: &[f32] = match last {
+                None => x,
+                Some(j) => &before[j][..batch * self.layers[i].input_shape().len()],
+            };
+            self.layers[i].forward(input, &mut rest[0][..n], batch, Ctx { training: false, seed: 0 });
+            last = Some(i);
+        }
+        match last {
+            None => out.copy_from_slice(x),
+            Some(j) => out.copy_from_slice(&self.acts[j][..out.len()]),
+        }
+    }
+
     /// Class probabilities for `x` (`n` samples), in inference mode, `batch` at a time.
     pub fn predict(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
         let per = self.input.len();
@@ -165,9 +190,7 @@ impl Network {
         let classes = self.outputs();
         let mut out = vec![0.0f32; n * classes];
         for (xs, os) in x.chunks(batch * per).zip(out.chunks_mut(batch * classes)) {
-            let b = xs.len() / per;
-            let y = self.forward(xs, b, false, 0);
-            os.copy_from_slice(y);
+            self.infer_into(xs, xs.len() / per, os);
         }
         if self.softmax_output {
             out.chunks_mut(classes).for_each(softmax_row);

@@ -82,7 +82,7 @@ pub struct Evaluation {
 }
 
 /// Images per inference batch: large enough for efficient products, small enough for cache.
-pub const EVAL_BATCH: usize = 500;
+pub const EVAL_BATCH: usize = 1000;
 
 pub fn evaluate(net: &mut Network, data: &Dataset) -> Evaluation {
     let probabilities = net.predict(&data.images, EVAL_BATCH);
