@@ -71,11 +71,8 @@ impl Activation {
                 }
             }),
             _ => dy.par_chunks_mut(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)).for_each(|(d, y)| match self {
-                Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| {
-                    if y <= 0.0 {
-                        *d = 0.0
-                    }
-                }),
+                // A select rather than a conditional store, so it vectorises.
+                Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 }),
                 Activation::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
                 Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
                 _ => {}
