@@ -18,8 +18,10 @@ pub struct Args {
     /// Preset name (see `digits models`) or model file (.toml/.json)
     #[arg(long, default_value = presets::DEFAULT)]
     model: String,
+    /// Passes over the training set
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Images per training step
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// sgd, adam or rmsprop (Keras defaults)
@@ -46,6 +48,7 @@ pub struct Args {
     /// Learning-rate schedule: constant, or cosine (decays to 0 over the run)
     #[arg(long, default_value = "constant")]
     schedule: String,
+    /// Seed of weights, shuffling, dropout and the validation split (same seed and threads: same run)
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Threads (default: all cores)
