@@ -7,6 +7,7 @@
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod fsx;
 pub mod model;
 pub mod optim;
 pub mod rng;

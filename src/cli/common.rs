@@ -6,18 +6,28 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {
-    /// MNIST directory (IDX files, raw or .gz); default: $DIGITS_DATA, else ./data/mnist
-    #[arg(long, value_name = "DIR")]
+    /// Data: an MNIST directory (IDX files, raw or .gz) or a labelled Kaggle CSV file
+    /// (`label,pixel0,…,pixel783`); default: $DIGITS_DATA, else ./data/mnist
+    #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
 }
 
 impl DataArgs {
+    /// The path given (or the default data directory).
     pub fn dir(&self) -> PathBuf {
         data::resolve_data_dir(self.data.as_deref())
     }
+    pub fn source(&self) -> data::Source {
+        data::Source::detect(&self.dir())
+    }
+    /// Loads one split; a single file (CSV) is the whole data set whatever the split.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
-        let dir = self.dir();
-        data::load_mnist(&dir, split).with_context(|| format!("loading the MNIST {} set", split.name()))
+        let source = self.source();
+        let what = match &source {
+            data::Source::MnistDir(_) => format!("loading the MNIST {} set", split.name()),
+            _ => format!("loading {}", self.dir().display()),
+        };
+        source.load(split).with_context(|| what)
     }
 }
 

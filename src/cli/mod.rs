@@ -1,7 +1,9 @@
 //! Command-line interface: one file per subcommand.
 
 mod common;
+mod cv;
 mod evaluate;
+mod export_data;
 mod models;
 mod predict;
 mod train;
@@ -22,8 +24,12 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model on the test set: loss, accuracy, per-class metrics, confusion matrix.
     Evaluate(evaluate::Args),
-    /// Predict digits for IDX images with a trained model.
+    /// Predict digits for IDX or CSV images with a trained model; write a Kaggle submission.
     Predict(predict::Args),
+    /// Stratified k-fold cross-validation: accuracy per fold, mean and standard deviation.
+    Cv(cv::Args),
+    /// Write the data set as Kaggle CSV or MNIST IDX files.
+    ExportData(export_data::Args),
     /// List the preset models.
     Models(models::Args),
     /// Print shell completions.
@@ -39,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(a) => evaluate::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Models(a) => models::run(a),
+        Command::Cv(a) => cv::run(a),
+        Command::ExportData(a) => export_data::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())

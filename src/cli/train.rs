@@ -2,9 +2,9 @@
 
 use super::common::{DataArgs, init_threads};
 use anyhow::{Context, bail};
-use digits::data::{Split, split::stratified_split};
+use digits::data::{Dataset, Split, load_path, split::stratified_split};
 use digits::engine::Loss;
-use digits::model::{presets, save_model};
+use digits::model::{ModelSpec, presets, save_model};
 use digits::optim::{Optimizer, OptimizerConfig};
 use digits::train::run::{RunInfo, write_history, write_json};
 use digits::train::{Event, Schedule, TrainConfig, evaluate, fit};
@@ -13,8 +13,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The options of a training run, shared by `train` and `cv`.
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub struct TrainOpts {
     /// Preset name (see `digits models`) or model file (.toml/.json)
     #[arg(long, default_value = presets::DEFAULT)]
     model: String,
@@ -39,84 +40,163 @@ pub struct Args {
     /// sparse_categorical_crossentropy or categorical_crossentropy
     #[arg(long, default_value = "sparse_categorical_crossentropy")]
     loss: String,
+    /// Learning-rate schedule: constant, or cosine (decays to 0 over the run)
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Seed of weights, shuffling, dropout and the validation split (same seed and threads: same run)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Train on the first N training images only
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl TrainOpts {
+    /// The model and the run's settings, checked.
+    pub fn resolve(&self) -> anyhow::Result<(ModelSpec, TrainConfig)> {
+        let spec = presets::resolve(&self.model)?;
+        let mut optimizer = OptimizerConfig::by_name(&self.optimizer).map_err(anyhow::Error::msg)?;
+        if let Some(lr) = self.lr {
+            if !(lr > 0.0 && lr.is_finite()) {
+                bail!("--lr must be a positive number, got {lr}");
+            }
+            optimizer.set_lr(lr);
+        }
+        match &mut optimizer {
+            OptimizerConfig::Sgd(c) => {
+                c.momentum = self.momentum.unwrap_or(c.momentum);
+                c.nesterov = self.nesterov;
+            }
+            OptimizerConfig::Rmsprop(c) => c.momentum = self.momentum.unwrap_or(c.momentum),
+            OptimizerConfig::Adam(_) if self.momentum.is_some() || self.nesterov => {
+                bail!("--momentum/--nesterov apply to sgd and rmsprop, not adam")
+            }
+            _ => {}
+        }
+        let loss: Loss = self.loss.parse().map_err(anyhow::Error::msg)?;
+        let schedule: Schedule = self.schedule.parse().map_err(anyhow::Error::msg)?;
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        let cfg = TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer,
+            loss,
+            seed: self.seed,
+            schedule,
+        };
+        Ok((spec, cfg))
+    }
+
+    /// The first `--limit` records of `data` (all without the flag).
+    pub fn limited(&self, data: Dataset) -> Dataset {
+        match self.limit {
+            Some(n) if n < data.len() => data.subset(&(0..n).collect::<Vec<_>>()),
+            _ => data,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    opts: TrainOpts,
     /// Hold out this fraction of the training set (stratified) for validation
     #[arg(long, value_name = "F", conflicts_with = "validation")]
     validation_split: Option<f64>,
     /// `test` to validate on the test set each epoch, `none` for no validation
     #[arg(long, value_name = "SET")]
     validation: Option<String>,
-    /// Learning-rate schedule: constant, or cosine (decays to 0 over the run)
-    #[arg(long, default_value = "constant")]
-    schedule: String,
-    /// Seed of weights, shuffling, dropout and the validation split (same seed and threads: same run)
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Threads (default: all cores)
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Train on the first N training images only
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
     /// Run directory (default: runs/<model>)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+    /// Test set scored at the end (an MNIST directory or labelled CSV); default: the test
+    /// files of the --data directory (none when --data is a single file)
+    #[arg(long, value_name = "PATH")]
+    test_data: Option<PathBuf>,
+}
+
+/// Prints one Keras-style line per epoch (prefixed, e.g. by the fold), with a progress bar
+/// while an epoch runs when stderr is a terminal.
+pub fn epoch_printer(prefix: String, train_len: usize, cfg: &TrainConfig) -> impl FnMut(Event) + use<> {
+    let tty = std::io::stderr().is_terminal();
+    let mut bar: Option<ProgressBar> = None;
+    let (epochs, batch) = (cfg.epochs, cfg.batch_size);
+    move |ev| match ev {
+        Event::EpochStart { epoch, epochs, steps } => {
+            if tty {
+                let b = ProgressBar::new(steps as u64);
+                b.set_style(
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                b.set_prefix(format!("{prefix}Epoch {epoch}/{epochs}"));
+                bar = Some(b);
+            }
+        }
+        Event::Step { step, loss, accuracy, .. } => {
+            if let Some(b) = &bar {
+                b.set_position(step as u64);
+                if step % 10 == 0 {
+                    b.set_message(format!("loss {loss:.4} accuracy {accuracy:.4}"));
+                }
+            }
+        }
+        Event::EpochEnd(r) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            let steps = train_len.div_ceil(batch);
+            let mut line = format!(
+                "{prefix}Epoch {}/{} - {:.1}s {:.1}ms/step - loss: {:.4} - accuracy: {:.4}",
+                r.epoch,
+                epochs,
+                r.seconds,
+                r.seconds * 1000.0 / steps as f64,
+                r.loss,
+                r.accuracy
+            );
+            if let (Some(vl), Some(va)) = (r.val_loss, r.val_accuracy) {
+                line += &format!(" - val_loss: {vl:.4} - val_accuracy: {va:.4}");
+            }
+            println!("{line}");
+        }
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let threads = init_threads(a.threads);
-    let spec = presets::resolve(&a.model)?;
-    let mut optimizer = OptimizerConfig::by_name(&a.optimizer).map_err(anyhow::Error::msg)?;
-    if let Some(lr) = a.lr {
-        if !(lr > 0.0 && lr.is_finite()) {
-            bail!("--lr must be a positive number, got {lr}");
-        }
-        optimizer.set_lr(lr);
-    }
-    match &mut optimizer {
-        OptimizerConfig::Sgd(c) => {
-            c.momentum = a.momentum.unwrap_or(c.momentum);
-            c.nesterov = a.nesterov;
-        }
-        OptimizerConfig::Rmsprop(c) => c.momentum = a.momentum.unwrap_or(c.momentum),
-        OptimizerConfig::Adam(_) if a.momentum.is_some() || a.nesterov => {
-            bail!("--momentum/--nesterov apply to sgd and rmsprop, not adam")
-        }
-        _ => {}
-    }
-    let loss: Loss = a.loss.parse().map_err(anyhow::Error::msg)?;
-    let schedule: Schedule = a.schedule.parse().map_err(anyhow::Error::msg)?;
-    if a.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
-    let mut train = a.data.load(Split::Train)?;
-    if let Some(n) = a.limit {
-        let n = n.min(train.len());
-        train = train.subset(&(0..n).collect::<Vec<_>>());
-    }
-    let test = a.data.load(Split::Test)?;
+    let threads = init_threads(a.opts.threads);
+    let (spec, cfg) = a.opts.resolve()?;
+    let optimizer = cfg.optimizer.clone();
+    let train = a.opts.limited(a.data.load(Split::Train)?);
+    let test = match &a.test_data {
+        Some(p) => Some(load_path(p, Split::Test).with_context(|| format!("loading the test set {}", p.display()))?),
+        None if a.data.source().has_test_split() => Some(a.data.load(Split::Test)?),
+        None => None,
+    };
     let (train, val, val_name) = match (a.validation_split, a.validation.as_deref()) {
         (Some(f), _) => {
-            let (tr, va) = stratified_split(&train.labels, f, a.seed)?;
+            let (tr, va) = stratified_split(&train.labels, f, cfg.seed)?;
             (train.subset(&tr), Some(train.subset(&va)), format!("split {f} of the training set (stratified)"))
         }
-        (None, Some("test")) => (train, Some(test.clone()), "test set".to_string()),
+        (None, Some("test")) => match &test {
+            Some(t) => (train, Some(t.clone()), "test set".to_string()),
+            None => bail!("--validation test: there is no test set (--data is a single file); give --test-data PATH"),
+        },
         (None, None | Some("none")) => (train, None, "none".to_string()),
         (None, Some(other)) => bail!("--validation must be `test` or `none`, got `{other}`"),
     };
     if train.is_empty() {
         bail!("no training images");
     }
-    let cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        optimizer: optimizer.clone(),
-        loss,
-        seed: a.seed,
-        schedule,
-    };
-    let mut net = spec.build(a.seed)?;
+    let mut net = spec.build(cfg.seed)?;
     let (t, nt) = net.param_counts();
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(spec.display_name()));
     println!(
@@ -134,55 +214,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         threads
     );
     let mut opt = Optimizer::new(optimizer);
-    let tty = std::io::stderr().is_terminal();
-    let mut bar: Option<ProgressBar> = None;
     let started = Instant::now();
-    let history = fit(&mut net, &mut opt, &train, val.as_ref(), &cfg, &mut |ev| match ev {
-        Event::EpochStart { epoch, epochs, steps } => {
-            if tty {
-                let b = ProgressBar::new(steps as u64);
-                b.set_style(
-                    ProgressStyle::with_template(
-                        "Epoch {prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
-                b.set_prefix(format!("{epoch}/{epochs}"));
-                bar = Some(b);
-            }
-        }
-        Event::Step { step, loss, accuracy, .. } => {
-            if let Some(b) = &bar {
-                b.set_position(step as u64);
-                if step % 10 == 0 {
-                    b.set_message(format!("loss {loss:.4} accuracy {accuracy:.4}"));
-                }
-            }
-        }
-        Event::EpochEnd(r) => {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-            let steps = train.len().div_ceil(cfg.batch_size);
-            let mut line = format!(
-                "Epoch {}/{} - {:.1}s {:.1}ms/step - loss: {:.4} - accuracy: {:.4}",
-                r.epoch,
-                cfg.epochs,
-                r.seconds,
-                r.seconds * 1000.0 / steps as f64,
-                r.loss,
-                r.accuracy
-            );
-            if let (Some(vl), Some(va)) = (r.val_loss, r.val_accuracy) {
-                line += &format!(" - val_loss: {vl:.4} - val_accuracy: {va:.4}");
-            }
-            println!("{line}");
-        }
-    });
+    let history =
+        fit(&mut net, &mut opt, &train, val.as_ref(), &cfg, &mut epoch_printer(String::new(), train.len(), &cfg));
     let train_seconds = started.elapsed().as_secs_f64();
-    let e = evaluate(&mut net, &test);
-    let report = digits::eval::report(&test.labels, &e.predicted, net.outputs(), Some(e.loss));
+    // Score on the test set, else on the validation set (a single CSV file has no test set).
+    let scored = test.as_ref().map(|t| ("test", t)).or(val.as_ref().map(|v| ("validation", v)));
+    let scores = scored.map(|(name, set)| {
+        let e = evaluate(&mut net, set);
+        let report = digits::eval::report(&set.labels, &e.predicted, net.outputs(), Some(e.loss));
+        (name, set, e, report)
+    });
     save_model(&out, &spec, &net).with_context(|| format!("saving the model to {}", out.display()))?;
     write_history(&out, &history).with_context(|| format!("writing the history to {}", out.display()))?;
     let info = RunInfo {
@@ -198,15 +240,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         train_seconds,
     };
     write_json(&out.join("train.json"), &info)?;
-    write_json(&out.join("metrics.json"), &report)?;
-    println!(
-        "test: loss {:.4} - accuracy {:.4} ({}/{}) - trained in {:.1}s - saved to {}",
-        e.loss,
-        e.accuracy,
-        e.predicted.iter().zip(&test.labels).filter(|(a, b)| a == b).count(),
-        test.len(),
-        train_seconds,
-        out.display()
-    );
+    match scores {
+        Some((name, set, e, report)) => {
+            write_json(&out.join("metrics.json"), &report)?;
+            println!(
+                "{name}: loss {:.4} - accuracy {:.4} ({}/{}) - trained in {:.1}s - saved to {}",
+                e.loss,
+                e.accuracy,
+                e.predicted.iter().zip(&set.labels).filter(|(a, b)| a == b).count(),
+                set.len(),
+                train_seconds,
+                out.display()
+            );
+        }
+        None => println!(
+            "no test or validation set to score (give --test-data or --validation-split) - trained in {:.1}s - saved to {}",
+            train_seconds,
+            out.display()
+        ),
+    }
     Ok(())
 }

@@ -5,10 +5,13 @@
 //!   byte count (no allocation is ever sized by an unchecked header) and label range.
 //! * [`load_mnist`] finds the four standard MNIST files in a directory (raw or `.gz`), checks
 //!   that images and labels agree, and returns a [`Dataset`] with pixels scaled to `[0, 1]`.
+//! * [`csv`] reads and writes Kaggle's digit-recognizer CSV files and submissions.
+//! * [`load_path`] loads a labelled data set from whatever a `--data` path names.
 //! * [`split`] makes seeded, stratified train/validation splits and k-fold assignments.
 //!
 //! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
 
+pub mod csv;
 pub mod idx;
 pub mod split;
 
@@ -246,6 +249,65 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
         cols: images.cols,
         source: image_path.display().to_string(),
     })
+}
+
+/// Loads a labelled CSV file (Kaggle's `train.csv` layout) as a [`Dataset`].
+pub fn load_csv(path: &Path) -> Result<Dataset, DataError> {
+    let c = csv::read_csv(path)?;
+    let Some(labels) = c.labels else {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: "no `label` column (this is a test.csv layout): it can be predicted \
+                      (`digits predict --input`), not trained on or evaluated"
+                .into(),
+        });
+    };
+    Ok(Dataset {
+        images: scale_pixels(&c.pixels),
+        labels,
+        rows: MNIST_SIDE,
+        cols: MNIST_SIDE,
+        source: path.display().to_string(),
+    })
+}
+
+/// What a `--data` path names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A directory holding the MNIST IDX files (train and test).
+    MnistDir(PathBuf),
+    /// One labelled CSV file: a single data set, used whole whatever the split.
+    Csv(PathBuf),
+}
+
+impl Source {
+    /// Decides by the path: a `.csv`/`.csv.gz` file is CSV, anything else an MNIST directory.
+    pub fn detect(path: &Path) -> Source {
+        if csv::is_csv_path(path) { Source::Csv(path.into()) } else { Source::MnistDir(path.into()) }
+    }
+
+    /// Whether the source holds a separate test set (an MNIST directory does, a file does not).
+    pub fn has_test_split(&self) -> bool {
+        matches!(self, Source::MnistDir(_))
+    }
+
+    /// Loads one split; a single-set source returns its one set for either split.
+    pub fn load(&self, split: Split) -> Result<Dataset, DataError> {
+        match self {
+            Source::MnistDir(dir) => load_mnist(dir, split),
+            Source::Csv(path) => load_csv(path),
+        }
+    }
+}
+
+/// Loads `split` from whatever `path` names (see [`Source::detect`]).
+pub fn load_path(path: &Path, split: Split) -> Result<Dataset, DataError> {
+    Source::detect(path).load(split)
+}
+
+/// Grey levels `0..=255` back from pixels scaled by [`scale_pixels`] (exact for those).
+pub fn unscale_pixels(pixels: &[f32]) -> Vec<u8> {
+    pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect()
 }
 
 fn file_name(path: &Path) -> String {
