@@ -239,3 +239,26 @@ fn cosine_schedule_decays_the_learning_rate_to_zero_over_the_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown schedule 'linear'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `digits cv | head -1` used to panic with "failed printing to stdout: Broken pipe", and
+/// `digits predict | head -1` to print "error: Broken pipe".
+#[test]
+fn broken_pipe_ends_quietly_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_digits"))
+        .args(["predict", "--model", run.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DIGITS_DATA")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap(); // then drop the pipe
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("index\tlabel"), "{first}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+}

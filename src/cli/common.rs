@@ -23,11 +23,13 @@ impl DataArgs {
     /// Loads one split; a single file (CSV) is the whole data set whatever the split.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
         let source = self.source();
-        let what = match &source {
-            data::Source::MnistDir(_) => format!("loading the MNIST {} set", split.name()),
-            _ => format!("loading {}", self.dir().display()),
-        };
-        source.load(split).with_context(|| what)
+        match &source {
+            data::Source::MnistDir(_) => {
+                source.load(split).with_context(|| format!("loading the MNIST {} set", split.name()))
+            }
+            // The error already names the file and the line.
+            _ => Ok(source.load(split)?),
+        }
     }
 }
 
