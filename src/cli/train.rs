@@ -2,6 +2,7 @@
 
 use super::common::{DataArgs, init_threads};
 use anyhow::{Context, bail};
+use digits::data::augment::AugmentConfig;
 use digits::data::{Dataset, Split, load_path, split::stratified_split};
 use digits::engine::Loss;
 use digits::model::{ModelSpec, presets, save_model};
@@ -52,6 +53,31 @@ pub struct TrainOpts {
     /// Train on the first N training images only
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Augment the training images as the notebooks do (rotation 10°, shifts 0.1, zoom 0.1);
+    /// the flags below set or override single transforms
+    #[arg(long, help_heading = "Augmentation")]
+    augment: bool,
+    /// Random rotation range, degrees
+    #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
+    rotation: Option<f32>,
+    /// Random horizontal shift, fraction of the width
+    #[arg(long, value_name = "F", help_heading = "Augmentation")]
+    width_shift: Option<f32>,
+    /// Random vertical shift, fraction of the height
+    #[arg(long, value_name = "F", help_heading = "Augmentation")]
+    height_shift: Option<f32>,
+    /// Random zoom: each axis scaled by a factor in [1-F, 1+F]
+    #[arg(long, value_name = "F", help_heading = "Augmentation")]
+    zoom: Option<f32>,
+    /// Random shear range, degrees
+    #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
+    shear: Option<f32>,
+    /// Elastic distortion strength in pixels (Simard et al.: 34); 0 is off
+    #[arg(long, value_name = "PX", help_heading = "Augmentation")]
+    elastic_alpha: Option<f32>,
+    /// Smoothness of the elastic distortion (Gaussian sigma, pixels)
+    #[arg(long, value_name = "PX", default_value_t = 4.0, help_heading = "Augmentation")]
+    elastic_sigma: f32,
 }
 
 impl TrainOpts {
@@ -81,6 +107,15 @@ impl TrainOpts {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        let mut augment = if self.augment { AugmentConfig::notebook() } else { AugmentConfig::default() };
+        augment.rotation = self.rotation.unwrap_or(augment.rotation);
+        augment.width_shift = self.width_shift.unwrap_or(augment.width_shift);
+        augment.height_shift = self.height_shift.unwrap_or(augment.height_shift);
+        augment.zoom = self.zoom.unwrap_or(augment.zoom);
+        augment.shear = self.shear.unwrap_or(augment.shear);
+        augment.elastic_alpha = self.elastic_alpha.unwrap_or(augment.elastic_alpha);
+        augment.elastic_sigma = if augment.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
+        augment.validate().map_err(anyhow::Error::msg)?;
         let cfg = TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -88,6 +123,7 @@ impl TrainOpts {
             loss,
             seed: self.seed,
             schedule,
+            augment,
         };
         Ok((spec, cfg))
     }

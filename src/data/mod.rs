@@ -11,6 +11,7 @@
 //!
 //! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
 
+pub mod augment;
 pub mod csv;
 pub mod idx;
 pub mod split;

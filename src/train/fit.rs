@@ -2,6 +2,7 @@
 
 use super::history::{EpochRecord, History};
 use crate::data::Dataset;
+use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::loss::{self, Targets};
 use crate::engine::{Loss, Network};
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -41,6 +42,13 @@ pub struct TrainConfig {
     pub seed: u64,
     #[serde(default)]
     pub schedule: Schedule,
+    /// Random transforms of the training images (off by default).
+    #[serde(default, skip_serializing_if = "is_off")]
+    pub augment: AugmentConfig,
+}
+
+fn is_off(a: &AugmentConfig) -> bool {
+    !a.is_active()
 }
 
 impl Default for TrainConfig {
@@ -52,6 +60,7 @@ impl Default for TrainConfig {
             loss: Loss::default(),
             seed: 0,
             schedule: Schedule::Constant,
+            augment: AugmentConfig::default(),
         }
     }
 }
@@ -120,6 +129,7 @@ pub fn fit(
     let mut history = History::default();
     let base_lr = opt.config.lr();
     let total_steps = (steps * cfg.epochs).max(1) as f64;
+    let augment = cfg.augment.is_active();
     for epoch in 1..=cfg.epochs {
         on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps });
         let start = Instant::now();
@@ -130,8 +140,14 @@ pub fn fit(
             let idx = &order[step * bs..((step + 1) * bs).min(n)];
             let b = idx.len();
             for (k, &i) in idx.iter().enumerate() {
-                x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
                 y[k] = train.labels[i];
+            }
+            if augment {
+                augment_batch(&cfg.augment, &train.images, idx, train.rows, train.cols, cfg.seed, epoch as u64, &mut x);
+            } else {
+                for (k, &i) in idx.iter().enumerate() {
+                    x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
+                }
             }
             if cfg.schedule == Schedule::Cosine {
                 let t = ((epoch - 1) * steps + step) as f64 / total_steps;

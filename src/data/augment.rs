@@ -1,0 +1,285 @@
+//! Data augmentation on the fly: random affine transforms (rotation, shifts, zoom, shear, as
+//! Keras' `ImageDataGenerator`) and elastic distortion (Simard et al., 2003), applied to each
+//! training batch as it is assembled.
+//!
+//! Every image's transform is drawn from its own generator, derived from (seed, epoch, image
+//! index), so an epoch's augmented images are the same whatever the batch size, the thread count
+//! or the order the threads take them in; the work is spread over the cores with rayon.
+
+use crate::rng::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+
+/// Ranges of the random transforms; zero switches a transform off.
+///
+/// Shifts are fractions of the image's width/height, zoom is the half-width of the scale
+/// range (`0.1` draws each axis' scale from `[0.9, 1.1]`), angles are in degrees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AugmentConfig {
+    pub rotation: f32,
+    pub width_shift: f32,
+    pub height_shift: f32,
+    pub zoom: f32,
+    pub shear: f32,
+    /// Strength of the elastic distortion in pixels (Simard: 34); 0 is off.
+    pub elastic_alpha: f32,
+    /// Smoothness of the elastic displacement field (Gaussian sigma in pixels; Simard: 4).
+    pub elastic_sigma: f32,
+}
+
+impl AugmentConfig {
+    /// The notebooks' `ImageDataGenerator(rotation_range=10, width_shift_range=0.1,
+    /// height_shift_range=0.1, zoom_range=0.1)`.
+    pub fn notebook() -> Self {
+        AugmentConfig { rotation: 10.0, width_shift: 0.1, height_shift: 0.1, zoom: 0.1, ..Default::default() }
+    }
+
+    /// Whether any transform is on.
+    pub fn is_active(&self) -> bool {
+        self.rotation != 0.0
+            || self.width_shift != 0.0
+            || self.height_shift != 0.0
+            || self.zoom != 0.0
+            || self.shear != 0.0
+            || self.elastic_alpha != 0.0
+    }
+
+    /// Checks the ranges are usable.
+    pub fn validate(&self) -> Result<(), String> {
+        let all = [
+            ("rotation", self.rotation),
+            ("width_shift", self.width_shift),
+            ("height_shift", self.height_shift),
+            ("zoom", self.zoom),
+            ("shear", self.shear),
+            ("elastic_alpha", self.elastic_alpha),
+            ("elastic_sigma", self.elastic_sigma),
+        ];
+        for (name, v) in all {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("augmentation {name} must be a non-negative number, got {v}"));
+            }
+        }
+        if self.zoom >= 1.0 {
+            return Err(format!("augmentation zoom must be below 1 (scales 1 ± zoom), got {}", self.zoom));
+        }
+        if self.elastic_alpha > 0.0 && self.elastic_sigma <= 0.0 {
+            return Err("elastic distortion needs elastic_sigma > 0".into());
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    // Displacement fields and blur scratch, one set per worker thread (no allocation per image).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes an augmented copy of images `ids` of `images` (row-major, `rows * cols` values each)
+/// into `out`, in that order. An image's index in `images` seeds its draw, with `seed` and
+/// `epoch`.
+#[allow(clippy::too_many_arguments)]
+pub fn augment_batch(
+    cfg: &AugmentConfig,
+    images: &[f32],
+    ids: &[usize],
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    epoch: u64,
+    out: &mut [f32],
+) {
+    let per = rows * cols;
+    out[..ids.len() * per].par_chunks_mut(per).zip(ids).for_each(|(dst, &i)| {
+        let mut rng = Rng::derive(&[seed, 0xA06_0000, epoch, i as u64]);
+        augment_one(cfg, &images[i * per..(i + 1) * per], rows, cols, &mut rng, dst);
+    });
+}
+
+/// One image: draws a transform from `rng` and resamples `src` into `dst` (bilinear, zero
+/// outside the image).
+pub fn augment_one(cfg: &AugmentConfig, src: &[f32], rows: usize, cols: usize, rng: &mut Rng, dst: &mut [f32]) {
+    let sym = |rng: &mut Rng, r: f32| if r > 0.0 { rng.uniform_range(-r, r) } else { 0.0 };
+    let theta = sym(rng, cfg.rotation).to_radians();
+    let tx = sym(rng, cfg.width_shift) * cols as f32;
+    let ty = sym(rng, cfg.height_shift) * rows as f32;
+    let shear = sym(rng, cfg.shear).to_radians();
+    let (zx, zy) = if cfg.zoom > 0.0 {
+        (rng.uniform_range(1.0 - cfg.zoom, 1.0 + cfg.zoom), rng.uniform_range(1.0 - cfg.zoom, 1.0 + cfg.zoom))
+    } else {
+        (1.0, 1.0)
+    };
+    // Output → input coordinates about the centre: x_in = M (x_out − c) + c − t, where M =
+    // rotation · shear · scale⁻¹ (a zoom above 1 enlarges the digit).
+    let (s, c) = theta.sin_cos();
+    let (ss, sc) = (shear.sin(), shear.cos());
+    // rotation [[c, -s], [s, c]] times shear [[1, -ss], [0, sc]] times diag(1/zx, 1/zy), on (x, y).
+    let m00 = c / zx;
+    let m01 = (-c * ss - s * sc) / zy;
+    let m10 = s / zx;
+    let m11 = (-s * ss + c * sc) / zy;
+    let (cx, cy) = ((cols as f32 - 1.0) / 2.0, (rows as f32 - 1.0) / 2.0);
+    let elastic = cfg.elastic_alpha > 0.0;
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let per = rows * cols;
+        if elastic {
+            scratch.resize(3 * per, 0.0);
+            let (fields, tmp) = scratch.split_at_mut(2 * per);
+            let (dx, dy) = fields.split_at_mut(per);
+            for v in dx.iter_mut().chain(dy.iter_mut()) {
+                *v = rng.uniform_range(-1.0, 1.0);
+            }
+            gaussian_blur(dx, &mut tmp[..per], rows, cols, cfg.elastic_sigma, cfg.elastic_alpha);
+            gaussian_blur(dy, &mut tmp[..per], rows, cols, cfg.elastic_sigma, cfg.elastic_alpha);
+        }
+        for r in 0..rows {
+            for q in 0..cols {
+                let (mut x, mut y) = (q as f32, r as f32);
+                if elastic {
+                    x += scratch[r * cols + q];
+                    y += scratch[per + r * cols + q];
+                }
+                let (ux, uy) = (x - cx, y - cy);
+                let sx = m00 * ux + m01 * uy + cx - tx;
+                let sy = m10 * ux + m11 * uy + cy - ty;
+                dst[r * cols + q] = bilinear(src, rows, cols, sx, sy);
+            }
+        }
+    });
+}
+
+fn bilinear(src: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
+    if !(x > -1.0 && y > -1.0 && x < cols as f32 && y < rows as f32) {
+        return 0.0;
+    }
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as isize, y0 as isize);
+    let at = |yy: isize, xx: isize| {
+        if yy < 0 || xx < 0 || yy >= rows as isize || xx >= cols as isize {
+            0.0
+        } else {
+            src[yy as usize * cols + xx as usize]
+        }
+    };
+    let top = at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1) * fx;
+    let bottom = at(y0 + 1, x0) * (1.0 - fx) + at(y0 + 1, x0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Separable Gaussian blur in place (zero outside the image, as scipy's `mode="constant"`),
+/// then scales by `gain`.
+fn gaussian_blur(field: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, sigma: f32, gain: f32) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let mut kernel = [0f32; 64];
+    let len = (2 * radius + 1).min(64) as usize;
+    let radius = (len / 2) as isize;
+    let mut sum = 0.0;
+    for (i, k) in kernel[..len].iter_mut().enumerate() {
+        let d = i as f32 - radius as f32;
+        *k = (-d * d / (2.0 * sigma * sigma)).exp();
+        sum += *k;
+    }
+    kernel[..len].iter_mut().for_each(|k| *k /= sum);
+    for r in 0..rows {
+        for q in 0..cols {
+            let mut acc = 0.0;
+            for (i, k) in kernel[..len].iter().enumerate() {
+                let qq = q as isize + i as isize - radius;
+                if qq >= 0 && (qq as usize) < cols {
+                    acc += k * field[r * cols + qq as usize];
+                }
+            }
+            tmp[r * cols + q] = acc;
+        }
+    }
+    for r in 0..rows {
+        for q in 0..cols {
+            let mut acc = 0.0;
+            for (i, k) in kernel[..len].iter().enumerate() {
+                let rr = r as isize + i as isize - radius;
+                if rr >= 0 && (rr as usize) < rows {
+                    acc += k * tmp[rr as usize * cols + q];
+                }
+            }
+            field[r * cols + q] = acc * gain;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn square() -> Vec<f32> {
+        let mut img = vec![0.0; 28 * 28];
+        for r in 10..18 {
+            for c in 12..16 {
+                img[r * 28 + c] = 1.0;
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn no_transform_is_the_identity() {
+        let img = square();
+        let mut out = vec![0.0; 784];
+        augment_one(&AugmentConfig::default(), &img, 28, 28, &mut Rng::new(1), &mut out);
+        assert_eq!(out, img);
+    }
+
+    #[test]
+    fn a_shift_moves_the_ink_and_keeps_all_of_it() {
+        let img = square();
+        let cfg = AugmentConfig { width_shift: 0.2, ..Default::default() };
+        let mut out = vec![0.0; 784];
+        let mut rng = Rng::new(7);
+        augment_one(&cfg, &img, 28, 28, &mut rng, &mut out);
+        let mass: f32 = out.iter().sum();
+        let cx: f32 = out.iter().enumerate().map(|(i, v)| (i % 28) as f32 * v).sum::<f32>() / mass;
+        let tx = Rng::new(7).uniform_range(-0.2, 0.2) * 28.0;
+        assert!((cx - (13.5 + tx)).abs() < 1e-3, "centre {cx}, shift {tx}");
+        assert!((mass - 32.0).abs() < 1e-3, "a shift inside the frame keeps the ink: {mass}");
+    }
+
+    #[test]
+    fn rotation_keeps_the_centre_and_the_ink() {
+        let img = square();
+        let cfg = AugmentConfig { rotation: 30.0, ..Default::default() };
+        let mut out = vec![0.0; 784];
+        augment_one(&cfg, &img, 28, 28, &mut Rng::new(3), &mut out);
+        let mass: f32 = out.iter().sum();
+        let cy: f32 = out.iter().enumerate().map(|(i, v)| (i / 28) as f32 * v).sum::<f32>() / mass;
+        assert!((mass - 32.0).abs() < 1.0, "{mass}");
+        assert!((cy - 13.5).abs() < 0.1, "{cy}");
+        assert_ne!(out, img);
+    }
+
+    #[test]
+    fn batches_are_reproducible_and_independent_of_order() {
+        let a = square();
+        let images: Vec<f32> = a.iter().chain(a.iter().rev()).copied().collect();
+        let cfg = AugmentConfig { elastic_alpha: 34.0, elastic_sigma: 4.0, ..AugmentConfig::notebook() };
+        let mut one = vec![0.0; 2 * 784];
+        augment_batch(&cfg, &images, &[0, 1], 28, 28, 1, 2, &mut one);
+        let mut swapped = vec![0.0; 2 * 784];
+        augment_batch(&cfg, &images, &[1, 0], 28, 28, 1, 2, &mut swapped);
+        assert_eq!(one[..784], swapped[784..]);
+        assert_eq!(one[784..], swapped[..784]);
+        let mut other_epoch = vec![0.0; 2 * 784];
+        augment_batch(&cfg, &images, &[0, 1], 28, 28, 1, 3, &mut other_epoch);
+        assert_ne!(one, other_epoch);
+    }
+
+    #[test]
+    fn bad_ranges_are_rejected() {
+        assert!(AugmentConfig { zoom: 1.0, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { rotation: -1.0, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { elastic_alpha: 3.0, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig::notebook().validate().is_ok());
+    }
+}
