@@ -262,3 +262,35 @@ fn broken_pipe_ends_quietly_without_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn augment_preview_draws_the_grid_and_augmented_training_is_reproducible() {
+    let dir = temp_dir("augment");
+    let png = dir.join("grid.png");
+    let out = ok(&["augment-preview", "--rows", "3", "--columns", "4", "--scale", "2", "--out", png.to_str().unwrap()]);
+    assert!(out.contains("rotation 10°"), "{out}");
+    let img = image::open(&png).unwrap();
+    // 5 cells of 28·2 + 2 px, three 2-px gaps after the original column; 3 rows.
+    assert_eq!((img.width(), img.height()), (5 * 58 + 6, 3 * 58 + 2));
+    let bad = digits(&["augment-preview", "--zoom", "1.5", "--out", png.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("zoom must be below 1"));
+    // Augmented training: the same seed gives the same run; augmentation changes it.
+    let args = ["train", "--model", "mlp-64-64", "--limit", "2000", "--epochs", "1", "--validation", "none"];
+    let run = |extra: &[&str], name: &str| {
+        let d = dir.join(name);
+        let mut a = args.to_vec();
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--out", d.to_str().unwrap()]);
+        ok(&a);
+        std::fs::read(d.join("model.safetensors")).unwrap()
+    };
+    let aug1 = run(&["--augment", "--shear", "10", "--elastic-alpha", "20"], "a1");
+    let aug2 = run(&["--augment", "--shear", "10", "--elastic-alpha", "20"], "a2");
+    let plain = run(&[], "plain");
+    assert_eq!(aug1, aug2, "augmented training is not reproducible");
+    assert_ne!(aug1, plain);
+    let train: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("a1/train.json")).unwrap()).unwrap();
+    assert_eq!(train["config"]["augment"]["rotation"], 10.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod augment_preview;
 mod common;
 mod cv;
 mod evaluate;
@@ -30,6 +31,8 @@ enum Command {
     Cv(cv::Args),
     /// Write the data set as Kaggle CSV or MNIST IDX files.
     ExportData(export_data::Args),
+    /// Draw a grid of augmented versions of a few training digits (PNG).
+    AugmentPreview(augment_preview::Args),
     /// List the preset models.
     Models(models::Args),
     /// Print shell completions.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Models(a) => models::run(a),
         Command::Cv(a) => cv::run(a),
+        Command::AugmentPreview(a) => augment_preview::run(a),
         Command::ExportData(a) => export_data::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());

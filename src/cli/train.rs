@@ -53,6 +53,13 @@ pub struct TrainOpts {
     /// Train on the first N training images only
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub augment: AugmentArgs,
+}
+
+/// Augmentation flags, shared by `train`, `cv` and `augment-preview`.
+#[derive(clap::Args, Debug)]
+pub struct AugmentArgs {
     /// Augment the training images as the notebooks do (rotation 10°, shifts 0.1, zoom 0.1);
     /// the flags below set or override single transforms
     #[arg(long, help_heading = "Augmentation")]
@@ -78,6 +85,22 @@ pub struct TrainOpts {
     /// Smoothness of the elastic distortion (Gaussian sigma, pixels)
     #[arg(long, value_name = "PX", default_value_t = 4.0, help_heading = "Augmentation")]
     elastic_sigma: f32,
+}
+
+impl AugmentArgs {
+    /// The transforms asked for: the notebook's set with `--augment`, each flag overriding one.
+    pub fn config(&self) -> anyhow::Result<AugmentConfig> {
+        let mut augment = if self.augment { AugmentConfig::notebook() } else { AugmentConfig::default() };
+        augment.rotation = self.rotation.unwrap_or(augment.rotation);
+        augment.width_shift = self.width_shift.unwrap_or(augment.width_shift);
+        augment.height_shift = self.height_shift.unwrap_or(augment.height_shift);
+        augment.zoom = self.zoom.unwrap_or(augment.zoom);
+        augment.shear = self.shear.unwrap_or(augment.shear);
+        augment.elastic_alpha = self.elastic_alpha.unwrap_or(augment.elastic_alpha);
+        augment.elastic_sigma = if augment.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
+        augment.validate().map_err(anyhow::Error::msg)?;
+        Ok(augment)
+    }
 }
 
 impl TrainOpts {
@@ -107,15 +130,7 @@ impl TrainOpts {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
-        let mut augment = if self.augment { AugmentConfig::notebook() } else { AugmentConfig::default() };
-        augment.rotation = self.rotation.unwrap_or(augment.rotation);
-        augment.width_shift = self.width_shift.unwrap_or(augment.width_shift);
-        augment.height_shift = self.height_shift.unwrap_or(augment.height_shift);
-        augment.zoom = self.zoom.unwrap_or(augment.zoom);
-        augment.shear = self.shear.unwrap_or(augment.shear);
-        augment.elastic_alpha = self.elastic_alpha.unwrap_or(augment.elastic_alpha);
-        augment.elastic_sigma = if augment.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
-        augment.validate().map_err(anyhow::Error::msg)?;
+        let augment = self.augment.config()?;
         let cfg = TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
