@@ -4,7 +4,7 @@ use anyhow::Context;
 use digits::data::{self, Dataset, Split};
 use std::path::{Path, PathBuf};
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     /// Data: an MNIST directory (IDX files, raw or .gz) or a labelled Kaggle CSV file
     /// (`label,pixel0,…,pixel783`); default: $DIGITS_DATA, else ./data/mnist

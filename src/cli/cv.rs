@@ -43,6 +43,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let threads = init_threads(a.opts.threads);
     let (spec, cfg) = a.opts.resolve()?;
     let data = a.opts.limited(a.data.load(Split::Train)?);
+    cfg.check(false).map_err(anyhow::Error::msg)?; // folds train without a validation set
     let folds = stratified_kfold(&data.labels, a.folds, cfg.seed)?;
     if !a.json {
         println!(

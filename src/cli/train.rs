@@ -7,15 +7,18 @@ use digits::data::{Dataset, Split, load_path, split::stratified_split};
 use digits::engine::Loss;
 use digits::model::{ModelSpec, presets, save_model};
 use digits::optim::{Optimizer, OptimizerConfig};
+use digits::train::callbacks::{EarlyStopping, ReduceLrOnPlateau};
+use digits::train::checkpoint;
 use digits::train::run::{RunInfo, write_history, write_json};
-use digits::train::{Event, Schedule, TrainConfig, evaluate, fit};
+use digits::train::{EpochDone, Event, Progress, Schedule, TrainConfig, evaluate, fit_from};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// The options of a training run, shared by `train` and `cv`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOpts {
     /// Preset name (see `digits models`) or model file (.toml/.json)
     #[arg(long, default_value = presets::DEFAULT)]
@@ -41,7 +44,8 @@ pub struct TrainOpts {
     /// sparse_categorical_crossentropy or categorical_crossentropy
     #[arg(long, default_value = "sparse_categorical_crossentropy")]
     loss: String,
-    /// Learning-rate schedule: constant, or cosine (decays to 0 over the run)
+    /// Learning-rate schedule: constant, cosine (to 0 over the run), one-cycle, or
+    /// step[:EVERY[:FACTOR]] (×FACTOR every EVERY epochs; default step:5:0.5)
     #[arg(long, default_value = "constant")]
     schedule: String,
     /// Seed of weights, shuffling, dropout and the validation split (same seed and threads: same run)
@@ -55,10 +59,67 @@ pub struct TrainOpts {
     pub limit: Option<usize>,
     #[command(flatten)]
     pub augment: AugmentArgs,
+    #[command(flatten)]
+    pub callbacks: CallbackArgs,
+}
+
+/// EarlyStopping and ReduceLROnPlateau flags (Keras' defaults).
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct CallbackArgs {
+    /// Stop when the monitored value has not improved for N epochs (EarlyStopping)
+    #[arg(long, value_name = "N", help_heading = "Callbacks")]
+    early_stopping: Option<usize>,
+    /// What early stopping watches: val_loss, val_accuracy, loss or accuracy
+    #[arg(long, value_name = "M", default_value = "val_loss", help_heading = "Callbacks")]
+    early_stopping_monitor: String,
+    /// Smallest change that counts as an improvement for early stopping
+    #[arg(long, value_name = "D", default_value_t = 0.0, help_heading = "Callbacks")]
+    early_stopping_min_delta: f64,
+    /// When stopping early, go back to the best epoch's weights
+    #[arg(long, help_heading = "Callbacks")]
+    restore_best_weights: bool,
+    /// Multiply the learning rate by --reduce-lr-factor after N epochs without improvement
+    /// (ReduceLROnPlateau)
+    #[arg(long, value_name = "N", help_heading = "Callbacks")]
+    reduce_lr: Option<usize>,
+    /// What ReduceLROnPlateau watches: val_loss, val_accuracy, loss or accuracy
+    #[arg(long, value_name = "M", default_value = "val_loss", help_heading = "Callbacks")]
+    reduce_lr_monitor: String,
+    #[arg(long, value_name = "F", default_value_t = 0.1, help_heading = "Callbacks")]
+    reduce_lr_factor: f64,
+    /// Lowest learning rate ReduceLROnPlateau goes to
+    #[arg(long, value_name = "LR", default_value_t = 0.0, help_heading = "Callbacks")]
+    min_lr: f64,
+}
+
+impl CallbackArgs {
+    fn apply(&self, cfg: &mut TrainConfig) -> anyhow::Result<()> {
+        if let Some(patience) = self.early_stopping {
+            cfg.early_stopping = Some(EarlyStopping {
+                monitor: self.early_stopping_monitor.parse().map_err(anyhow::Error::msg)?,
+                min_delta: self.early_stopping_min_delta,
+                patience,
+                restore_best_weights: self.restore_best_weights,
+            });
+        }
+        if let Some(patience) = self.reduce_lr {
+            if !(self.reduce_lr_factor > 0.0 && self.reduce_lr_factor < 1.0) {
+                bail!("--reduce-lr-factor must be between 0 and 1, got {}", self.reduce_lr_factor);
+            }
+            cfg.reduce_lr_on_plateau = Some(ReduceLrOnPlateau {
+                monitor: self.reduce_lr_monitor.parse().map_err(anyhow::Error::msg)?,
+                factor: self.reduce_lr_factor,
+                patience,
+                min_lr: self.min_lr,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Augmentation flags, shared by `train`, `cv` and `augment-preview`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct AugmentArgs {
     /// Augment the training images as the notebooks do (rotation 10°, shifts 0.1, zoom 0.1);
     /// the flags below set or override single transforms
@@ -131,7 +192,7 @@ impl TrainOpts {
             bail!("--batch-size must be at least 1");
         }
         let augment = self.augment.config()?;
-        let cfg = TrainConfig {
+        let mut cfg = TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer,
@@ -139,7 +200,10 @@ impl TrainOpts {
             seed: self.seed,
             schedule,
             augment,
+            early_stopping: None,
+            reduce_lr_on_plateau: None,
         };
+        self.callbacks.apply(&mut cfg)?;
         Ok((spec, cfg))
     }
 
@@ -152,7 +216,7 @@ impl TrainOpts {
     }
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Args {
     #[command(flatten)]
     opts: TrainOpts,
@@ -171,7 +235,15 @@ pub struct Args {
     /// files of the --data directory (none when --data is a single file)
     #[arg(long, value_name = "PATH")]
     test_data: Option<PathBuf>,
+    /// Continue the interrupted run in RUN_DIR from its last checkpoint, with its settings
+    /// (every other flag is taken from the run)
+    #[arg(long, value_name = "RUN_DIR")]
+    #[serde(skip)]
+    resume: Option<PathBuf>,
 }
+
+/// The arguments of a run, kept in its directory so `--resume` can repeat them.
+const ARGS_FILE: &str = "args.json";
 
 /// Prints one Keras-style line per epoch (prefixed, e.g. by the fold), with a progress bar
 /// while an epoch runs when stderr is a terminal.
@@ -219,10 +291,22 @@ pub fn epoch_printer(prefix: String, train_len: usize, cfg: &TrainConfig) -> imp
             }
             println!("{line}");
         }
+        Event::Note(note) => println!("{prefix}{note}"),
     }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let (a, resume) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join(ARGS_FILE);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{}: not a run directory to resume (no {ARGS_FILE})", dir.display()))?;
+            let mut args: Args = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            args.out = Some(dir.clone());
+            (args, true)
+        }
+        None => (a, false),
+    };
     let threads = init_threads(a.opts.threads);
     let (spec, cfg) = a.opts.resolve()?;
     let optimizer = cfg.optimizer.clone();
@@ -247,9 +331,34 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if train.is_empty() {
         bail!("no training images");
     }
+    cfg.check(val.is_some()).map_err(anyhow::Error::msg)?;
     let mut net = spec.build(cfg.seed)?;
     let (t, nt) = net.param_counts();
-    let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(spec.display_name()));
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(spec.display_name()));
+    let mut opt = Optimizer::new(optimizer.clone());
+    let (progress, best_weights) = if resume {
+        let last = out.join(checkpoint::LAST);
+        if !last.exists() {
+            bail!("{}: no checkpoint to resume from (the run stopped before its first epoch ended)", last.display());
+        }
+        let p = checkpoint::load_checkpoint(&last, &mut net, &mut opt)?;
+        let best = out.join(checkpoint::BEST);
+        let bw = if cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights) && best.exists() {
+            Some(checkpoint::load_weights(&best, &net)?)
+        } else {
+            None
+        };
+        println!("resuming {} after epoch {} of {}", out.display(), p.epochs_done, cfg.epochs);
+        (p, bw)
+    } else {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        // A new run in an old directory must not resume the old run's checkpoints.
+        for f in [checkpoint::LAST, checkpoint::BEST] {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+        write_json(&out.join(ARGS_FILE), &a)?;
+        (Progress::default(), None)
+    };
     println!(
         "digits train: model {} ({} params), {} training images, validation: {}, {} epochs, batch {}, {} lr {} ({:?}), seed {}, {} threads",
         spec.display_name(),
@@ -264,10 +373,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.seed,
         threads
     );
-    let mut opt = Optimizer::new(optimizer);
     let started = Instant::now();
-    let history =
-        fit(&mut net, &mut opt, &train, val.as_ref(), &cfg, &mut epoch_printer(String::new(), train.len(), &cfg));
+    let checkpoints = &mut |e: EpochDone| {
+        checkpoint::save_checkpoint(&out.join(checkpoint::LAST), e.net, e.optimizer, e.progress)?;
+        if e.best {
+            checkpoint::save_checkpoint(&out.join(checkpoint::BEST), e.net, e.optimizer, e.progress)?;
+        }
+        Ok(())
+    };
+    let progress = fit_from(
+        &mut net,
+        &mut opt,
+        &train,
+        val.as_ref(),
+        &cfg,
+        progress,
+        best_weights,
+        &mut epoch_printer(String::new(), train.len(), &cfg),
+        checkpoints,
+    )
+    .with_context(|| format!("writing a checkpoint in {}", out.display()))?;
+    let history = progress.history;
     let train_seconds = started.elapsed().as_secs_f64();
     // Score on the test set, else on the validation set (a single CSV file has no test set).
     let scored = test.as_ref().map(|t| ("test", t)).or(val.as_ref().map(|v| ("validation", v)));

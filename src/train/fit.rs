@@ -1,5 +1,7 @@
 //! The fit loop: shuffle, batch, forward, loss, backward, update; then validation.
 
+pub use super::callbacks::Schedule;
+use super::callbacks::{CallbackState, EarlyStopping, Monitor, ReduceLrOnPlateau, end_of_epoch};
 use super::history::{EpochRecord, History};
 use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
@@ -9,28 +11,6 @@ use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// How the learning rate moves during a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Schedule {
-    /// The optimizer's learning rate throughout.
-    #[default]
-    Constant,
-    /// Keras' `CosineDecay` over every step of the run: `lr · ½(1 + cos(π·step/steps))`.
-    Cosine,
-}
-
-impl std::str::FromStr for Schedule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "constant" => Ok(Schedule::Constant),
-            "cosine" => Ok(Schedule::Cosine),
-            _ => Err(format!("unknown schedule '{s}' (expected constant or cosine)")),
-        }
-    }
-}
 
 /// Settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +25,56 @@ pub struct TrainConfig {
     /// Random transforms of the training images (off by default).
     #[serde(default, skip_serializing_if = "is_off")]
     pub augment: AugmentConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+}
+
+impl TrainConfig {
+    /// Checks the settings against the data: a callback watching a validation quantity needs a
+    /// validation set.
+    pub fn check(&self, has_validation: bool) -> Result<(), String> {
+        let monitors = [
+            self.early_stopping.as_ref().map(|e| ("early stopping", e.monitor)),
+            self.reduce_lr_on_plateau.as_ref().map(|p| ("ReduceLROnPlateau", p.monitor)),
+        ];
+        for (what, m) in monitors.into_iter().flatten() {
+            if m.needs_validation() && !has_validation {
+                return Err(format!(
+                    "{what} watches {} but there is no validation set (use --validation-split F or --validation test, or monitor loss/accuracy)",
+                    m.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a run stands between epochs: with the weights and the optimizer's state, everything a
+/// resumed run needs to continue exactly as the uninterrupted one would have.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub epochs_done: usize,
+    pub history: History,
+    pub callbacks: CallbackState,
+}
+
+impl Progress {
+    /// Whether there is nothing left to train.
+    pub fn finished(&self, cfg: &TrainConfig) -> bool {
+        self.callbacks.stopped || self.epochs_done >= cfg.epochs
+    }
+}
+
+/// What the loop hands over after each epoch, for checkpoints.
+pub struct EpochDone<'a> {
+    pub net: &'a Network,
+    pub optimizer: &'a Optimizer,
+    pub progress: &'a Progress,
+    /// The epoch is the best so far by the watched quantity (EarlyStopping's monitor, else
+    /// val_loss when there is validation, else loss).
+    pub best: bool,
 }
 
 fn is_off(a: &AugmentConfig) -> bool {
@@ -61,6 +91,8 @@ impl Default for TrainConfig {
             seed: 0,
             schedule: Schedule::Constant,
             augment: AugmentConfig::default(),
+            early_stopping: None,
+            reduce_lr_on_plateau: None,
         }
     }
 }
@@ -80,6 +112,8 @@ pub enum Event<'a> {
         accuracy: f64,
     },
     EpochEnd(&'a EpochRecord),
+    /// A callback acted (Keras prints these lines too), e.g. a lower learning rate.
+    Note(String),
 }
 
 /// Loss, accuracy and predictions of a network on a dataset, in inference mode.
@@ -117,6 +151,27 @@ pub fn fit(
     cfg: &TrainConfig,
     on_event: &mut dyn FnMut(Event),
 ) -> History {
+    let no_checkpoints = &mut |_: EpochDone| Ok(());
+    fit_from(net, opt, train, val, cfg, Progress::default(), None, on_event, no_checkpoints)
+        .expect("no checkpoint writer to fail")
+        .history
+}
+
+/// Trains from `progress` (the default for a new run; a checkpoint's for a resumed one) and
+/// calls `on_epoch` after every epoch, e.g. to write checkpoints. `best_weights` are the best
+/// epoch's parameters of a resumed run (for EarlyStopping's `restore_best_weights`).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_from(
+    net: &mut Network,
+    opt: &mut Optimizer,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &TrainConfig,
+    mut progress: Progress,
+    mut best_weights: Option<Vec<Vec<f32>>>,
+    on_event: &mut dyn FnMut(Event),
+    on_epoch: &mut dyn FnMut(EpochDone) -> std::io::Result<()>,
+) -> std::io::Result<Progress> {
     let per = net.input.len();
     assert_eq!(per, train.rows * train.cols, "the model's input does not match the images");
     let n = train.len();
@@ -126,11 +181,24 @@ pub fn fit(
     let mut order: Vec<usize> = (0..n).collect();
     let mut x = vec![0.0f32; bs * per];
     let mut y = vec![0u8; bs];
-    let mut history = History::default();
-    let base_lr = opt.config.lr();
-    let total_steps = (steps * cfg.epochs).max(1) as f64;
+    let base_lr = cfg.optimizer.lr() as f64;
+    let total_steps = steps * cfg.epochs;
     let augment = cfg.augment.is_active();
-    for epoch in 1..=cfg.epochs {
+    // The quantity whose best epoch is kept: EarlyStopping's, else validation loss, else loss.
+    let watched = cfg.early_stopping.as_ref().map(|e| (e.monitor, e.min_delta)).unwrap_or(if val.is_some() {
+        (Monitor::ValLoss, 0.0)
+    } else {
+        (Monitor::Loss, 0.0)
+    });
+    let mut best_watched: Option<f64> =
+        progress
+            .history
+            .epochs
+            .iter()
+            .filter_map(|r| watched.0.value(r))
+            .fold(None, |b, v| if watched.0.improves(v, b, watched.1) { Some(v) } else { b });
+    while !progress.finished(cfg) {
+        let epoch = progress.epochs_done + 1;
         on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps });
         let start = Instant::now();
         order.sort_unstable();
@@ -149,10 +217,8 @@ pub fn fit(
                     x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
                 }
             }
-            if cfg.schedule == Schedule::Cosine {
-                let t = ((epoch - 1) * steps + step) as f64 / total_steps;
-                opt.config.set_lr((base_lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32);
-            }
+            let factor = cfg.schedule.factor((epoch - 1) * steps + step, total_steps, epoch);
+            opt.config.set_lr((base_lr * factor * progress.callbacks.lr_scale) as f32);
             let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
             let out = net.forward(&x[..b * per], b, true, seed);
             correct += loss::correct(out, &y[..b], classes);
@@ -176,16 +242,50 @@ pub fn fit(
             }
             None => (None, None),
         };
-        history.epochs.push(EpochRecord {
+        let lr = opt.config.lr() as f64;
+        let record = EpochRecord {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
             accuracy: correct as f64 / seen.max(1) as f64,
             val_loss,
             val_accuracy,
-            lr: opt.config.lr() as f64,
+            lr,
             seconds,
-        });
-        on_event(Event::EpochEnd(history.epochs.last().expect("just pushed")));
+        };
+        let decision = end_of_epoch(
+            &mut progress.callbacks,
+            cfg.early_stopping.as_ref(),
+            cfg.reduce_lr_on_plateau.as_ref(),
+            &record,
+            lr,
+        );
+        progress.history.epochs.push(record);
+        progress.epochs_done = epoch;
+        on_event(Event::EpochEnd(progress.history.epochs.last().expect("just pushed")));
+        let restore = cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
+        if restore && (decision.improved || best_weights.is_none()) {
+            // Keras keeps the first epoch's weights too, so there is always something to restore.
+            best_weights = Some(net.named_params().iter().map(|(_, p)| p.value.clone()).collect());
+        }
+        if let Some(new_lr) = decision.new_lr {
+            on_event(Event::Note(format!("Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {new_lr:.4e}.")));
+        }
+        if decision.stop {
+            on_event(Event::Note(format!("Epoch {epoch}: early stopping")));
+            if let Some(w) = best_weights.as_ref().filter(|_| restore) {
+                for ((_, p), v) in net.named_params_mut().into_iter().zip(w) {
+                    p.value.copy_from_slice(v);
+                }
+                let best = progress.callbacks.early_stopping.best_epoch;
+                on_event(Event::Note(format!("Restoring model weights from the end of the best epoch: {best}.")));
+            }
+        }
+        let value = progress.history.epochs.last().and_then(|r| watched.0.value(r));
+        let best = value.is_some_and(|v| watched.0.improves(v, best_watched, watched.1));
+        if best {
+            best_watched = value;
+        }
+        on_epoch(EpochDone { net, optimizer: opt, progress: &progress, best })?;
     }
-    history
+    Ok(progress)
 }

@@ -1,0 +1,125 @@
+//! `digits train --resume`: a run killed with SIGKILL at a random moment and resumed ends with
+//! the same weights and history as the same run uninterrupted; callbacks act as Keras' do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant, SystemTime};
+
+fn digits() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_digits"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("DIGITS_DATA");
+    c
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("digits-resume-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The history without its timings.
+fn history(dir: &Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    let mut epochs = v.as_array().unwrap().clone();
+    for e in &mut epochs {
+        e.as_object_mut().unwrap().remove("seconds");
+    }
+    epochs
+}
+
+#[test]
+fn a_run_killed_at_a_random_moment_resumes_to_the_same_result() {
+    let dir = temp_dir("kill");
+    let args = |out: &Path| {
+        vec![
+            "train".to_string(),
+            "--model".into(),
+            "mlp-512-512-d".into(),
+            "--limit".into(),
+            "12000".into(),
+            "--epochs".into(),
+            "6".into(),
+            "--validation-split".into(),
+            "0.1".into(),
+            "--reduce-lr".into(),
+            "1".into(),
+            "--reduce-lr-factor".into(),
+            "0.5".into(),
+            "--early-stopping".into(),
+            "3".into(),
+            "--restore-best-weights".into(),
+            "--augment".into(),
+            "--threads".into(),
+            "2".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let whole = dir.join("whole");
+    ok(digits().args(args(&whole)).output().unwrap());
+
+    let killed = dir.join("killed");
+    let mut child = digits().args(args(&killed)).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while !killed.join("checkpoint-last.safetensors").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A random moment within the next epochs (each takes about half a second here).
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
+    std::thread::sleep(Duration::from_millis(nanos as u64 % 900));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run ended before it could be killed");
+    assert!(!killed.join("model.safetensors").exists(), "an interrupted run must not look finished");
+
+    let out = ok(digits().args(["train", "--resume", killed.to_str().unwrap()]).output().unwrap());
+    assert!(out.contains("resuming") && out.contains("test: loss"), "{out}");
+    assert_eq!(history(&whole), history(&killed));
+    assert_eq!(
+        std::fs::read(whole.join("model.safetensors")).unwrap(),
+        std::fs::read(killed.join("model.safetensors")).unwrap(),
+        "resumed weights differ from the uninterrupted run's"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn early_stopping_and_reduce_lr_act_and_say_so() {
+    let dir = temp_dir("callbacks");
+    let out = ok(digits()
+        .args(["train", "--model", "mlp-64-64", "--limit", "6000", "--epochs", "12", "--validation-split", "0.2"])
+        .args(["--early-stopping", "2", "--restore-best-weights", "--reduce-lr", "1", "--reduce-lr-factor", "0.5"])
+        .args(["--lr", "0.01", "--out", dir.join("run").to_str().unwrap()])
+        .output()
+        .unwrap());
+    let h = history(&dir.join("run"));
+    assert!(h.len() < 12, "early stopping never stopped:\n{out}");
+    let stop = h.len();
+    assert!(out.contains(&format!("Epoch {stop}: early stopping")), "{out}");
+    // The learning rate halves after each epoch without improvement of val_loss.
+    assert!(out.contains("ReduceLROnPlateau reducing learning rate to 5.0000e-3"), "{out}");
+    let lrs: Vec<f64> = h.iter().map(|e| e["lr"].as_f64().unwrap()).collect();
+    assert!(lrs.windows(2).all(|w| w[1] <= w[0]) && lrs.last() < lrs.first(), "{lrs:?}");
+    // Restored to the best epoch: the saved model's val loss is the best one.
+    let best = h.iter().map(|e| e["val_loss"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+    let line = out.lines().find(|l| l.starts_with("Restoring model weights")).expect(&out);
+    let best_epoch = h.iter().position(|e| e["val_loss"].as_f64().unwrap() == best).unwrap() + 1;
+    assert!(line.ends_with(&format!("best epoch: {best_epoch}.")), "{line}");
+    // A validation monitor without validation is an error, not a silent no-op.
+    let bad = digits()
+        .args(["train", "--model", "mlp-64-64", "--limit", "500", "--early-stopping", "1", "--out"])
+        .arg(dir.join("bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("watches val_loss but there is no validation set"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
