@@ -9,5 +9,6 @@ pub mod engine;
 pub mod eval;
 pub mod model;
 pub mod optim;
+pub mod report;
 pub mod rng;
 pub mod train;

@@ -1,9 +1,12 @@
 //! Command-line interface: one file per subcommand.
 
 mod common;
+mod compare;
+mod data;
 mod evaluate;
 mod models;
 mod predict;
+mod report;
 mod train;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -26,6 +29,12 @@ enum Command {
     Predict(predict::Args),
     /// List the preset models.
     Models(models::Args),
+    /// Write the HTML report of a run (model, settings, history, metrics, every chart).
+    Report(report::Args),
+    /// Overlay the learning curves of several runs (PNG and SVG).
+    Compare(compare::Args),
+    /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
+    Data(data::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -39,6 +48,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(a) => evaluate::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Models(a) => models::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Data(a) => data::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())
