@@ -208,5 +208,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         train_seconds,
         out.display()
     );
+    let files = digits::report::write_run_report(digits::report::RunReport {
+        dir: &out,
+        html: None,
+        name: spec.display_name().to_string(),
+        info: Some(&info),
+        history: &history,
+        metrics: &report,
+        net: &mut net,
+        test: &test,
+        probabilities: &e.probabilities,
+        sample: 0,
+    })
+    .with_context(|| format!("writing the report of {}", out.display()))?;
+    println!("report: {}", files.html.display());
     Ok(())
 }

@@ -292,7 +292,7 @@ where
         .y_label_formatter(y_fmt)
         .label_style(font(14.0))
         .axis_desc_style(font(15.0))
-        .light_line_style(GRID)
+        .light_line_style(TRANSPARENT)
         .bold_line_style(GRID)
         .draw()?;
     let mut labelled = false;
@@ -358,7 +358,7 @@ impl Chart for LearningCurves<'_> {
         DB::ErrorType: 'static,
     {
         let h = &self.history.epochs;
-        let area = root.titled(&self.title, font(22.0))?;
+        let area = root.margin(10, 0, 0, 0).titled(&self.title, font(22.0))?;
         let (top, bottom) = if self.lr_changes() {
             let (t, b) = area.split_vertically(440);
             (t, Some(b))
@@ -417,7 +417,7 @@ impl Chart for CompareCurves<'_> {
     where
         DB::ErrorType: 'static,
     {
-        let area = root.titled(&self.title, font(22.0))?;
+        let area = root.margin(10, 0, 0, 0).titled(&self.title, font(22.0))?;
         let (left, right) = area.split_horizontally(600);
         let lines = |train: fn(&crate::train::EpochRecord) -> Option<f64>,
                      val: fn(&crate::train::EpochRecord) -> Option<f64>| {
@@ -569,8 +569,11 @@ impl Chart for PerClassBars<'_> {
         // Zoom in on the top of the scale, where the classes differ, but keep a whole 0.05 step.
         let lo = pc.iter().flat_map(|m| [m.precision, m.recall, m.f1]).fold(1.0f64, f64::min);
         let lo = ((lo - 0.02) / 0.05).floor().max(0.0) * 0.05;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, font(22.0))
+        // The bars reach the top of the plot in every class: the legend goes in a strip on the right.
+        let (w, _) = root.dim_in_pixel();
+        let area = root.margin(10, 0, 0, 0).titled(&self.title, font(22.0))?;
+        let (plot, side) = area.split_horizontally(w as i32 - 140);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(14)
             .x_label_area_size(48)
             .y_label_area_size(70)
@@ -587,7 +590,7 @@ impl Chart for PerClassBars<'_> {
             .y_label_formatter(&|y| format!("{y:.2}"))
             .label_style(font(14.0))
             .axis_desc_style(font(15.0))
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .draw()?;
         let metrics: [(&str, fn(&ClassMetrics) -> f64); 3] =
@@ -595,22 +598,14 @@ impl Chart for PerClassBars<'_> {
         for (j, (name, f)) in metrics.into_iter().enumerate() {
             let color = PALETTE[j];
             let off = (j as f64 - 1.0) * 0.27;
-            chart
-                .draw_series(pc.iter().enumerate().map(|(c, m)| {
-                    let x = c as f64 + off;
-                    Rectangle::new([(x - 0.12, lo), (x + 0.12, f(m).max(lo))], color.filled())
-                }))?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+            chart.draw_series(pc.iter().enumerate().map(|(c, m)| {
+                let x = c as f64 + off;
+                Rectangle::new([(x - 0.12, lo), (x + 0.12, f(m).max(lo))], color.filled())
+            }))?;
+            let y = 40 + 26 * j as i32;
+            side.draw(&Rectangle::new([(10, y - 7), (24, y + 7)], color.filled()))?;
+            side.draw(&Text::new(name, (32, y), font(15.0).pos(Pos::new(HPos::Left, VPos::Center))))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(12)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font(font(14.0))
-            .draw()?;
         Ok(())
     }
 }
@@ -730,7 +725,7 @@ impl Chart for WeightHistograms<'_> {
     where
         DB::ErrorType: 'static,
     {
-        let area = root.titled(&self.title, font(22.0))?;
+        let area = root.margin(10, 0, 0, 0).titled(&self.title, font(22.0))?;
         if self.tensors.is_empty() {
             return no_data(&area, "no weights");
         }
@@ -768,11 +763,15 @@ impl Chart for WeightHistograms<'_> {
                 .y_desc("count")
                 .x_labels(7)
                 .y_labels(5)
-                .x_label_formatter(&|x| format!("{x:.3}"))
+                .x_label_formatter(&|x| {
+                    // Avoid "-0.000" for a tick at zero.
+                    let s = format!("{x:.3}");
+                    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { s }
+                })
                 .y_label_formatter(&|y| format!("{y:.0}"))
                 .label_style(font(13.0))
                 .axis_desc_style(font(14.0))
-                .light_line_style(GRID)
+                .light_line_style(TRANSPARENT)
                 .bold_line_style(GRID)
                 .draw()?;
             chart.draw_series(counts.iter().enumerate().map(|(i, &c)| {
@@ -989,7 +988,7 @@ impl Chart for PixelHistogram<'_> {
             })
             .label_style(font(14.0))
             .axis_desc_style(font(15.0))
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .draw()?;
         let n = self.sets.len().max(1) as f64;
