@@ -223,10 +223,8 @@ impl Network {
                 LayerOutput { name: l.name().to_string(), kind: l.kind(), shape, values: a[..shape.len()].to_vec() }
             })
             .collect();
-        if self.softmax_output {
-            if let Some(o) = out.get_mut(last) {
-                softmax_row(&mut o.values);
-            }
+        if let Some(o) = out.get_mut(last).filter(|_| self.softmax_output) {
+            softmax_row(&mut o.values);
         }
         out
     }

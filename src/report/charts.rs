@@ -593,8 +593,8 @@ impl Chart for PerClassBars<'_> {
             .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .draw()?;
-        let metrics: [(&str, fn(&ClassMetrics) -> f64); 3] =
-            [("precision", |m| m.precision), ("recall", |m| m.recall), ("F1", |m| m.f1)];
+        type Metric = (&'static str, fn(&ClassMetrics) -> f64);
+        let metrics: [Metric; 3] = [("precision", |m| m.precision), ("recall", |m| m.recall), ("F1", |m| m.f1)];
         for (j, (name, f)) in metrics.into_iter().enumerate() {
             let color = PALETTE[j];
             let off = (j as f64 - 1.0) * 0.27;

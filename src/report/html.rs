@@ -32,6 +32,7 @@ table { border-collapse: collapse; font-size: 14px; margin: 8px 0 16px; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 4px 12px; text-align: right; }
 th { background: #f2f2f2; }
 td.l, th.l { text-align: left; }
+table.kv th { background: none; font-weight: normal; color: #555; }
 tr.total td { font-weight: bold; border-top: 2px solid #bbb; }
 figure { margin: 12px 0 20px; }
 figure img, figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -86,6 +87,16 @@ impl Page {
                 let _ = write!(self.body, "<td{}>{}</td>", if i == 0 { " class=\"l\"" } else { "" }, escape(cell));
             }
             self.body.push_str("</tr>\n");
+        }
+        self.body.push_str("</table>\n");
+    }
+
+    /// A two-column table of settings: names and values, both left-aligned (values are text).
+    pub fn key_values(&mut self, rows: &[(String, String)]) {
+        self.body.push_str("<table class=\"kv\">\n");
+        for (k, v) in rows {
+            let _ =
+                writeln!(self.body, "<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>", escape(k), escape(v));
         }
         self.body.push_str("</table>\n");
     }

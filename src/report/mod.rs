@@ -112,10 +112,23 @@ fn model_rows(net: &Network) -> Vec<Vec<String>> {
     rows
 }
 
-fn settings_rows(info: &RunInfo) -> Vec<Vec<String>> {
+fn settings_rows(info: &RunInfo) -> Vec<(String, String)> {
     let c = &info.config;
-    let optimizer = serde_json::to_string(&c.optimizer).unwrap_or_default();
-    let row = |k: &str, v: String| vec![k.to_string(), v];
+    // The optimizer's own settings (betas, epsilon, momentum...) as `key value` pairs.
+    let details = match serde_json::to_value(&c.optimizer) {
+        Ok(serde_json::Value::Object(m)) => m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                // Stored as f32: print the f32, not its widened f64 digits.
+                serde_json::Value::Number(n) => Some(format!("{k} {}", n.as_f64().unwrap_or(0.0) as f32)),
+                serde_json::Value::Bool(b) => Some(format!("{k} {b}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let row = |k: &str, v: String| (k.to_string(), v);
     vec![
         row("model", info.model.clone()),
         row("parameters", info.params.to_string()),
@@ -123,7 +136,7 @@ fn settings_rows(info: &RunInfo) -> Vec<Vec<String>> {
         row("validation", format!("{} ({} images)", info.validation, info.validation_samples)),
         row("epochs", c.epochs.to_string()),
         row("batch size", c.batch_size.to_string()),
-        row("optimizer", format!("{} lr {} ({optimizer})", c.optimizer.name(), c.optimizer.lr())),
+        row("optimizer", format!("{} ({details})", c.optimizer.name())),
         row("learning-rate schedule", format!("{:?}", c.schedule).to_lowercase()),
         row("loss", serde_json::to_value(c.loss).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
         row("seed", c.seed.to_string()),
@@ -304,7 +317,8 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
     }
 
     // Charts are independent: draw them in parallel, PNG and SVG.
-    let rendered: Vec<Result<(Vec<u8>, Vec<u8>), ChartError>> =
+    type Rendered = Result<(Vec<u8>, Vec<u8>), ChartError>;
+    let rendered: Vec<Rendered> =
         jobs.par_iter().map(|(_, _, _, f)| Ok((f(ChartFormat::Png)?, f(ChartFormat::Svg)?))).collect();
     let mut files = Vec::new();
     let mut pngs = std::collections::HashMap::new();
@@ -346,7 +360,7 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
     page.table(&["layer", "type", "output shape", "trainable", "non-trainable"], &model_rows(net));
     page.section("settings", "Training settings");
     match r.info {
-        Some(info) => page.table(&["setting", "value"], &settings_rows(info)),
+        Some(info) => page.key_values(&settings_rows(info)),
         None => page.note("No train.json in the run directory: the settings are unknown."),
     }
     page.section("history", "History");
