@@ -454,3 +454,34 @@ fn data_prints_counts_and_statistics_and_draws_the_views() {
     assert!(table.contains("class 9") && table.contains("zero pixels") && table.contains("pixel std"), "{table}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn layer_outputs_give_every_layer_and_end_in_the_prediction() {
+    let spec = ModelSpec::new(
+        "t",
+        "",
+        vec![
+            LayerSpec::conv(3, 3, Padding::Same, Activation::Relu),
+            LayerSpec::max_pool(2),
+            LayerSpec::dropout(0.5),
+            LayerSpec::Flatten,
+            LayerSpec::dense(10, Activation::Softmax),
+        ],
+    );
+    let mut net = spec.build(1).unwrap();
+    let d = dataset(11, 2);
+    let outs = net.layer_outputs(d.image(1));
+    let kinds: Vec<&str> = outs.iter().map(|o| o.kind).collect();
+    assert_eq!(kinds, ["Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense"]);
+    for o in &outs {
+        assert_eq!(o.values.len(), o.shape.len(), "{}", o.name);
+    }
+    assert_eq!((outs[0].shape.h, outs[0].shape.w, outs[0].shape.c), (28, 28, 3));
+    assert_eq!((outs[1].shape.h, outs[1].shape.w, outs[1].shape.c), (14, 14, 3));
+    // Inference mode: dropout passes its input through.
+    assert_eq!(outs[2].values, outs[1].values);
+    let p = net.predict(d.image(1), 1);
+    let last = &outs.last().unwrap().values;
+    assert!(last.iter().zip(&p).all(|(a, b)| (a - b).abs() < 1e-6), "{last:?} vs {p:?}");
+    assert!((last.iter().sum::<f32>() - 1.0).abs() < 1e-5, "softmax applied");
+}
