@@ -10,5 +10,6 @@ pub mod eval;
 pub mod fsx;
 pub mod model;
 pub mod optim;
+pub mod report;
 pub mod rng;
 pub mod train;

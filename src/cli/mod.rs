@@ -2,11 +2,14 @@
 
 mod augment_preview;
 mod common;
+mod compare;
 mod cv;
+mod data;
 mod evaluate;
 mod export_data;
 mod models;
 mod predict;
+mod report;
 mod train;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -35,6 +38,12 @@ enum Command {
     AugmentPreview(augment_preview::Args),
     /// List the preset models.
     Models(models::Args),
+    /// Write the HTML report of a run (model, settings, history, metrics, every chart).
+    Report(report::Args),
+    /// Overlay the learning curves of several runs (PNG and SVG).
+    Compare(compare::Args),
+    /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
+    Data(data::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -51,6 +60,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(a) => cv::run(a),
         Command::AugmentPreview(a) => augment_preview::run(a),
         Command::ExportData(a) => export_data::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Data(a) => data::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())

@@ -429,6 +429,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 train_seconds,
                 out.display()
             );
+            let files = digits::report::write_run_report(digits::report::RunReport {
+                dir: &out,
+                html: None,
+                name: spec.display_name().to_string(),
+                info: Some(&info),
+                history: &history,
+                metrics: &report,
+                net: &mut net,
+                test: set,
+                probabilities: &e.probabilities,
+                sample: 0,
+            })
+            .with_context(|| format!("writing the report of {}", out.display()))?;
+            println!("report: {}", files.html.display());
         }
         None => println!(
             "no test or validation set to score (give --test-data or --validation-split) - trained in {:.1}s - saved to {}",

@@ -31,7 +31,7 @@ pub use flatten::Flatten;
 pub use init::Initializer;
 pub use loss::Loss;
 pub use max_pool::MaxPool2D;
-pub use network::Network;
+pub use network::{LayerOutput, Network};
 pub use regularizer::L2;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,6 +9,17 @@ use super::loss::{self, Targets};
 use super::{Activation, Ctx, Layer, Loss, Param, Shape, ensure};
 use crate::rng::Rng;
 
+/// One layer's output for a single sample: what [`Network::layer_outputs`] returns, for pictures of
+/// what each layer computes (feature maps).
+#[derive(Clone, Debug)]
+pub struct LayerOutput {
+    pub name: String,
+    pub kind: &'static str,
+    pub shape: Shape,
+    /// `shape.len()` values, NHWC (channels last).
+    pub values: Vec<f32>,
+}
+
 pub struct Network {
     pub input: Shape,
     pub layers: Vec<Box<dyn Layer>>,
@@ -194,6 +205,26 @@ impl Network {
         }
         if self.softmax_output {
             out.chunks_mut(classes).for_each(softmax_row);
+        }
+        out
+    }
+
+    /// Runs one sample through the network in inference mode and returns every layer's output,
+    /// in order. The last output is the class probabilities (the fused softmax applied).
+    pub fn layer_outputs(&mut self, x: &[f32]) -> Vec<LayerOutput> {
+        self.forward(x, 1, false, 0);
+        let last = self.layers.len().saturating_sub(1);
+        let mut out: Vec<LayerOutput> = self
+            .layers
+            .iter()
+            .zip(&self.acts)
+            .map(|(l, a)| {
+                let shape = l.output_shape();
+                LayerOutput { name: l.name().to_string(), kind: l.kind(), shape, values: a[..shape.len()].to_vec() }
+            })
+            .collect();
+        if let Some(o) = out.get_mut(last).filter(|_| self.softmax_output) {
+            softmax_row(&mut o.values);
         }
         out
     }

@@ -190,13 +190,12 @@ pub fn fit_from(
     } else {
         (Monitor::Loss, 0.0)
     });
-    let mut best_watched: Option<f64> =
-        progress
-            .history
-            .epochs
-            .iter()
-            .filter_map(|r| watched.0.value(r))
-            .fold(None, |b, v| if watched.0.improves(v, b, watched.1) { Some(v) } else { b });
+    let mut best_watched: Option<f64> = progress
+        .history
+        .epochs
+        .iter()
+        .filter_map(|r| watched.0.value(r))
+        .fold(None, |b, v| if watched.0.improves(v, b, watched.1) { Some(v) } else { b });
     while !progress.finished(cfg) {
         let epoch = progress.epochs_done + 1;
         on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps });

@@ -37,3 +37,16 @@ pub fn write_history(dir: &Path, history: &History) -> std::io::Result<()> {
     write_atomic(&dir.join("history.csv"), history.to_csv().as_bytes())?;
     write_atomic(&dir.join("history.json"), history.to_json().as_bytes())
 }
+
+/// Reads `history.json` from a run directory.
+pub fn read_history(dir: &Path) -> std::io::Result<History> {
+    let text = std::fs::read_to_string(dir.join("history.json"))?;
+    let epochs = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+    Ok(History { epochs })
+}
+
+/// Reads `train.json` from a run directory.
+pub fn read_run_info(dir: &Path) -> std::io::Result<RunInfo> {
+    let text = std::fs::read_to_string(dir.join("train.json"))?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}

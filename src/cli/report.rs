@@ -1,0 +1,60 @@
+//! `digits report`: the HTML report of a finished run, with every chart.
+
+use super::common::{DataArgs, init_threads, load_run};
+use anyhow::Context;
+use digits::data::Split;
+use digits::report::{RunReport, write_run_report};
+use digits::train::run::{read_history, read_run_info};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run directory written by `digits train`
+    #[arg(value_name = "RUN_DIR")]
+    run: PathBuf,
+    /// The page to write (default: RUN_DIR/report.html); charts always go to RUN_DIR/report/
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Index of the test image whose feature maps are drawn
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    sample: usize,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Threads (default: all cores)
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    init_threads(a.threads);
+    let started = Instant::now();
+    let (saved, mut net) = load_run(&a.run)?;
+    // A run may lack its history or settings (a model saved by other means): the page says so.
+    let history = read_history(&a.run).unwrap_or_default();
+    let info = read_run_info(&a.run).ok();
+    let test = a.data.load(Split::Test)?;
+    let e = digits::train::evaluate(&mut net, &test);
+    let metrics = digits::eval::report(&test.labels, &e.predicted, net.outputs(), Some(e.loss));
+    let files = write_run_report(RunReport {
+        dir: &a.run,
+        html: a.out,
+        name: saved.spec.display_name().to_string(),
+        info: info.as_ref(),
+        history: &history,
+        metrics: &metrics,
+        net: &mut net,
+        test: &test,
+        probabilities: &e.probabilities,
+        sample: a.sample,
+    })
+    .with_context(|| format!("writing the report of {}", a.run.display()))?;
+    println!(
+        "report: {} ({} charts in {}, {:.1}s)",
+        files.html.display(),
+        files.charts.len(),
+        a.run.join(digits::report::CHARTS_DIR).display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
