@@ -1,12 +1,13 @@
 //! `digits evaluate`: judge a trained model on the test set.
 
-use super::common::{DataArgs, init_threads, load_run};
+use super::common::{DataArgs, init_threads, load_any};
 use digits::data::Split;
+use digits::model::ensemble::Classifier;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `digits train`
+    /// Run directory written by `digits train` (or an ensemble made by `digits ensemble`)
     #[arg(long, value_name = "RUN_DIR")]
     model: PathBuf,
     #[command(flatten)]
@@ -24,11 +25,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
-    let (_, mut net) = load_run(&a.model)?;
+    let mut net = load_any(&a.model)?;
     let test = a.data.load(Split::Test)?;
     // Warm the workspaces once so the timing is of steady-state inference.
-    net.predict(
-        &test.images[..test.images.len().min(digits::train::fit::EVAL_BATCH * net.input.len())],
+    net.predict_proba(
+        &test.images[..test.images.len().min(digits::train::fit::EVAL_BATCH * net.input_shape().len())],
         digits::train::fit::EVAL_BATCH,
     );
     let mut seconds = f64::INFINITY;
@@ -39,7 +40,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seconds = seconds.min(start.elapsed().as_secs_f64());
     }
     let e = e.expect("at least one pass");
-    let report = digits::eval::report(&test.labels, &e.predicted, net.outputs(), Some(e.loss));
+    let report = digits::eval::report(&test.labels, &e.predicted, net.classes(), Some(e.loss));
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["inference_seconds"] = serde_json::json!(seconds);

@@ -5,6 +5,7 @@ mod common;
 mod compare;
 mod cv;
 mod data;
+mod ensemble;
 mod evaluate;
 mod export_data;
 mod models;
@@ -36,6 +37,8 @@ enum Command {
     ExportData(export_data::Args),
     /// Draw a grid of augmented versions of a few training digits (PNG).
     AugmentPreview(augment_preview::Args),
+    /// Average several trained models (optionally with test-time augmentation) into one.
+    Ensemble(ensemble::Args),
     /// List the preset models.
     Models(models::Args),
     /// Write the HTML report of a run (model, settings, history, metrics, every chart).
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Models(a) => models::run(a),
         Command::Cv(a) => cv::run(a),
+        Command::Ensemble(a) => ensemble::run(a),
         Command::AugmentPreview(a) => augment_preview::run(a),
         Command::ExportData(a) => export_data::run(a),
         Command::Report(a) => report::run(a),

@@ -1,6 +1,7 @@
 //! Models as data: the model file (layers and their options), the presets the notebooks build,
 //! and saving/loading a trained model (architecture JSON + safetensors weights).
 
+pub mod ensemble;
 pub mod format;
 pub mod presets;
 pub mod spec;

@@ -7,6 +7,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::loss::{self, Targets};
 use crate::engine::{Loss, Network};
+use crate::model::ensemble::Classifier;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -127,9 +128,9 @@ pub struct Evaluation {
 /// Images per inference batch: large enough for efficient products, small enough for cache.
 pub const EVAL_BATCH: usize = 1000;
 
-pub fn evaluate(net: &mut Network, data: &Dataset) -> Evaluation {
-    let probabilities = net.predict(&data.images, EVAL_BATCH);
-    let classes = net.outputs();
+pub fn evaluate<C: Classifier + ?Sized>(net: &mut C, data: &Dataset) -> Evaluation {
+    let probabilities = net.predict_proba(&data.images, EVAL_BATCH);
+    let classes = net.classes();
     let mut total = 0.0f64;
     let mut predicted = Vec::with_capacity(data.len());
     for (p, &l) in probabilities.chunks(classes).zip(&data.labels) {

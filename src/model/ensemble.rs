@@ -1,0 +1,208 @@
+//! Ensembles: several trained models whose class probabilities are averaged, optionally over
+//! test-time augmented copies of each image, saved as a directory that `evaluate` and
+//! `predict` accept like a single model.
+//!
+//! ```text
+//! DIR/ensemble.json          format, version, member directories, test-time augmentation
+//! DIR/members/<i>/model.*    each member's model files, copied so the directory stands alone
+//! ```
+
+use super::{ModelError, SavedModel, load_model};
+use crate::data::augment::{AugmentConfig, augment_batch};
+use crate::engine::{Network, Shape};
+use crate::fsx::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const ENSEMBLE_JSON: &str = "ensemble.json";
+pub const FORMAT: &str = "digits-ensemble";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Anything that maps images to class probabilities.
+pub trait Classifier {
+    /// The shape of one input image.
+    fn input_shape(&self) -> Shape;
+    /// Number of classes (probabilities per image).
+    fn classes(&self) -> usize;
+    /// Class probabilities, `classes()` per image, for the images in `x`, `batch` at a time.
+    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32>;
+}
+
+impl Classifier for Network {
+    fn input_shape(&self) -> Shape {
+        self.input
+    }
+    fn classes(&self) -> usize {
+        self.outputs()
+    }
+    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
+        self.predict(x, batch)
+    }
+}
+
+/// `ensemble.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleFile {
+    pub format: String,
+    pub format_version: u32,
+    /// Member directories, relative to the ensemble's directory.
+    pub members: Vec<PathBuf>,
+    /// Augmented copies of each image averaged with the original (0: none).
+    #[serde(default)]
+    pub tta: usize,
+    #[serde(default)]
+    pub tta_augment: AugmentConfig,
+}
+
+/// The gentle transforms used for test-time augmentation: a digit moved this little is still
+/// plainly the same digit.
+pub fn tta_default() -> AugmentConfig {
+    AugmentConfig { rotation: 5.0, width_shift: 0.05, height_shift: 0.05, zoom: 0.05, ..Default::default() }
+}
+
+/// Members whose probabilities are averaged.
+pub struct Ensemble {
+    pub members: Vec<Network>,
+    pub tta: usize,
+    pub tta_augment: AugmentConfig,
+}
+
+impl Classifier for Ensemble {
+    fn input_shape(&self) -> Shape {
+        self.members[0].input
+    }
+    fn classes(&self) -> usize {
+        self.members[0].outputs()
+    }
+    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
+        let shape = self.input_shape();
+        let per = shape.len();
+        let n = x.len() / per.max(1);
+        let mut sum = vec![0.0f32; n * self.classes()];
+        let mut add = |p: Vec<f32>| sum.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+        let ids: Vec<usize> = (0..n).collect();
+        let mut copy = if self.tta > 0 { vec![0.0f32; x.len()] } else { Vec::new() };
+        for k in 0..=self.tta {
+            let input = if k == 0 {
+                x
+            } else {
+                // Fixed seeds: the same images always get the same copies.
+                augment_batch(&self.tta_augment, x, &ids, shape.h, shape.w, 0x77A, k as u64, &mut copy);
+                &copy[..]
+            };
+            for m in &mut self.members {
+                add(m.predict(input, batch));
+            }
+        }
+        let scale = 1.0 / (self.members.len() * (self.tta + 1)) as f32;
+        sum.iter_mut().for_each(|s| *s *= scale);
+        sum
+    }
+}
+
+/// A model directory of either kind.
+pub enum Model {
+    Single(Box<SavedModel>, Network),
+    Ensemble(EnsembleFile, Ensemble),
+}
+
+impl Model {
+    /// The single network, if this is not an ensemble.
+    pub fn network(&mut self) -> Option<&mut Network> {
+        match self {
+            Model::Single(_, n) => Some(n),
+            Model::Ensemble(..) => None,
+        }
+    }
+}
+
+impl Classifier for Model {
+    fn input_shape(&self) -> Shape {
+        match self {
+            Model::Single(_, n) => n.input_shape(),
+            Model::Ensemble(_, e) => e.input_shape(),
+        }
+    }
+    fn classes(&self) -> usize {
+        match self {
+            Model::Single(_, n) => n.classes(),
+            Model::Ensemble(_, e) => e.classes(),
+        }
+    }
+    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
+        match self {
+            Model::Single(_, n) => n.predict_proba(x, batch),
+            Model::Ensemble(_, e) => e.predict_proba(x, batch),
+        }
+    }
+}
+
+/// Loads a model directory: an ensemble when it holds `ensemble.json`, else a single model.
+pub fn load_any(dir: &Path) -> Result<Model, ModelError> {
+    let file = dir.join(ENSEMBLE_JSON);
+    if !file.exists() {
+        let (saved, net) = load_model(dir)?;
+        return Ok(Model::Single(Box::new(saved), net));
+    }
+    let text = std::fs::read_to_string(&file).map_err(|source| ModelError::Io { path: file.clone(), source })?;
+    let ens: EnsembleFile =
+        serde_json::from_str(&text).map_err(|e| ModelError::Format { path: file.clone(), message: e.to_string() })?;
+    if ens.format != FORMAT || ens.format_version > FORMAT_VERSION || ens.members.is_empty() {
+        return Err(ModelError::Format {
+            path: file,
+            message: format!("not a {FORMAT} file of version ≤ {FORMAT_VERSION} with at least one member"),
+        });
+    }
+    let mut members = Vec::new();
+    for m in &ens.members {
+        members.push(load_model(&dir.join(m))?.1);
+    }
+    check_members(&members, &file)?;
+    let e = Ensemble { members, tta: ens.tta, tta_augment: ens.tta_augment };
+    Ok(Model::Ensemble(ens, e))
+}
+
+fn check_members(members: &[Network], path: &Path) -> Result<(), ModelError> {
+    let (input, classes) = (members[0].input, members[0].outputs());
+    for (i, m) in members.iter().enumerate() {
+        if m.input != input || m.outputs() != classes {
+            return Err(ModelError::Format {
+                path: path.into(),
+                message: format!(
+                    "member {i} takes {:?} → {} classes, member 0 {input:?} → {classes}",
+                    m.input,
+                    m.outputs()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Makes an ensemble directory `out` from single-model run directories: copies their model
+/// files into `out/members/<i>/` and writes `ensemble.json` last, so a half-made ensemble is
+/// never loadable.
+pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), ModelError> {
+    if runs.is_empty() {
+        return Err(ModelError::Other("an ensemble needs at least one member".into()));
+    }
+    let members: Vec<Network> = runs.iter().map(|r| load_model(r).map(|m| m.1)).collect::<Result<_, _>>()?;
+    check_members(&members, out)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ModelError::Io { path, source }
+    };
+    let mut rel = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let dst = out.join("members").join(i.to_string());
+        std::fs::create_dir_all(&dst).map_err(io(&dst))?;
+        for f in [super::format::MODEL_JSON, super::format::WEIGHTS] {
+            let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
+            write_atomic(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
+        }
+        rel.push(PathBuf::from("members").join(i.to_string()));
+    }
+    let file = EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment };
+    let text = serde_json::to_string_pretty(&file).map_err(|e| ModelError::Other(e.to_string()))?;
+    write_atomic(&out.join(ENSEMBLE_JSON), text.as_bytes()).map_err(io(&out.join(ENSEMBLE_JSON)))
+}
