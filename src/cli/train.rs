@@ -9,6 +9,7 @@ use digits::model::{ModelSpec, presets, save_model};
 use digits::optim::{Optimizer, OptimizerConfig};
 use digits::train::callbacks::{EarlyStopping, ReduceLrOnPlateau};
 use digits::train::checkpoint;
+use digits::train::recipe::Recipe;
 use digits::train::run::{RunInfo, write_history, write_json};
 use digits::train::{EpochDone, Event, Progress, Schedule, TrainConfig, evaluate, fit_from};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,18 +21,22 @@ use std::time::Instant;
 /// The options of a training run, shared by `train` and `cv`.
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOpts {
-    /// Preset name (see `digits models`) or model file (.toml/.json)
-    #[arg(long, default_value = presets::DEFAULT)]
-    model: String,
-    /// Passes over the training set
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    /// Images per training step
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
-    /// sgd, adam or rmsprop (Keras defaults)
-    #[arg(long, default_value = "adam")]
-    optimizer: String,
+    /// A whole training setup: `fast`, `best`, or a recipe file (.toml); the flags below
+    /// override its values
+    #[arg(long, value_name = "NAME|FILE")]
+    recipe: Option<String>,
+    /// Preset name (see `digits models`) or model file (.toml/.json) [default: mlp-512-512-d]
+    #[arg(long)]
+    model: Option<String>,
+    /// Passes over the training set [default: 10]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per training step [default: 128]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// sgd, adam or rmsprop, with Keras' defaults [default: adam]
+    #[arg(long)]
+    optimizer: Option<String>,
     /// Learning rate (default: the optimizer's Keras default)
     #[arg(long)]
     lr: Option<f32>,
@@ -45,9 +50,9 @@ pub struct TrainOpts {
     #[arg(long, default_value = "sparse_categorical_crossentropy")]
     loss: String,
     /// Learning-rate schedule: constant, cosine (to 0 over the run), one-cycle, or
-    /// step[:EVERY[:FACTOR]] (×FACTOR every EVERY epochs; default step:5:0.5)
-    #[arg(long, default_value = "constant")]
-    schedule: String,
+    /// step[:EVERY[:FACTOR]] (×FACTOR every EVERY epochs; default step:5:0.5) [default: constant]
+    #[arg(long)]
+    schedule: Option<String>,
     /// Seed of weights, shuffling, dropout and the validation split (same seed and threads: same run)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -151,14 +156,21 @@ pub struct AugmentArgs {
 impl AugmentArgs {
     /// The transforms asked for: the notebook's set with `--augment`, each flag overriding one.
     pub fn config(&self) -> anyhow::Result<AugmentConfig> {
-        let mut augment = if self.augment { AugmentConfig::notebook() } else { AugmentConfig::default() };
+        self.config_over(AugmentConfig::default())
+    }
+
+    /// As [`config`](Self::config), starting from `base` (a recipe's) instead of no transforms.
+    pub fn config_over(&self, base: AugmentConfig) -> anyhow::Result<AugmentConfig> {
+        let mut augment = if self.augment { AugmentConfig::notebook() } else { base };
         augment.rotation = self.rotation.unwrap_or(augment.rotation);
         augment.width_shift = self.width_shift.unwrap_or(augment.width_shift);
         augment.height_shift = self.height_shift.unwrap_or(augment.height_shift);
         augment.zoom = self.zoom.unwrap_or(augment.zoom);
         augment.shear = self.shear.unwrap_or(augment.shear);
         augment.elastic_alpha = self.elastic_alpha.unwrap_or(augment.elastic_alpha);
-        augment.elastic_sigma = if augment.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
+        if self.elastic_alpha.is_some() {
+            augment.elastic_sigma = if augment.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
+        }
         augment.validate().map_err(anyhow::Error::msg)?;
         Ok(augment)
     }
@@ -166,42 +178,58 @@ impl AugmentArgs {
 
 impl TrainOpts {
     /// The model and the run's settings, checked.
+    /// The recipe named by `--recipe`, if any.
+    pub fn recipe(&self) -> anyhow::Result<Option<Recipe>> {
+        Ok(self.recipe.as_deref().map(Recipe::resolve).transpose()?)
+    }
+
+    /// The model and the run's settings, checked: flags first, then the recipe, then defaults.
     pub fn resolve(&self) -> anyhow::Result<(ModelSpec, TrainConfig)> {
-        let spec = presets::resolve(&self.model)?;
-        let mut optimizer = OptimizerConfig::by_name(&self.optimizer).map_err(anyhow::Error::msg)?;
-        if let Some(lr) = self.lr {
+        let recipe = self.recipe()?;
+        let r = recipe.as_ref();
+        let spec = match (&self.model, r) {
+            (Some(m), _) => presets::resolve(m)?,
+            (None, Some(r)) => r.model_spec()?,
+            (None, None) => presets::resolve(presets::DEFAULT)?,
+        };
+        let opt_name = self.optimizer.clone().or(r.and_then(|r| r.optimizer.clone())).unwrap_or("adam".into());
+        let mut optimizer = OptimizerConfig::by_name(&opt_name).map_err(anyhow::Error::msg)?;
+        if let Some(lr) = self.lr.or(r.and_then(|r| r.lr)) {
             if !(lr > 0.0 && lr.is_finite()) {
                 bail!("--lr must be a positive number, got {lr}");
             }
             optimizer.set_lr(lr);
         }
+        let momentum = self.momentum.or(r.and_then(|r| r.momentum));
         match &mut optimizer {
             OptimizerConfig::Sgd(c) => {
-                c.momentum = self.momentum.unwrap_or(c.momentum);
+                c.momentum = momentum.unwrap_or(c.momentum);
                 c.nesterov = self.nesterov;
             }
-            OptimizerConfig::Rmsprop(c) => c.momentum = self.momentum.unwrap_or(c.momentum),
-            OptimizerConfig::Adam(_) if self.momentum.is_some() || self.nesterov => {
+            OptimizerConfig::Rmsprop(c) => c.momentum = momentum.unwrap_or(c.momentum),
+            OptimizerConfig::Adam(_) if momentum.is_some() || self.nesterov => {
                 bail!("--momentum/--nesterov apply to sgd and rmsprop, not adam")
             }
             _ => {}
         }
         let loss: Loss = self.loss.parse().map_err(anyhow::Error::msg)?;
-        let schedule: Schedule = self.schedule.parse().map_err(anyhow::Error::msg)?;
-        if self.batch_size == 0 {
+        let schedule = self.schedule.clone().or(r.and_then(|r| r.schedule.clone())).unwrap_or("constant".into());
+        let schedule: Schedule = schedule.parse().map_err(anyhow::Error::msg)?;
+        let batch_size = self.batch_size.or(r.and_then(|r| r.batch_size)).unwrap_or(128);
+        if batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
-        let augment = self.augment.config()?;
+        let augment = self.augment.config_over(r.and_then(|r| r.augment).unwrap_or_default())?;
         let mut cfg = TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
+            epochs: self.epochs.or(r.and_then(|r| r.epochs)).unwrap_or(10),
+            batch_size,
             optimizer,
             loss,
             seed: self.seed,
             schedule,
             augment,
-            early_stopping: None,
-            reduce_lr_on_plateau: None,
+            early_stopping: r.and_then(|r| r.early_stopping.clone()),
+            reduce_lr_on_plateau: r.and_then(|r| r.reduce_lr_on_plateau.clone()),
         };
         self.callbacks.apply(&mut cfg)?;
         Ok((spec, cfg))
@@ -316,7 +344,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None if a.data.source().has_test_split() => Some(a.data.load(Split::Test)?),
         None => None,
     };
-    let (train, val, val_name) = match (a.validation_split, a.validation.as_deref()) {
+    let recipe_split = if a.validation.is_none() { a.opts.recipe()?.and_then(|r| r.validation_split) } else { None };
+    let (train, val, val_name) = match (a.validation_split.or(recipe_split), a.validation.as_deref()) {
         (Some(f), _) => {
             let (tr, va) = stratified_split(&train.labels, f, cfg.seed)?;
             (train.subset(&tr), Some(train.subset(&va)), format!("split {f} of the training set (stratified)"))

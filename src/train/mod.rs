@@ -5,6 +5,7 @@ pub mod callbacks;
 pub mod checkpoint;
 pub mod fit;
 pub mod history;
+pub mod recipe;
 pub mod run;
 
 pub use fit::{EpochDone, Evaluation, Event, Progress, Schedule, TrainConfig, evaluate, fit, fit_from};

@@ -1,0 +1,88 @@
+//! Recipes: whole training setups (model, optimizer, schedule, augmentation, callbacks, epochs)
+//! under one name, run as `digits train --recipe NAME` or from a file of the same form.
+//!
+//! The built-in recipes are the TOML files in `recipes/`, compiled into the binary; copy one to
+//! start your own. Flags given on the command line override a recipe's values.
+
+use super::callbacks::{EarlyStopping, ReduceLrOnPlateau};
+use crate::data::augment::AugmentConfig;
+use crate::model::{ModelError, ModelSpec};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The built-in recipes: name and TOML text.
+pub const BUILTIN: &[(&str, &str)] =
+    &[("fast", include_str!("../../recipes/fast.toml")), ("best", include_str!("../../recipes/best.toml"))];
+
+/// The model of a recipe: a preset name or model-file path, or the layers themselves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecipeModel {
+    Named(String),
+    Inline(ModelSpec),
+}
+
+/// A training setup. Every field but `model` may be left out (the flags' defaults apply).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    #[serde(default)]
+    pub description: String,
+    pub model: RecipeModel,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub optimizer: Option<String>,
+    pub lr: Option<f32>,
+    pub momentum: Option<f32>,
+    pub schedule: Option<String>,
+    pub validation_split: Option<f64>,
+    pub augment: Option<AugmentConfig>,
+    pub early_stopping: Option<EarlyStopping>,
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+}
+
+fn parse(text: &str, path: &Path) -> Result<Recipe, ModelError> {
+    toml::from_str(text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })
+}
+
+impl Recipe {
+    /// A built-in recipe by name, or a recipe file (`.toml`).
+    pub fn resolve(name: &str) -> Result<Recipe, ModelError> {
+        if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
+            return parse(text, Path::new(&format!("recipes/{n}.toml")));
+        }
+        let path = Path::new(name);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+            return parse(&text, path);
+        }
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        Err(ModelError::Other(format!("'{name}' is neither a recipe ({}) nor a recipe file", names.join(", "))))
+    }
+
+    /// The recipe's model.
+    pub fn model_spec(&self) -> Result<ModelSpec, ModelError> {
+        match &self.model {
+            RecipeModel::Named(n) => crate::model::presets::resolve(n),
+            RecipeModel::Inline(spec) => {
+                spec.check()?;
+                Ok(spec.clone())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_recipes_parse_and_build() {
+        for (name, _) in BUILTIN {
+            let r = Recipe::resolve(name).unwrap();
+            r.model_spec().unwrap().build(0).unwrap();
+            assert!(!r.description.is_empty());
+        }
+        assert!(Recipe::resolve("slow").unwrap_err().to_string().contains("fast, best"));
+    }
+}
