@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {
-    /// MNIST directory (IDX files, raw or .gz); default: $DIGITS_DATA, else ./data/mnist
+    /// MNIST directory (IDX files, raw or .gz), or a picture folder with subfolders 0 to 9
+    /// (used as both training and test set); default: $DIGITS_DATA, else ./data/mnist
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
 }
@@ -15,9 +16,31 @@ impl DataArgs {
     pub fn dir(&self) -> PathBuf {
         data::resolve_data_dir(self.data.as_deref())
     }
+    /// Loads one split. A picture folder (`0/ … 9/`) has no split: it serves as both the
+    /// training and the test set, so `evaluate --data FOLDER` judges a model on it.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
         let dir = self.dir();
-        data::load_mnist(&dir, split).with_context(|| format!("loading the MNIST {} set", split.name()))
+        match DataKind::of(&dir) {
+            DataKind::Mnist => {
+                data::load_mnist(&dir, split).with_context(|| format!("loading the MNIST {} set", split.name()))
+            }
+            DataKind::PictureFolder => data::folder::load_folder(&dir)
+                .with_context(|| format!("loading the picture folder {} as the {} set", dir.display(), split.name())),
+        }
+    }
+}
+
+/// The layouts `--data` can point at.
+enum DataKind {
+    /// The four MNIST IDX files.
+    Mnist,
+    /// Subfolders `0` to `9` of pictures.
+    PictureFolder,
+}
+
+impl DataKind {
+    fn of(dir: &Path) -> DataKind {
+        if data::folder::is_picture_folder(dir) { DataKind::PictureFolder } else { DataKind::Mnist }
     }
 }
 

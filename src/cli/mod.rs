@@ -22,7 +22,7 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model on the test set: loss, accuracy, per-class metrics, confusion matrix.
     Evaluate(evaluate::Args),
-    /// Predict digits for IDX images with a trained model.
+    /// Predict digits in pictures (PNG, JPEG, BMP, GIF, WebP) or IDX images with a trained model.
     Predict(predict::Args),
     /// List the preset models.
     Models(models::Args),

@@ -1,25 +1,35 @@
-//! `digits predict`: labels and probabilities for IDX images.
+//! `digits predict`: labels and probabilities for pictures of digits or for IDX images.
 
 use super::common::{DataArgs, init_threads, load_run};
 use anyhow::{Context, bail};
-use digits::data::idx;
+use digits::data::{MNIST_SIDE, idx, picture};
+use digits::engine::Network;
+use rayon::prelude::*;
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Run directory written by `digits train`
     #[arg(long, value_name = "RUN_DIR")]
     model: PathBuf,
+    /// Pictures of single digits (PNG, JPEG, BMP, GIF, WebP; any size, dark ink on light paper
+    /// or light on dark), each prepared as MNIST's digits were
+    #[arg(value_name = "PICTURE", conflicts_with_all = ["input", "limit"])]
+    pictures: Vec<PathBuf>,
+    /// Write the 28×28 image the model saw for each picture to DIR/<name>.png
+    #[arg(long, value_name = "DIR", requires = "pictures")]
+    show_input: Option<PathBuf>,
     /// IDX image file (raw or .gz); default: the test images of the data directory
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Only the first N images
+    /// Only the first N images (IDX)
     #[arg(long)]
     limit: Option<usize>,
-    /// Print JSON lines: {"index", "label", "probabilities"}
+    /// Print JSON lines: {"index" or "file", "label", "probabilities"} (pictures also "top3")
     #[arg(long)]
     json: bool,
     /// Threads (default: all cores)
@@ -30,6 +40,75 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
     let (_, mut net) = load_run(&a.model)?;
+    if a.pictures.is_empty() { predict_idx(&a, &mut net) } else { predict_pictures(&a, &mut net) }
+}
+
+/// Every picture is tried: the usable ones are predicted (and their inputs written), each
+/// unusable one is reported on stderr, and the command fails at the end if any was unusable.
+fn predict_pictures(a: &Args, net: &mut Network) -> anyhow::Result<()> {
+    if (net.input.h, net.input.w, net.input.c) != (MNIST_SIDE, MNIST_SIDE, 1) {
+        bail!(
+            "the model expects {}x{}x{} inputs; pictures are prepared as 28x28x1",
+            net.input.h,
+            net.input.w,
+            net.input.c
+        );
+    }
+    let loaded: Vec<_> = a.pictures.par_iter().map(|p| picture::load_picture(p)).collect();
+    let mut good: Vec<(&Path, Vec<f32>)> = Vec::new();
+    let mut failed = 0;
+    for (path, r) in a.pictures.iter().zip(loaded) {
+        match r {
+            Ok(pixels) => good.push((path, pixels)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if let Some(dir) = &a.show_input {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        for (path, pixels) in &good {
+            let stem = path.file_stem().map_or("picture".into(), |s| s.to_string_lossy().into_owned());
+            // Two pictures with the same name in different folders must not overwrite each other.
+            let n = taken.entry(stem.clone()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 { format!("{stem}.png") } else { format!("{stem}-{n}.png") };
+            let out = dir.join(name);
+            digits::model::format::write_atomic(&out, &picture::encode_png(pixels, MNIST_SIDE))
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+    }
+    let x: Vec<f32> = good.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let probs = net.predict(&x, digits::train::fit::EVAL_BATCH);
+    let classes = net.outputs();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if !a.json && !good.is_empty() {
+        writeln!(out, "file\tlabel\ttop3")?;
+    }
+    for ((path, _), p) in good.iter().zip(probs.chunks(classes)) {
+        let label = digits::engine::loss::argmax(p);
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by(|&i, &j| p[j].total_cmp(&p[i]).then(i.cmp(&j)));
+        let top3 = &order[..3.min(classes)];
+        if a.json {
+            let top: Vec<_> = top3.iter().map(|&d| serde_json::json!({"digit": d, "probability": p[d]})).collect();
+            let v = serde_json::json!({"file": path.display().to_string(), "label": label, "top3": top, "probabilities": p});
+            writeln!(out, "{v}")?;
+        } else {
+            let top: Vec<String> = top3.iter().map(|&d| format!("{d}:{:.4}", p[d])).collect();
+            writeln!(out, "{}\t{label}\t{}", path.display(), top.join(" "))?;
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        bail!("{failed} of {} pictures could not be used (see above)", a.pictures.len());
+    }
+    Ok(())
+}
+
+fn predict_idx(a: &Args, net: &mut Network) -> anyhow::Result<()> {
     let path = match &a.input {
         Some(p) => p.clone(),
         None => {

@@ -6,10 +6,15 @@
 //! * [`load_mnist`] finds the four standard MNIST files in a directory (raw or `.gz`), checks
 //!   that images and labels agree, and returns a [`Dataset`] with pixels scaled to `[0, 1]`.
 //! * [`split`] makes seeded, stratified train/validation splits and k-fold assignments.
+//! * [`picture`] prepares a picture of a digit (PNG, JPEG, BMP, GIF, WebP; any size, either
+//!   polarity) the way MNIST's digits were prepared, and [`folder`] reads a folder of them laid
+//!   out as `0/ … 9/` as a labelled data set.
 //!
 //! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
 
+pub mod folder;
 pub mod idx;
+pub mod picture;
 pub mod split;
 
 use std::ffi::OsString;
