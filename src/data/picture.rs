@@ -175,8 +175,7 @@ pub fn preprocess_luma(width: usize, height: usize, grey: &[f32]) -> Result<Vec<
     let floor = (0.5 * t).max(paper_noise).min(0.8 * t);
     let mut strong: Vec<f32> = d.iter().copied().filter(|&v| v > t).collect();
     let ink = quantile(&mut strong, 0.5).max(t + 1e-6);
-    let mut v: Vec<f32> =
-        d.iter().map(|&x| if x > floor { ((x - floor) / (ink - floor)).min(1.0) } else { 0.0 }).collect();
+    let mut v: Vec<f32> = d.iter().map(|&x| if x > floor { (x / ink).min(1.0) } else { 0.0 }).collect();
     let is_strong: Vec<bool> = d.iter().map(|&x| x > t).collect();
 
     remove_specks(w, h, &mut v, &is_strong);
@@ -210,9 +209,13 @@ fn shrink_to_work_size(w: usize, h: usize, grey: &[f32]) -> (usize, usize, Vec<f
 /// Resizes grey levels with a triangle filter (bilinear when enlarging; when shrinking the
 /// `image` crate widens it to the scale, averaging every source pixel: anti-aliased).
 fn resize(w: usize, h: usize, grey: &[f32], nw: usize, nh: usize) -> Vec<f32> {
+    resize_with(w, h, grey, nw, nh, FilterType::Triangle)
+}
+
+fn resize_with(w: usize, h: usize, grey: &[f32], nw: usize, nh: usize, filter: FilterType) -> Vec<f32> {
     let img: ImageBuffer<Luma<f32>, Vec<f32>> =
         ImageBuffer::from_raw(w as u32, h as u32, grey.to_vec()).expect("buffer matches its size");
-    image::imageops::resize(&img, nw as u32, nh as u32, FilterType::Triangle).into_raw()
+    image::imageops::resize(&img, nw as u32, nh as u32, filter).into_raw()
 }
 
 /// The mean of each pixel's 3×3 neighbourhood (clipped at the edges).
@@ -421,7 +424,7 @@ fn frame(w: usize, v: &[f32], (x0, y0, x1, y1): (usize, usize, usize, usize)) ->
     let longer = cw.max(ch);
     let side = |s: usize| ((s * INK_BOX) as f64 / longer as f64).round().clamp(1.0, INK_BOX as f64) as usize;
     let (tw, th) = (side(cw), side(ch));
-    let mut small = resize(cw, ch, &crop, tw, th);
+    let mut small = resize_with(cw, ch, &crop, tw, th, FilterType::CatmullRom);
     // Ink at its typical level is 1 in MNIST; scaling may have averaged the peaks down.
     let max = small.iter().copied().fold(0.0f32, f32::max);
     if max > 0.0 {
