@@ -152,6 +152,46 @@ fn blank_and_flat_pictures_have_no_ink() {
 }
 
 #[test]
+fn odd_shapes_and_random_pictures_never_panic() {
+    let mut rng = Lcg(3);
+    for (w, h) in [(1, 1), (1, 40), (40, 1), (2, 2), (3, 7), (28, 28), (5, 1500), (1200, 3)] {
+        for kind in 0..4 {
+            let g: Vec<f32> = (0..w * h)
+                .map(|i| match kind {
+                    0 => rng.next(),
+                    1 => {
+                        if i % 3 == 0 {
+                            0.0
+                        } else {
+                            1.0
+                        }
+                    }
+                    2 => {
+                        if i == w * h / 2 {
+                            0.0
+                        } else {
+                            1.0
+                        }
+                    }
+                    _ => (i % w) as f32 / w as f32,
+                })
+                .collect();
+            if let Ok(v) = preprocess_luma(w, h, &g) {
+                assert_eq!(v.len(), S * S);
+                assert!(v.iter().all(|p| (0.0..=1.0).contains(p)), "{w}x{h} kind {kind}");
+            }
+        }
+    }
+    // A single dark pixel on white is a (tiny) digit, scaled up to the 20-pixel box.
+    let mut g = vec![1.0; 30 * 30];
+    g[10 * 30 + 20] = 0.0;
+    let v = preprocess_luma(30, 30, &g).unwrap();
+    assert!(v.iter().filter(|&&p| p > 0.5).count() >= 100);
+    // Mismatched buffer sizes are an error, not a panic.
+    assert_eq!(preprocess_luma(10, 10, &[0.5; 99]).unwrap_err(), PictureError::Empty);
+}
+
+#[test]
 fn transparent_pictures_from_drawing_apps_are_composited_onto_contrasting_paper() {
     let dir = temp_dir("alpha");
     let shape = ring(50.0, 50.0, 40.0, 30.0);

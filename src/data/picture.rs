@@ -460,3 +460,45 @@ pub fn encode_png(pixels: &[f32], side: usize) -> Vec<u8> {
     img.write_to(&mut out, image::ImageFormat::Png).expect("PNG encoding into memory cannot fail");
     out.into_inner()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_are_recognised_in_any_case() {
+        for p in ["a.png", "b.JPG", "c.jpeg", "d.Bmp", "e.gif", "f.webp"] {
+            assert!(has_picture_extension(Path::new(p)), "{p}");
+        }
+        for p in ["a.txt", "b", "c.png.bak", ".png"] {
+            assert!(!has_picture_extension(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn otsu_splits_two_groups_and_quantile_picks_order_statistics() {
+        let mut v: Vec<f32> = (0..100).map(|i| if i < 70 { 0.2 } else { 0.8 }).collect();
+        let t = otsu(&v, 1.0);
+        assert!(t > 0.2 && t < 0.8, "{t}");
+        assert_eq!(quantile(&mut v, 0.5), 0.2);
+        assert_eq!(quantile(&mut v, 1.0), 0.8);
+        assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+
+    #[test]
+    fn dilation_grows_a_point_to_a_square() {
+        let mut v = vec![0.0; 49];
+        v[24] = 1.0;
+        let d = dilate(7, 7, &v, 2);
+        assert_eq!(d.iter().filter(|&&p| p == 1.0).count(), 25);
+        assert_eq!(bounding_box(7, 7, &d), Some((1, 1, 6, 6)));
+    }
+
+    #[test]
+    fn encoded_png_round_trips() {
+        let v: Vec<f32> = (0..PICTURE_PIXELS).map(|i| (i % 256) as f32 / 255.0).collect();
+        let img = image::load_from_memory(&encode_png(&v, MNIST_SIDE)).unwrap().to_luma8();
+        assert_eq!(img.dimensions(), (28, 28));
+        assert!(img.pixels().zip(&v).all(|(p, &x)| p[0] == (x * 255.0).round() as u8));
+    }
+}
