@@ -150,7 +150,7 @@ pub fn preprocess_luma(width: usize, height: usize, grey: &[f32]) -> Result<Vec<
     }
     let (median, contrast) =
         if median - lo > hi - median { (1.0 - median, median - lo) } else { (median, hi - median) };
-    if !(contrast >= MIN_CONTRAST) {
+    if contrast.is_nan() || contrast < MIN_CONTRAST {
         return Err(PictureError::NoInk { contrast: contrast.max(0.0) });
     }
 
@@ -163,7 +163,7 @@ pub fn preprocess_luma(width: usize, height: usize, grey: &[f32]) -> Result<Vec<
         g.iter().map(|v| (v - median).max(0.0)).collect()
     };
     let peak = box3(w, h, &d).into_iter().fold(0.0f32, f32::max);
-    if !(peak >= MIN_CONTRAST) {
+    if peak.is_nan() || peak < MIN_CONTRAST {
         return Err(PictureError::NoInk { contrast: peak.max(0.0) });
     }
 
