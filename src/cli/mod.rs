@@ -29,7 +29,7 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model on the test set: loss, accuracy, per-class metrics, confusion matrix.
     Evaluate(evaluate::Args),
-    /// Predict digits for IDX or CSV images with a trained model; write a Kaggle submission.
+    /// Predict digits in pictures (PNG, JPEG, BMP, GIF, WebP), IDX or CSV images; write a Kaggle submission.
     Predict(predict::Args),
     /// Stratified k-fold cross-validation: accuracy per fold, mean and standard deviation.
     Cv(cv::Args),

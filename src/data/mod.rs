@@ -8,12 +8,17 @@
 //! * [`csv`] reads and writes Kaggle's digit-recognizer CSV files and submissions.
 //! * [`load_path`] loads a labelled data set from whatever a `--data` path names.
 //! * [`split`] makes seeded, stratified train/validation splits and k-fold assignments.
+//! * [`picture`] prepares a picture of a digit (PNG, JPEG, BMP, GIF, WebP; any size, either
+//!   polarity) the way MNIST's digits were prepared, and [`folder`] reads a folder of them laid
+//!   out as `0/ … 9/` as a labelled data set.
 //!
 //! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
 
 pub mod augment;
 pub mod csv;
+pub mod folder;
 pub mod idx;
+pub mod picture;
 pub mod split;
 
 use std::ffi::OsString;
@@ -279,12 +284,21 @@ pub enum Source {
     MnistDir(PathBuf),
     /// One labelled CSV file: a single data set, used whole whatever the split.
     Csv(PathBuf),
+    /// A folder of pictures in subfolders `0` … `9`: a single data set, like a CSV file.
+    Folder(PathBuf),
 }
 
 impl Source {
-    /// Decides by the path: a `.csv`/`.csv.gz` file is CSV, anything else an MNIST directory.
+    /// Decides by the path: a `.csv`/`.csv.gz` file is CSV, a directory with digit subfolders a
+    /// picture folder, anything else an MNIST directory.
     pub fn detect(path: &Path) -> Source {
-        if csv::is_csv_path(path) { Source::Csv(path.into()) } else { Source::MnistDir(path.into()) }
+        if csv::is_csv_path(path) {
+            Source::Csv(path.into())
+        } else if folder::is_picture_folder(path) {
+            Source::Folder(path.into())
+        } else {
+            Source::MnistDir(path.into())
+        }
     }
 
     /// Whether the source holds a separate test set (an MNIST directory does, a file does not).
@@ -297,6 +311,7 @@ impl Source {
         match self {
             Source::MnistDir(dir) => load_mnist(dir, split),
             Source::Csv(path) => load_csv(path),
+            Source::Folder(path) => folder::load_folder(path),
         }
     }
 }

@@ -1,0 +1,68 @@
+//! A folder of digit pictures as a labelled data set: `DIR/0/…`, `DIR/1/…`, …, `DIR/9/…`.
+//!
+//! Each subfolder named by a digit holds pictures of that digit (PNG, JPEG, BMP, GIF or WebP,
+//! by extension; other files, hidden files and other subfolders are ignored, so a README or a
+//! `.DS_Store` does no harm). Every picture is prepared by [`super::picture::preprocess`] into
+//! the 28×28 MNIST form. Files are taken in sorted order, so the same folder always gives the
+//! same data set; a picture that cannot be used is an error naming it.
+
+use super::picture::{has_picture_extension, load_picture};
+use super::{DataError, Dataset, MNIST_SIDE, NUM_CLASSES};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Whether `dir` is laid out as a picture folder: a directory with at least one subdirectory
+/// named `0` to `9`.
+pub fn is_picture_folder(dir: &Path) -> bool {
+    (0..NUM_CLASSES).any(|d| dir.join(d.to_string()).is_dir())
+}
+
+/// The pictures of a folder with their labels, sorted by label then file name.
+pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::NotFound { path: dir.to_path_buf(), message: "no such directory".into() });
+    }
+    let mut files = Vec::new();
+    for digit in 0..NUM_CLASSES {
+        let sub = dir.join(digit.to_string());
+        if !sub.is_dir() {
+            continue;
+        }
+        let io = |source| DataError::Io { path: sub.clone(), source };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&sub).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden && path.is_file() && has_picture_extension(&path) {
+                names.push(path);
+            }
+        }
+        names.sort();
+        files.extend(names.into_iter().map(|p| (p, digit as u8)));
+    }
+    if files.is_empty() {
+        return Err(DataError::NotFound {
+            path: dir.to_path_buf(),
+            message: "no pictures found: expected subfolders 0 to 9 holding PNG, JPEG, BMP, GIF or WebP files".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// Loads a picture folder as a [`Dataset`] of 28×28 images (preprocessed in parallel). The
+/// first unusable picture, in sorted order, is the error.
+pub fn load_folder(dir: &Path) -> Result<Dataset, DataError> {
+    let files = picture_files(dir)?;
+    let loaded: Vec<Result<Vec<f32>, DataError>> = files.par_iter().map(|(p, _)| load_picture(p)).collect();
+    let mut images = Vec::with_capacity(files.len() * MNIST_SIDE * MNIST_SIDE);
+    for r in loaded {
+        images.extend(r?);
+    }
+    Ok(Dataset {
+        images,
+        labels: files.iter().map(|f| f.1).collect(),
+        rows: MNIST_SIDE,
+        cols: MNIST_SIDE,
+        source: dir.display().to_string(),
+    })
+}
