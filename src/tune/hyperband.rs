@@ -114,7 +114,10 @@ impl Plan {
             self.brackets.len(),
             self.configurations()
         );
-        s += &format!("{:>7} {:>5} {:>6} {:>12} {:>14}\n", "bracket", "round", "trials", "epochs each", "epochs trained");
+        s += &format!(
+            "{:>7} {:>5} {:>6} {:>12} {:>14}\n",
+            "bracket", "round", "trials", "epochs each", "epochs trained"
+        );
         for b in &self.brackets {
             let mut prev = 0;
             for (i, r) in b.rounds.iter().enumerate() {

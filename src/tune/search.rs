@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case", tag = "strategy")]
 pub enum Strategy {
     /// `trials` configurations, each trained for `epochs`.
-    Random { trials: usize, epochs: usize },
+    Random {
+        trials: usize,
+        epochs: usize,
+    },
     Hyperband(Plan),
 }
 

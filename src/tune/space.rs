@@ -265,7 +265,10 @@ impl Space {
                 let next = Condition::parse(w).expect("checked above").name;
                 let next = self.params.get_key_value(&next).expect("checked above").0.as_str();
                 if seen.contains(&next) {
-                    return Err(format!("parameter `{name}`: its conditions form a cycle ({} → {next})", seen.join(" → ")));
+                    return Err(format!(
+                        "parameter `{name}`: its conditions form a cycle ({} → {next})",
+                        seen.join(" → ")
+                    ));
                 }
                 seen.push(next);
                 cur = next;
