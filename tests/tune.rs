@@ -77,6 +77,16 @@ fn draws_respect_ranges_steps_log_scale_and_conditions() {
     // Log-uniform over two decades: about half in each (uniform would put 90% in the upper one).
     assert!(decades.iter().all(|&n| n > 240), "{decades:?}");
     assert_ne!(s.draw(7, 0), s.draw(8, 0), "another seed, other values");
+    // Trials differ from the ones before them while the space has configurations left.
+    let small = space(
+        &dir,
+        "small.toml",
+        "model = \"mlp\"\n[params]\nunits_1 = { choice = [8, 16, 32] }\nlayers = { int = [1, 2] }\n",
+    )
+    .unwrap();
+    let six = small.draw_trials(1, 6);
+    assert!(six.iter().enumerate().all(|(i, p)| !six[..i].contains(p)), "{six:?}");
+    assert_eq!(small.draw_trials(1, 8)[..6], six[..], "more trials do not change the first ones");
     // A parameter's values do not depend on the other parameters in the file.
     let fewer =
         space(&dir, "fewer.toml", "model = \"cnn\"\n[params]\nlr = { float = [1e-4, 1e-2], log = true }\n").unwrap();
@@ -260,12 +270,20 @@ fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
         std::thread::sleep(Duration::from_millis(nanos as u64 % 700));
         child.kill().unwrap(); // SIGKILL
-        assert!(!child.wait().unwrap().success(), "kill {kill}: the run ended before it could be killed");
+        let finished = child.wait().unwrap().success();
+        // The first kill lands well inside the run; the second may come after a resumed run
+        // with little left to do has finished, which is no failure (the check below still holds).
+        assert!(!finished || kill == 1, "the run ended before it could be killed");
+        if finished {
+            eprintln!("the second run finished before its kill");
+            break;
+        }
         assert!(!killed.join("best.json").exists(), "an interrupted run must not look finished");
     }
     let partial = lines(&killed);
     let out = ok(digits().args(tune_args(&killed, "2")).output().unwrap());
     assert!(out.contains(&format!("resuming {}: {partial} trials already recorded", killed.display())), "{out}");
+    assert!(partial < results(&whole).len(), "nothing was left to resume");
     assert_eq!(results(&whole), results(&killed));
     assert_eq!(best_json(&whole), best_json(&killed));
     assert_eq!(

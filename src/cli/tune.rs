@@ -17,7 +17,7 @@ use digits::fsx::write_atomic;
 use digits::train::TrainConfig;
 use digits::train::run::{RunInfo, write_json};
 use digits::tune::search::leaderboard;
-use digits::tune::{Plan, ResultsFile, Space, Strategy, Task, TrialRecord, trial};
+use digits::tune::{Params, Plan, ResultsFile, Space, Strategy, Task, TrialRecord, Value, trial};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ struct Best<'a> {
     epochs: usize,
     val_accuracy: f64,
     val_loss: Option<f64>,
-    params: &'a digits::tune::Params,
+    params: &'a Params,
     model: String,
     /// The model file of the best configuration (a model file `digits train --model` reads).
     model_file: PathBuf,
@@ -107,18 +107,24 @@ fn trial_dir(out: &Path, trial: usize) -> PathBuf {
 fn configure(
     space: &Space,
     settings: &Settings,
+    params: &Params,
     task: &Task,
 ) -> anyhow::Result<(digits::model::ModelSpec, TrainConfig)> {
-    let params = space.draw(settings.seed, task.trial as u64);
     let (spec, mut cfg) =
-        space.trial(&params).map_err(anyhow::Error::msg).with_context(|| format!("trial {}", task.trial))?;
+        space.trial(params).map_err(anyhow::Error::msg).with_context(|| format!("trial {}", task.trial))?;
     cfg.epochs = task.epochs;
     cfg.seed = settings.seed;
     Ok((spec, cfg))
 }
 
-fn params_text(p: &digits::tune::Params) -> String {
-    p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+/// The parameters on one line, numbers shortened (the results file keeps them exactly).
+fn params_text(p: &Params) -> String {
+    let short = |v: &Value| match v {
+        Value::Float(x) if *x != 0.0 && x.abs() < 0.01 => format!("{x:.3e}"),
+        Value::Float(x) => format!("{x:.4}"),
+        v => v.to_string(),
+    };
+    p.iter().map(|(k, v)| format!("{k}={}", short(v))).collect::<Vec<_>>().join(" ")
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -208,8 +214,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("resuming {}: {} trials already recorded in {RESULTS}", a.out.display(), done.len());
     }
 
-    run_trials(&a, &space, &settings, &search, &train, &val, &mut results, &mut done)?;
-    finish(&a, &space, &settings, &done, threads)
+    let configurations = match &search {
+        Strategy::Random { trials, .. } => *trials,
+        Strategy::Hyperband(plan) => plan.configurations(),
+    };
+    let drawn = space.draw_trials(a.seed, configurations);
+    run_trials(&a, &space, &settings, &drawn, &search, &train, &val, &mut results, &mut done)?;
+    finish(&a, &space, &settings, &drawn, &done, threads)
 }
 
 /// Runs every trial the strategy asks for, up to `--jobs` at a time, recording each as it ends.
@@ -218,6 +229,7 @@ fn run_trials(
     a: &Args,
     space: &Space,
     settings: &Settings,
+    drawn: &[Params],
     search: &Strategy,
     train: &Dataset,
     val: &Dataset,
@@ -240,7 +252,7 @@ fn run_trials(
                     }
                     running.insert(task);
                     let tx = tx.clone();
-                    let (spec, cfg) = configure(space, settings, &task)?;
+                    let (spec, cfg) = configure(space, settings, &drawn[task.trial], &task)?;
                     let dir = trial_dir(&a.out, task.trial);
                     let jobs = a.jobs;
                     scope.spawn(move || {
@@ -277,7 +289,7 @@ fn run_trials(
                         trial: task.trial,
                         bracket: task.bracket,
                         round: task.round,
-                        params: space.draw(settings.seed, task.trial as u64),
+                        params: drawn[task.trial].clone(),
                         epochs: task.epochs,
                         val_accuracy,
                         val_loss: val_loss.is_finite().then_some(val_loss),
@@ -305,11 +317,7 @@ fn run_trials(
                     done.push(record);
                 }
                 Err(e) => {
-                    let e = e.context(format!(
-                        "trial {} ({})",
-                        task.trial,
-                        params_text(&space.draw(settings.seed, task.trial as u64))
-                    ));
+                    let e = e.context(format!("trial {} ({})", task.trial, params_text(&drawn[task.trial])));
                     failure.get_or_insert(e);
                 }
             }
@@ -319,7 +327,14 @@ fn run_trials(
 }
 
 /// The top trials, `best/`, `best.json` and the test-set report.
-fn finish(a: &Args, space: &Space, settings: &Settings, done: &[TrialRecord], threads: usize) -> anyhow::Result<()> {
+fn finish(
+    a: &Args,
+    space: &Space,
+    settings: &Settings,
+    drawn: &[Params],
+    done: &[TrialRecord],
+    threads: usize,
+) -> anyhow::Result<()> {
     let board = leaderboard(done);
     let Some(best) = board.first().copied() else { bail!("no trial finished") };
     println!("top trials (by validation accuracy, then loss):");
@@ -337,7 +352,7 @@ fn finish(a: &Args, space: &Space, settings: &Settings, done: &[TrialRecord], th
         );
     }
     let task = Task { trial: best.trial, bracket: best.bracket, round: best.round, epochs: best.epochs };
-    let (spec, cfg) = configure(space, settings, &task)?;
+    let (spec, cfg) = configure(space, settings, &drawn[best.trial], &task)?;
 
     // best/: the best configuration's model and history, and its model file.
     let src = trial_dir(&a.out, best.trial);

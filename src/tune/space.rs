@@ -310,9 +310,31 @@ impl Space {
     /// The values of trial `trial` under tuning seed `seed`: inactive conditional parameters
     /// are absent.
     pub fn draw(&self, seed: u64, trial: u64) -> Params {
+        self.attempt(seed, trial, 0)
+    }
+
+    /// The values of trials `0..n`, each different from the ones before it where the space
+    /// allows (as keras-tuner does): trial `i` takes the first of its own attempts that no
+    /// earlier trial has. Still a function of the seed and trial numbers only.
+    pub fn draw_trials(&self, seed: u64, n: usize) -> Vec<Params> {
+        /// Attempts before accepting a repeat (a space with fewer configurations than trials).
+        const ATTEMPTS: u64 = 100;
+        let mut trials: Vec<Params> = Vec::with_capacity(n);
+        for t in 0..n as u64 {
+            let fresh = (0..ATTEMPTS).map(|k| self.attempt(seed, t, k)).find(|p| !trials.contains(p));
+            trials.push(fresh.unwrap_or_else(|| self.draw(seed, t)));
+        }
+        trials
+    }
+
+    /// Attempt `k` at drawing trial `trial`.
+    fn attempt(&self, seed: u64, trial: u64, k: u64) -> Params {
         let mut all = BTreeMap::new();
         for (name, p) in &self.params {
-            let mut rng = Rng::derive(&[seed, trial, name_hash(name)]);
+            let mut rng = match k {
+                0 => Rng::derive(&[seed, trial, name_hash(name)]),
+                _ => Rng::derive(&[seed, trial, name_hash(name), k]),
+            };
             all.insert(name.clone(), draw_one(p, &mut rng));
         }
         // A parameter is active when its condition's parameter is active and satisfies it.
