@@ -301,9 +301,10 @@ fn run_trials(
                         _ => String::new(),
                     };
                     println!(
-                        "trial {}{stage}: {} epochs - val_accuracy {:.4} - val_loss {:.4} - {:.1}s - {}",
+                        "trial {}{stage}: {} epoch{} - val_accuracy {:.4} - val_loss {:.4} - {:.1}s - {}",
                         record.trial,
                         record.epochs,
+                        if record.epochs == 1 { "" } else { "s" },
                         record.val_accuracy,
                         val_loss,
                         seconds,

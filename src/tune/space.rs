@@ -404,7 +404,7 @@ impl Space {
                 if dropout > 0.0 {
                     layers.push(LayerSpec::dropout(dropout));
                 }
-                format!("cnn-{}-{units}", filters.join("-"))
+                format!("cnn-{}-d{units}", filters.join("-"))
             }
             Builder::Mlp => {
                 layers.push(LayerSpec::Flatten);
