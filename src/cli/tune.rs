@@ -431,5 +431,9 @@ fn finish(
     if let Some(acc) = test_accuracy {
         println!("test accuracy of the best model (reported only, not used to choose): {acc:.4}");
     }
+    // Every trial is finished: the checkpoints that let them continue are spent.
+    for r in done {
+        let _ = std::fs::remove_file(trial_dir(&a.out, r.trial).join(digits::train::checkpoint::LAST));
+    }
     Ok(())
 }
