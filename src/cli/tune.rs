@@ -219,6 +219,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Strategy::Hyperband(plan) => plan.configurations(),
     };
     let drawn = space.draw_trials(a.seed, configurations);
+    // The recorded trials must be this search's: the same draws from the same space and seed.
+    if let Some(r) = done.iter().find(|r| drawn.get(r.trial) != Some(&r.params)) {
+        bail!(
+            "{}: trial {} was recorded with other parameters than this space and seed give ({}); use another --out",
+            a.out.join(RESULTS).display(),
+            r.trial,
+            params_text(&r.params)
+        );
+    }
     run_trials(&a, &space, &settings, &drawn, &search, &train, &val, &mut results, &mut done)?;
     finish(&a, &space, &settings, &drawn, &done, threads)
 }
@@ -273,9 +282,6 @@ fn run_trials(
                             .unwrap_or_else(|_| Err(anyhow::anyhow!("the trial panicked")));
                         let _ = tx.send((task, r));
                     });
-                    if jobs == 1 {
-                        break;
-                    }
                 }
             }
             if running.is_empty() {
