@@ -13,3 +13,4 @@ pub mod optim;
 pub mod report;
 pub mod rng;
 pub mod train;
+pub mod tune;

@@ -12,6 +12,7 @@ mod models;
 mod predict;
 mod report;
 mod train;
+mod tune;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -47,6 +48,8 @@ enum Command {
     Compare(compare::Args),
     /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
     Data(data::Args),
+    /// Search hyper-parameters (random or Hyperband) over a search-space file; resumable.
+    Tune(tune::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Data(a) => data::run(a),
+        Command::Tune(a) => tune::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())
