@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 pub struct DataArgs {
     /// Data: an MNIST directory (IDX files, raw or .gz), a labelled Kaggle CSV file
     /// (`label,pixel0,…,pixel783`), or a picture folder with subfolders 0 to 9 (a single file
-    /// or folder is both training and test set); default: $DIGITS_DATA, else ./data/mnist
+    /// or folder is one data set: what `train` trains on, what `evaluate` judges on); default:
+    /// $DIGITS_DATA, else ./data/mnist
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
 }

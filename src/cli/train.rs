@@ -259,8 +259,8 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Test set scored at the end (an MNIST directory or labelled CSV); default: the test
-    /// files of the --data directory (none when --data is a single file)
+    /// Test set scored at the end (an MNIST directory, labelled CSV or picture folder);
+    /// default: the test files of the --data directory (none when --data is one data set)
     #[arg(long, value_name = "PATH")]
     test_data: Option<PathBuf>,
     /// Continue the interrupted run in RUN_DIR from its last checkpoint, with its settings
