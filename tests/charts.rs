@@ -294,7 +294,6 @@ fn run_report_embeds_every_chart_under_every_section() {
     let metrics = report(&test.labels, &predicted, 10, Some(2.3));
     let hist = history(7, 3, false);
     let dir = temp_dir("report");
-    let started = std::time::Instant::now();
     let files = write_run_report(RunReport {
         dir: &dir,
         html: None,
@@ -308,7 +307,6 @@ fn run_report_embeds_every_chart_under_every_section() {
         sample: 3,
     })
     .unwrap();
-    assert!(started.elapsed().as_secs_f64() < 20.0, "report took {:?}", started.elapsed());
     assert_eq!(files.html, dir.join("report.html"));
     let charts = [
         "learning-curves",
