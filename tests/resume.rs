@@ -123,3 +123,46 @@ fn early_stopping_and_reduce_lr_act_and_say_so() {
     assert!(!bad.status.success() && err.contains("watches val_loss but there is no validation set"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Regression: serde_json's default float parser is not correctly rounded, so a resumed run's
+/// history and callback state (the best val_loss so far) came back one ulp off, e.g.
+/// 2987/3000 as 0.9956666666666668, and could steer EarlyStopping differently.
+#[test]
+fn checkpoint_progress_floats_survive_bit_for_bit() {
+    use digits::model::presets::preset;
+    use digits::optim::{Optimizer, OptimizerConfig};
+    use digits::train::checkpoint::{load_checkpoint, save_checkpoint};
+    use digits::train::{EpochRecord, Progress};
+    let mut net = preset("mlp-64-64").unwrap().build(1).unwrap();
+    let mut opt = Optimizer::new(OptimizerConfig::by_name("adam").unwrap());
+    let mut progress = Progress::default();
+    // Many awkward values: ratios of counts, losses, rates after repeated scaling.
+    let mut x = 0.021_731_f64;
+    for epoch in 1..=200 {
+        x = (x * 1.618_033_988_749_895 + 0.1).fract();
+        progress.history.epochs.push(EpochRecord {
+            epoch,
+            loss: x / 7.0,
+            accuracy: (2900 + epoch) as f64 / 3000.0,
+            val_loss: Some(x * x / 3.0),
+            val_accuracy: Some((2800 + epoch) as f64 / 2999.0),
+            lr: 0.002 * (0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / 200.0).cos())),
+            seconds: x * 100.0,
+        });
+    }
+    progress.epochs_done = 200;
+    progress.callbacks.early_stopping.best = Some(0.021_732_551_187_000_01);
+    progress.callbacks.lr_scale = 0.1 * 0.1 * 0.1;
+    let dir = temp_dir("floats");
+    let path = dir.join("checkpoint.safetensors");
+    save_checkpoint(&path, &net, &opt, &progress).unwrap();
+    let back = load_checkpoint(&path, &mut net, &mut opt).unwrap();
+    for (a, b) in progress.history.epochs.iter().zip(&back.history.epochs) {
+        assert_eq!(a, b, "epoch {}", a.epoch);
+        for (x, y) in [(a.loss, b.loss), (a.lr, b.lr), (a.val_accuracy.unwrap(), b.val_accuracy.unwrap())] {
+            assert_eq!(x.to_bits(), y.to_bits(), "epoch {}", a.epoch);
+        }
+    }
+    assert_eq!(back, progress);
+    let _ = std::fs::remove_dir_all(dir);
+}
