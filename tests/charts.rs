@@ -305,6 +305,7 @@ fn run_report_embeds_every_chart_under_every_section() {
         test: &test,
         probabilities: &probabilities,
         sample: 3,
+        ensemble: None,
     })
     .unwrap();
     assert_eq!(files.html, dir.join("report.html"));

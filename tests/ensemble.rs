@@ -78,6 +78,16 @@ fn ensemble_averages_its_members_and_evaluates() {
     assert!(moved > 1e-3, "TTA changed nothing");
     let eval: serde_json::Value = serde_json::from_str(&ok(&["evaluate", "--model", s(&ens), "--json"])).unwrap();
     assert!(eval["accuracy"].as_f64().unwrap() > 0.85, "{eval}");
+    // The ensemble's report: every member's learning curves in one chart, one history row each.
+    ok(&["report", s(&tta)]);
+    let html = std::fs::read_to_string(tta.join("report.html")).unwrap();
+    for chart in ["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights"] {
+        assert!(html.contains(&format!("<img alt=\"{chart}\" src=\"data:image/png;base64,")), "{chart} missing");
+    }
+    assert!(html.contains("An ensemble of 3 models") && html.contains("3 augmented copies"), "what it averages");
+    for r in &runs {
+        assert!(html.contains(&format!("<td class=\"l\">{}</td><td>2</td>", s(r))), "member {} has no history row", s(r));
+    }
     // Members that do not fit together are refused, naming the problem.
     let odd = dir.join("odd");
     std::fs::create_dir_all(&odd).unwrap();

@@ -42,10 +42,6 @@ pub fn init_threads(threads: Option<usize>) -> usize {
     digits::engine::threads()
 }
 
-pub fn load_run(dir: &Path) -> anyhow::Result<(digits::model::SavedModel, digits::engine::Network)> {
-    digits::model::load_model(dir).with_context(|| format!("loading the model in {}", dir.display()))
-}
-
 /// Loads a run directory or an ensemble directory.
 pub fn load_any(dir: &Path) -> anyhow::Result<digits::model::ensemble::Model> {
     digits::model::ensemble::load_any(dir).with_context(|| format!("loading the model in {}", dir.display()))

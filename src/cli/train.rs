@@ -469,6 +469,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 test: set,
                 probabilities: &e.probabilities,
                 sample: 0,
+                ensemble: None,
             })
             .with_context(|| format!("writing the report of {}", out.display()))?;
             println!("report: {}", files.html.display());

@@ -3,8 +3,10 @@
 //! `predict` accept like a single model.
 //!
 //! ```text
-//! DIR/ensemble.json          format, version, member directories, test-time augmentation
-//! DIR/members/<i>/model.*    each member's model files, copied so the directory stands alone
+//! DIR/ensemble.json              format, version, member directories, test-time augmentation,
+//!                                the runs they came from
+//! DIR/members/<i>/model.*        each member's model files, copied so the directory stands alone
+//! DIR/members/<i>/history.json   its training history, when it had one (for `digits report`)
 //! ```
 
 use super::{ModelError, SavedModel, load_model};
@@ -52,6 +54,9 @@ pub struct EnsembleFile {
     pub tta: usize,
     #[serde(default)]
     pub tta_augment: AugmentConfig,
+    /// The run directories the members were copied from, as given (for names in reports).
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// The gentle transforms used for test-time augmentation: a digit moved this little is still
@@ -200,9 +205,18 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
             let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
             write_atomic(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
         }
+        // The history goes along when there is one, for the ensemble's report.
+        let history = run.join(crate::train::run::HISTORY_JSON);
+        if history.exists() {
+            let bytes = std::fs::read(&history).map_err(io(&history))?;
+            let to = dst.join(crate::train::run::HISTORY_JSON);
+            write_atomic(&to, &bytes).map_err(io(&to))?;
+        }
         rel.push(PathBuf::from("members").join(i.to_string()));
     }
-    let file = EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment };
+    let sources = runs.iter().map(|r| r.display().to_string()).collect();
+    let file =
+        EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
     let text = serde_json::to_string_pretty(&file).map_err(|e| ModelError::Other(e.to_string()))?;
     write_atomic(&out.join(ENSEMBLE_JSON), text.as_bytes()).map_err(io(&out.join(ENSEMBLE_JSON)))
 }

@@ -19,7 +19,7 @@ use crate::train::History;
 use crate::train::run::RunInfo;
 use charts::{
     Chart, ChartError, ChartFormat, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap, FeatureMaps,
-    LearningCurves, PerClassBars, WeightHistograms,
+    CompareCurves, LearningCurves, PerClassBars, WeightHistograms,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -58,6 +58,17 @@ pub struct RunReport<'a> {
     pub probabilities: &'a [f32],
     /// Index of the test image whose feature maps are drawn.
     pub sample: usize,
+    /// For an ensemble: what it averages. `net` is then its first member, whose layers,
+    /// weights, filters and feature maps the page shows; `history` is unused.
+    pub ensemble: Option<EnsembleSummary<'a>>,
+}
+
+/// What the report of an ensemble says about it.
+pub struct EnsembleSummary<'a> {
+    /// Each member's name and history (empty when the member came without one).
+    pub members: &'a [(String, History)],
+    /// Augmented copies of each image averaged with the original (0: none).
+    pub tta: usize,
 }
 
 /// What [`write_run_report`] wrote.
@@ -147,6 +158,25 @@ fn settings_rows(info: &RunInfo) -> Vec<(String, String)> {
     ]
 }
 
+/// One row per ensemble member: its last epoch.
+fn member_rows(members: &[(String, History)]) -> Vec<Vec<String>> {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    members
+        .iter()
+        .map(|(name, h)| match h.epochs.last() {
+            Some(r) => vec![
+                name.clone(),
+                r.epoch.to_string(),
+                f(Some(r.loss)),
+                f(Some(r.accuracy)),
+                f(r.val_loss),
+                f(r.val_accuracy),
+            ],
+            None => vec![name.clone(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()],
+        })
+        .collect()
+}
+
 fn history_rows(h: &History) -> Vec<Vec<String>> {
     let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
     h.epochs
@@ -213,12 +243,24 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
     let net: &Network = r.net;
 
     let mut jobs: Vec<Job> = Vec::new();
-    jobs.push(job(
-        "learning-curves",
-        "curves",
-        "Loss and accuracy per epoch: training (solid) and validation (dashed).".into(),
-        LearningCurves { title: format!("{}: learning curves", r.name), history: r.history },
-    ));
+    match &r.ensemble {
+        None => jobs.push(job(
+            "learning-curves",
+            "curves",
+            "Loss and accuracy per epoch: training (solid) and validation (dashed).".into(),
+            LearningCurves { title: format!("{}: learning curves", r.name), history: r.history },
+        )),
+        Some(e) if e.members.iter().any(|(_, h)| !h.epochs.is_empty()) => jobs.push(job(
+            "learning-curves",
+            "curves",
+            "Each member's loss and accuracy per epoch: training (solid) and validation (dashed).".into(),
+            CompareCurves {
+                title: format!("{}: the members' learning curves", r.name),
+                runs: e.members.iter().filter(|(_, h)| !h.epochs.is_empty()).map(|(n, h)| (n.clone(), h)).collect(),
+            },
+        )),
+        Some(_) => {}
+    }
     jobs.push(job(
         "confusion-matrix",
         "metrics",
@@ -351,20 +393,36 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
     };
     page.section("model", "Model");
     let (t, n) = net.param_counts();
+    if let Some(e) = &r.ensemble {
+        page.paragraph(&format!(
+            "An ensemble of {} models: it averages their class probabilities{}. The layers, weight \
+             distributions, filters and feature maps below are those of the first member, {}.",
+            e.members.len(),
+            if e.tta > 0 {
+                format!(" over the original and {} augmented copies of each image", e.tta)
+            } else {
+                String::new()
+            },
+            e.members.first().map_or("", |m| m.0.as_str())
+        ));
+    }
     page.paragraph(&format!(
         "{}: {} layers, {} parameters ({t} trainable, {n} non-trainable).",
-        r.name,
+        if r.ensemble.is_some() { "First member" } else { r.name.as_str() },
         net.layers.len(),
         t + n
     ));
     page.table(&["layer", "type", "output shape", "trainable", "non-trainable"], &model_rows(net));
     page.section("settings", "Training settings");
-    match r.info {
-        Some(info) => page.key_values(&settings_rows(info)),
-        None => page.note("No train.json in the run directory: the settings are unknown."),
+    match (r.info, &r.ensemble) {
+        (Some(info), _) => page.key_values(&settings_rows(info)),
+        (None, Some(_)) => page.note("Each member was trained on its own: see the members' reports."),
+        (None, None) => page.note("No train.json in the run directory: the settings are unknown."),
     }
     page.section("history", "History");
-    if r.history.epochs.is_empty() {
+    if let Some(e) = &r.ensemble {
+        page.table(&["member", "epochs", "loss", "accuracy", "val_loss", "val_accuracy"], &member_rows(e.members));
+    } else if r.history.epochs.is_empty() {
         page.note("No history in the run directory.");
     } else {
         page.table(
@@ -373,7 +431,11 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
         );
     }
     page.section("curves", "Learning curves");
-    figure(&mut page, "curves");
+    if jobs.iter().any(|j| j.1 == "curves") {
+        figure(&mut page, "curves");
+    } else {
+        page.note("No member came with its history.");
+    }
     page.section("metrics", "Test metrics");
     page.paragraph(&format!(
         "Accuracy {:.4}{} on {} test images.",

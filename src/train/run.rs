@@ -33,14 +33,17 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// The history file of a run directory, one JSON record per epoch.
+pub const HISTORY_JSON: &str = "history.json";
+
 pub fn write_history(dir: &Path, history: &History) -> std::io::Result<()> {
     write_atomic(&dir.join("history.csv"), history.to_csv().as_bytes())?;
-    write_atomic(&dir.join("history.json"), history.to_json().as_bytes())
+    write_atomic(&dir.join(HISTORY_JSON), history.to_json().as_bytes())
 }
 
 /// Reads `history.json` from a run directory.
 pub fn read_history(dir: &Path) -> std::io::Result<History> {
-    let text = std::fs::read_to_string(dir.join("history.json"))?;
+    let text = std::fs::read_to_string(dir.join(HISTORY_JSON))?;
     let epochs = serde_json::from_str(&text).map_err(std::io::Error::other)?;
     Ok(History { epochs })
 }
