@@ -86,7 +86,11 @@ fn ensemble_averages_its_members_and_evaluates() {
     }
     assert!(html.contains("An ensemble of 3 models") && html.contains("3 augmented copies"), "what it averages");
     for r in &runs {
-        assert!(html.contains(&format!("<td class=\"l\">{}</td><td>2</td>", s(r))), "member {} has no history row", s(r));
+        assert!(
+            html.contains(&format!("<td class=\"l\">{}</td><td>2</td>", s(r))),
+            "member {} has no history row",
+            s(r)
+        );
     }
     // Members that do not fit together are refused, naming the problem.
     let odd = dir.join("odd");

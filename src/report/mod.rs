@@ -18,8 +18,8 @@ use crate::model::format::write_atomic;
 use crate::train::History;
 use crate::train::run::RunInfo;
 use charts::{
-    Chart, ChartError, ChartFormat, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap, FeatureMaps,
-    CompareCurves, LearningCurves, PerClassBars, WeightHistograms,
+    Chart, ChartError, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap,
+    FeatureMaps, LearningCurves, PerClassBars, WeightHistograms,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
