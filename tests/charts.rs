@@ -4,7 +4,7 @@
 
 use digits::data::Dataset;
 use digits::engine::{Activation, Padding};
-use digits::eval::report;
+use digits::eval::Metrics;
 use digits::model::{LayerSpec, ModelSpec};
 use digits::report::charts::{
     Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap, FeatureMaps,
@@ -137,7 +137,7 @@ fn confusion_matrix_and_per_class_charts_follow_the_predictions() {
     let labels: Vec<u8> = (0..500).map(|i| (i % 10) as u8).collect();
     let p1: Vec<u8> = labels.iter().enumerate().map(|(i, &l)| if i % 7 == 0 { (l + 1) % 10 } else { l }).collect();
     let p2: Vec<u8> = labels.iter().enumerate().map(|(i, &l)| if i % 5 == 0 { (l + 3) % 10 } else { l }).collect();
-    let (r1, r2) = (report(&labels, &p1, 10, None), report(&labels, &p2, 10, None));
+    let (r1, r2) = (Metrics::compute(&labels, &p1, 10, None), Metrics::compute(&labels, &p2, 10, None));
     check_pair(
         &ConfusionHeatmap { title: "cm".into(), matrix: &r1.confusion_matrix },
         &ConfusionHeatmap { title: "cm".into(), matrix: &r2.confusion_matrix },
@@ -291,7 +291,7 @@ fn run_report_embeds_every_chart_under_every_section() {
     let test = dataset(5, 60);
     let probabilities = net.predict(&test.images, 32);
     let predicted: Vec<u8> = probabilities.chunks(10).map(|p| digits::engine::loss::argmax(p) as u8).collect();
-    let metrics = report(&test.labels, &predicted, 10, Some(2.3));
+    let metrics = Metrics::compute(&test.labels, &predicted, 10, Some(2.3));
     let hist = history(7, 3, false);
     let dir = temp_dir("report");
     let files = write_run_report(RunReport {

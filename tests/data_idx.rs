@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use digits::Error;
 use digits::data::idx::{
     IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels,
 };
 use digits::data::split::{stratified_kfold, stratified_split};
-use digits::data::{DataError, Split, load_mnist, resolve_data_dir};
+use digits::data::{Split, load_mnist, resolve_data_dir};
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
@@ -56,7 +57,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Asserts the error's message mentions the file name and every one of `needles`.
 #[track_caller]
-fn assert_err(err: DataError, file: &Path, needles: &[&str]) {
+fn assert_err(err: Error, file: &Path, needles: &[&str]) {
     let msg = err.to_string();
     let name = file.file_name().unwrap().to_string_lossy();
     assert!(msg.contains(&*name), "error does not name {name}: {msg}");
@@ -225,7 +226,7 @@ fn missing_file_is_an_io_error_naming_it() {
     let t = TempDir::new("missingfile");
     let p = t.path("nope-images-idx3-ubyte");
     let e = read_idx_images(&p).unwrap_err();
-    assert!(matches!(e, DataError::Io { .. }), "{e:?}");
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
     assert_err(e, &p, &[]);
 }
 
@@ -237,7 +238,7 @@ fn count_mismatch() {
     write_idx_images(&t.path("train-images-idx3-ubyte"), &images(3, 28, 28)).unwrap();
     write_idx_labels(&t.path("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
     let e = load_mnist(&t.0, Split::Train).unwrap_err();
-    assert!(matches!(e, DataError::Mismatch { .. }), "{e:?}");
+    assert!(matches!(e, Error::Mismatch { .. }), "{e:?}");
     assert_err(e, &t.path("train-labels-idx1-ubyte.gz"), &["train-images-idx3-ubyte", "3 images", "2 labels"]);
 }
 
@@ -264,7 +265,7 @@ fn missing_files_name_dir_and_candidates() {
     let t = TempDir::new("missing");
     write_idx_labels(&t.path("train-labels-idx1-ubyte"), &[1]).unwrap();
     let e = load_mnist(&t.0, Split::Train).unwrap_err();
-    assert!(matches!(e, DataError::NotFound { .. }), "{e:?}");
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
     let msg = e.to_string();
     for n in [
         &*t.0.display().to_string(),

@@ -10,7 +10,18 @@ fn trained_hash(model: &str) -> u64 {
     let dir = temp_dir(&format!("golden-{model}"));
     let out = dir.join("run");
     ok(&[
-        "train", "--model", model, "--limit", "3000", "--epochs", "1", "--seed", "0", "--threads", "2", "--out",
+        "train",
+        "--model",
+        model,
+        "--limit",
+        "3000",
+        "--epochs",
+        "1",
+        "--seed",
+        "0",
+        "--threads",
+        "2",
+        "--out",
         common::s(&out),
     ]);
     weights_hash(&out.join("model.safetensors"))

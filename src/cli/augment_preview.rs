@@ -79,7 +79,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    digits::fsx::write_atomic(&a.out, &png).with_context(|| format!("writing {}", a.out.display()))?;
+    digits::atomic::write(&a.out, &png).with_context(|| format!("writing {}", a.out.display()))?;
     println!(
         "{}: {} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {}",
         a.out.display(),

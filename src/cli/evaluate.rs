@@ -40,7 +40,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seconds = seconds.min(start.elapsed().as_secs_f64());
     }
     let e = e.expect("at least one pass");
-    let report = digits::eval::report(&test.labels, &e.predicted, net.classes(), Some(e.loss));
+    let report = digits::eval::Metrics::compute(&test.labels, &e.predicted, net.classes(), Some(e.loss));
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["inference_seconds"] = serde_json::json!(seconds);

@@ -77,7 +77,7 @@ fn predict_pictures(a: &Args, net: &mut Model) -> anyhow::Result<()> {
             *n += 1;
             let name = if *n == 1 { format!("{stem}.png") } else { format!("{stem}-{n}.png") };
             let out = dir.join(name);
-            digits::model::format::write_atomic(&out, &picture::encode_png(pixels, MNIST_SIDE))
+            digits::atomic::write(&out, &picture::encode_png(pixels, MNIST_SIDE))
                 .with_context(|| format!("writing {}", out.display()))?;
         }
     }

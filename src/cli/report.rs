@@ -36,7 +36,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let info = read_run_info(&a.run).ok();
     let test = a.data.load(Split::Test)?;
     let e = digits::train::evaluate(&mut model, &test);
-    let metrics = digits::eval::report(&test.labels, &e.predicted, model.classes(), Some(e.loss));
+    let metrics = digits::eval::Metrics::compute(&test.labels, &e.predicted, model.classes(), Some(e.loss));
     let (name, members, tta, net) = match &mut model {
         Model::Single(saved, net) => (saved.spec.display_name().to_string(), Vec::new(), 0, net),
         Model::Ensemble(file, ens) => {

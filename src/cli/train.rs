@@ -428,7 +428,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let scored = test.as_ref().map(|t| ("test", t)).or(val.as_ref().map(|v| ("validation", v)));
     let scores = scored.map(|(name, set)| {
         let e = evaluate(&mut net, set);
-        let report = digits::eval::report(&set.labels, &e.predicted, net.outputs(), Some(e.loss));
+        let report = digits::eval::Metrics::compute(&set.labels, &e.predicted, net.outputs(), Some(e.loss));
         (name, set, e, report)
     });
     save_model(&out, &spec, &net).with_context(|| format!("saving the model to {}", out.display()))?;

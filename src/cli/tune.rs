@@ -13,7 +13,6 @@
 use super::common::{DataArgs, init_threads};
 use anyhow::{Context, bail};
 use digits::data::{Dataset, Split, split::stratified_split};
-use digits::fsx::write_atomic;
 use digits::train::TrainConfig;
 use digits::train::run::{RunInfo, write_json};
 use digits::tune::search::leaderboard;
@@ -367,10 +366,10 @@ fn finish(
     std::fs::create_dir_all(&dst).with_context(|| format!("creating {}", dst.display()))?;
     for f in ["model.json", "model.safetensors", "history.json", "history.csv"] {
         let bytes = std::fs::read(src.join(f)).with_context(|| format!("reading {}", src.join(f).display()))?;
-        write_atomic(&dst.join(f), &bytes).with_context(|| format!("writing {}", dst.join(f).display()))?;
+        digits::atomic::write(&dst.join(f), &bytes).with_context(|| format!("writing {}", dst.join(f).display()))?;
     }
     let model_file = dst.join("model.toml");
-    write_atomic(&model_file, toml::to_string(&spec)?.as_bytes())?;
+    digits::atomic::write(&model_file, toml::to_string(&spec)?.as_bytes())?;
     let (t, nt) = digits::model::load_model(&dst)?.1.param_counts();
     let info = RunInfo {
         digits_version: env!("CARGO_PKG_VERSION").into(),

@@ -9,7 +9,8 @@
 //! [`write_csv`] writes the same layout (with labels when given) and [`write_submission`]
 //! writes Kaggle's `ImageId,Label` answer file; both write a temporary file and rename it.
 
-use super::{DataError, MNIST_SIDE, NUM_CLASSES};
+use super::{MNIST_SIDE, NUM_CLASSES};
+use crate::Error;
 use std::io::Read;
 use std::path::Path;
 
@@ -32,12 +33,12 @@ pub fn is_csv_path(path: &Path) -> bool {
     name.ends_with(".csv") || name.ends_with(".csv.gz")
 }
 
-fn err(path: &Path, message: impl Into<String>) -> DataError {
-    DataError::Format { path: path.to_path_buf(), message: message.into() }
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Format { path: path.to_path_buf(), message: message.into() }
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
     let raw = std::fs::read(path).map_err(io)?;
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
         let mut out = Vec::new();
@@ -66,13 +67,13 @@ fn parse_small(cell: &[u8]) -> Option<u32> {
 }
 
 /// Reads a Kaggle-style CSV file (see the module docs).
-pub fn read_csv(path: &Path) -> Result<CsvImages, DataError> {
+pub fn read_csv(path: &Path) -> Result<CsvImages, Error> {
     let bytes = read_bytes(path)?;
     parse_csv(path, &bytes)
 }
 
 /// Parses CSV text already in memory; `path` is only used in error messages.
-pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<CsvImages, DataError> {
+pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<CsvImages, Error> {
     let mut lines = bytes.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let expected_header = "`label,pixel0,…,pixel783` (Kaggle's train.csv) or `pixel0,…,pixel783` (test.csv)";
     let header = lines.next().unwrap_or_default();
@@ -155,7 +156,7 @@ fn parse_number(cell: &[u8]) -> Option<f64> {
 
 /// Writes images (and labels, as a leading `label` column, when given) as a Kaggle-style CSV.
 /// `pixels` holds `count * 784` grey levels. Written to a temporary file, then renamed.
-pub fn write_csv(path: &Path, pixels: &[u8], labels: Option<&[u8]>) -> Result<(), DataError> {
+pub fn write_csv(path: &Path, pixels: &[u8], labels: Option<&[u8]>) -> Result<(), Error> {
     if pixels.len() % PIXELS != 0 || labels.is_some_and(|l| l.len() * PIXELS != pixels.len()) {
         return Err(err(path, "cannot write: pixel and label counts do not match 28x28 images"));
     }
@@ -192,20 +193,20 @@ fn push_number(out: &mut Vec<u8>, v: u8) {
     out.push(b'0' + v % 10);
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let data = if gz {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(bytes).and_then(|_| enc.finish()).map_err(|source| DataError::Io { path: path.into(), source })?
+        enc.write_all(bytes).and_then(|_| enc.finish()).map_err(|source| Error::Io { path: path.into(), source })?
     } else {
         bytes.to_vec()
     };
-    crate::fsx::write_atomic(path, &data).map_err(|source| DataError::Io { path: path.into(), source })
+    crate::atomic::write(path, &data).map_err(|source| Error::Io { path: path.into(), source })
 }
 
 /// Writes Kaggle's submission file: `ImageId,Label`, image ids counted from 1.
-pub fn write_submission(path: &Path, labels: &[u8]) -> Result<(), DataError> {
+pub fn write_submission(path: &Path, labels: &[u8]) -> Result<(), Error> {
     let mut out = String::with_capacity(14 + labels.len() * 8);
     out.push_str("ImageId,Label\n");
     for (i, l) in labels.iter().enumerate() {

@@ -7,7 +7,8 @@
 //! same data set; a picture that cannot be used is an error naming it.
 
 use super::picture::{has_picture_extension, load_picture};
-use super::{DataError, Dataset, MNIST_SIDE, NUM_CLASSES};
+use super::{Dataset, MNIST_SIDE, NUM_CLASSES};
+use crate::Error;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -18,9 +19,9 @@ pub fn is_picture_folder(dir: &Path) -> bool {
 }
 
 /// The pictures of a folder with their labels, sorted by label then file name.
-pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, DataError> {
+pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, Error> {
     if !dir.is_dir() {
-        return Err(DataError::NotFound { path: dir.to_path_buf(), message: "no such directory".into() });
+        return Err(Error::NotFound { path: dir.to_path_buf(), message: "no such directory".into() });
     }
     let mut files = Vec::new();
     for digit in 0..NUM_CLASSES {
@@ -28,7 +29,7 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, DataError> {
         if !sub.is_dir() {
             continue;
         }
-        let io = |source| DataError::Io { path: sub.clone(), source };
+        let io = |source| Error::Io { path: sub.clone(), source };
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&sub).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -41,7 +42,7 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, DataError> {
         files.extend(names.into_iter().map(|p| (p, digit as u8)));
     }
     if files.is_empty() {
-        return Err(DataError::NotFound {
+        return Err(Error::NotFound {
             path: dir.to_path_buf(),
             message: "no pictures found: expected subfolders 0 to 9 holding PNG, JPEG, BMP, GIF or WebP files".into(),
         });
@@ -51,9 +52,9 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, DataError> {
 
 /// Loads a picture folder as a [`Dataset`] of 28×28 images (preprocessed in parallel). The
 /// first unusable picture, in sorted order, is the error.
-pub fn load_folder(dir: &Path) -> Result<Dataset, DataError> {
+pub fn load_folder(dir: &Path) -> Result<Dataset, Error> {
     let files = picture_files(dir)?;
-    let loaded: Vec<Result<Vec<f32>, DataError>> = files.par_iter().map(|(p, _)| load_picture(p)).collect();
+    let loaded: Vec<Result<Vec<f32>, Error>> = files.par_iter().map(|(p, _)| load_picture(p)).collect();
     let mut images = Vec::with_capacity(files.len() * MNIST_SIDE * MNIST_SIDE);
     for r in loaded {
         images.extend(r?);

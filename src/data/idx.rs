@@ -28,7 +28,7 @@ use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
-use super::DataError;
+use crate::Error;
 
 /// Magic number of an IDX file of unsigned-byte images (3 dimensions: count, rows, cols).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -68,14 +68,14 @@ impl fmt::Debug for IdxImages {
 }
 
 /// Reads an IDX image file (magic `0x00000803`), raw or `.gz`.
-pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
+pub fn read_idx_images(path: &Path) -> Result<IdxImages, Error> {
     let (dims, pixels) = read_idx(path, Kind::Images)?;
     Ok(IdxImages { count: dims[0], rows: dims[1], cols: dims[2], pixels })
 }
 
 /// Reads an IDX label file (magic `0x00000801`), raw or `.gz`, and checks every label is in
 /// `0..=9`.
-pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, Error> {
     let (_dims, labels) = read_idx(path, Kind::Labels)?;
     check_labels(&labels).map_err(|message| format_err(path, message))?;
     Ok(labels)
@@ -86,7 +86,7 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
 /// then renamed, so readers never see a half-written file.
 ///
 /// Fails if `pixels.len() != count * rows * cols` or a size does not fit in 32 bits.
-pub fn write_idx_images(path: &Path, images: &IdxImages) -> Result<(), DataError> {
+pub fn write_idx_images(path: &Path, images: &IdxImages) -> Result<(), Error> {
     let dims = [images.count, images.rows, images.cols];
     let needed = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     if needed != Some(images.pixels.len()) {
@@ -107,7 +107,7 @@ pub fn write_idx_images(path: &Path, images: &IdxImages) -> Result<(), DataError
 
 /// Writes an IDX label file (values are written as given, not range-checked, so tests can make
 /// bad files). Compression and atomic replacement as for [`write_idx_images`].
-pub fn write_idx_labels(path: &Path, labels: &[u8]) -> Result<(), DataError> {
+pub fn write_idx_labels(path: &Path, labels: &[u8]) -> Result<(), Error> {
     write_idx(path, LABELS_MAGIC, &[labels.len()], labels)
 }
 
@@ -156,12 +156,12 @@ impl Kind {
     }
 }
 
-fn format_err(path: &Path, message: impl Into<String>) -> DataError {
-    DataError::Format { path: path.to_path_buf(), message: message.into() }
+fn format_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Format { path: path.to_path_buf(), message: message.into() }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DataError + '_ {
-    move |source| DataError::Io { path: path.to_path_buf(), source }
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
 fn has_gz_extension(path: &Path) -> bool {
@@ -169,7 +169,7 @@ fn has_gz_extension(path: &Path) -> bool {
 }
 
 /// Opens `path`, decides raw or gzip, and reads a checked IDX file of the given kind.
-fn read_idx(path: &Path, kind: Kind) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+fn read_idx(path: &Path, kind: Kind) -> Result<(Vec<usize>, Vec<u8>), Error> {
     let file = File::open(path).map_err(io_err(path))?;
     let len = file.metadata().map_err(io_err(path))?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -230,11 +230,11 @@ fn read_idx_from<R: Read>(
     raw_len: Option<u64>,
     path: &Path,
     kind: Kind,
-) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+) -> Result<(Vec<usize>, Vec<u8>), Error> {
     let gz = raw_len.is_none();
     let holds = if gz { "the decompressed data holds" } else { "the file holds" };
     // Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
-    let read_err = |e: io::Error| -> DataError {
+    let read_err = |e: io::Error| -> Error {
         let decoder_error =
             matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof);
         if gz && decoder_error {
@@ -348,7 +348,7 @@ fn read_idx_from<R: Read>(
 /// Distinguishes temporary names of concurrent writes from one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn write_idx(path: &Path, magic: u32, dims: &[usize], data: &[u8]) -> Result<(), DataError> {
+fn write_idx(path: &Path, magic: u32, dims: &[usize], data: &[u8]) -> Result<(), Error> {
     let mut header = Vec::with_capacity(4 + 4 * dims.len());
     header.extend_from_slice(&magic.to_be_bytes());
     for &d in dims {
@@ -504,7 +504,7 @@ mod tests {
     fn invalid_gzip_is_a_format_error() {
         let bytes = b"\x1f\x8b\x08\x00garbage garbage garbage";
         let e = read_idx_from(MultiGzDecoder::new(&bytes[..]), None, Path::new(P), Kind::Images).unwrap_err();
-        assert!(matches!(e, DataError::Format { .. }), "{e:?}");
+        assert!(matches!(e, Error::Format { .. }), "{e:?}");
         assert!(e.to_string().contains("not valid gzip"), "{e}");
     }
 

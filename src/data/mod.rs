@@ -12,7 +12,7 @@
 //!   polarity) the way MNIST's digits were prepared, and [`folder`] reads a folder of them laid
 //!   out as `0/ … 9/` as a labelled data set.
 //!
-//! Every failure is a [`DataError`] that names the file (or directory) and says what is wrong.
+//! Every failure is a [`Error`] that names the file (or directory) and says what is wrong.
 
 pub mod augment;
 pub mod csv;
@@ -21,37 +21,10 @@ pub mod idx;
 pub mod picture;
 pub mod split;
 
+use crate::Error;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Everything that can go wrong while reading or preparing data.
-///
-/// Each variant names the file or directory it concerns; the `Display` form is
-/// `"{path}: {message}"`.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// The operating system refused to open, read or write a file.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file exists but its contents are not what they should be (bad magic number, wrong
-    /// size, invalid gzip data, a label out of range, a wrong image shape, ...).
-    #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
-    /// Two files that belong together disagree (e.g. image and label counts differ).
-    #[error("{} and {}: {message}", images.display(), labels.display())]
-    Mismatch { images: PathBuf, labels: PathBuf, message: String },
-    /// The files a data set needs are not in the directory searched (`path` is the directory).
-    #[error("{}: {message}", path.display())]
-    NotFound { path: PathBuf, message: String },
-    /// A parameter passed to a data function is out of range (e.g. a split fraction).
-    #[error("{message}")]
-    InvalidArgument { message: String },
-}
 
 /// Which half of MNIST to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,7 +170,7 @@ fn find_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
 /// [`Split::Test`]), each either raw or with a `.gz` suffix (the raw file is preferred when
 /// both exist). Checks each file (see [`idx`]), that the image and label counts match and that
 /// the images are 28x28.
-pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
+pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, Error> {
     let image_names = candidate_names(split, "images-idx3-ubyte");
     let label_names = candidate_names(split, "labels-idx1-ubyte");
     let image_path = find_file(dir, &image_names);
@@ -212,7 +185,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
             if l.is_none() {
                 tried.extend(label_names.iter().cloned());
             }
-            return Err(DataError::NotFound {
+            return Err(Error::NotFound {
                 path: dir.to_path_buf(),
                 message: format!(
                     "MNIST {split} files not found in this directory (tried {}); \
@@ -225,7 +198,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
 
     let images = idx::read_idx_images(&image_path)?;
     if images.rows != MNIST_SIDE || images.cols != MNIST_SIDE {
-        return Err(DataError::Format {
+        return Err(Error::Format {
             path: image_path,
             message: format!(
                 "images are {}x{}, expected {MNIST_SIDE}x{MNIST_SIDE} for MNIST",
@@ -235,7 +208,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     }
     let labels = idx::read_idx_labels(&label_path)?;
     if labels.len() != images.count {
-        return Err(DataError::Mismatch {
+        return Err(Error::Mismatch {
             message: format!(
                 "count mismatch: {} holds {} images but {} holds {} labels",
                 file_name(&image_path),
@@ -258,10 +231,10 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
 }
 
 /// Loads a labelled CSV file (Kaggle's `train.csv` layout) as a [`Dataset`].
-pub fn load_csv(path: &Path) -> Result<Dataset, DataError> {
+pub fn load_csv(path: &Path) -> Result<Dataset, Error> {
     let c = csv::read_csv(path)?;
     let Some(labels) = c.labels else {
-        return Err(DataError::Format {
+        return Err(Error::Format {
             path: path.to_path_buf(),
             message: "no `label` column (this is a test.csv layout): it can be predicted \
                       (`digits predict --input`), not trained on or evaluated"
@@ -307,7 +280,7 @@ impl Source {
     }
 
     /// Loads one split; a single-set source returns its one set for either split.
-    pub fn load(&self, split: Split) -> Result<Dataset, DataError> {
+    pub fn load(&self, split: Split) -> Result<Dataset, Error> {
         match self {
             Source::MnistDir(dir) => load_mnist(dir, split),
             Source::Csv(path) => load_csv(path),
@@ -317,7 +290,7 @@ impl Source {
 }
 
 /// Loads `split` from whatever `path` names (see [`Source::detect`]).
-pub fn load_path(path: &Path, split: Split) -> Result<Dataset, DataError> {
+pub fn load_path(path: &Path, split: Split) -> Result<Dataset, Error> {
     Source::detect(path).load(split)
 }
 
@@ -402,7 +375,7 @@ mod tests {
 
     #[test]
     fn error_display_names_the_path() {
-        let e = DataError::Format { path: "/d/f.gz".into(), message: "broken".into() };
+        let e = Error::Format { path: "/d/f.gz".into(), message: "broken".into() };
         assert_eq!(e.to_string(), "/d/f.gz: broken");
     }
 }

@@ -34,7 +34,8 @@
 //! [`load_picture`] reads a file (PNG, JPEG, BMP, GIF, WebP, recognised by content) and
 //! preprocesses it; its errors name the file and the problem.
 
-use super::{DataError, MNIST_SIDE};
+use super::MNIST_SIDE;
+use crate::Error;
 use image::{DynamicImage, ImageBuffer, ImageReader, Luma, imageops::FilterType};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -81,11 +82,11 @@ pub fn has_picture_extension(path: &Path) -> bool {
 
 /// Decodes the picture file at `path`; the format is recognised from the content (the
 /// extension only when the content says nothing).
-pub fn decode_picture(path: &Path) -> Result<DynamicImage, DataError> {
+pub fn decode_picture(path: &Path) -> Result<DynamicImage, Error> {
     let reader = ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
-        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    reader.decode().map_err(|e| DataError::Format {
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    reader.decode().map_err(|e| Error::Format {
         path: path.to_path_buf(),
         message: match e {
             image::ImageError::Unsupported(u) => {
@@ -98,11 +99,11 @@ pub fn decode_picture(path: &Path) -> Result<DynamicImage, DataError> {
 
 /// Reads the picture at `path` and preprocesses it ([`preprocess`]): 784 values in `[0, 1]`.
 ///
-/// Errors name the file: it cannot be read or decoded ([`DataError::Io`], [`DataError::Format`]),
-/// or it holds no ink ([`DataError::Format`] with [`PictureError`]'s message).
-pub fn load_picture(path: &Path) -> Result<Vec<f32>, DataError> {
+/// Errors name the file: it cannot be read or decoded ([`Error::Io`], [`Error::Format`]),
+/// or it holds no ink ([`Error::Format`] with [`PictureError`]'s message).
+pub fn load_picture(path: &Path) -> Result<Vec<f32>, Error> {
     let img = decode_picture(path)?;
-    preprocess(&img).map_err(|e| DataError::Format { path: path.to_path_buf(), message: e.to_string() })
+    preprocess(&img).map_err(|e| Error::Format { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// Preprocesses a decoded picture as MNIST's digits were prepared (see the module docs):

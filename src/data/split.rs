@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::DataError;
+use crate::Error;
 
 /// The record indices of each label value, ascending, for label values that occur, in label
 /// order. Works for any `u8` label, not only digits.
@@ -29,11 +29,9 @@ fn indices_by_class(labels: &[u8]) -> Vec<Vec<usize>> {
 /// hold every index exactly once.
 ///
 /// Fails if `fraction` is not strictly between 0 and 1.
-pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), Error> {
     if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(DataError::InvalidArgument {
-            message: format!("validation fraction must be between 0 and 1 (exclusive), got {fraction}"),
-        });
+        return Err(Error::Invalid(format!("validation fraction must be between 0 and 1 (exclusive), got {fraction}")));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut train = Vec::with_capacity(labels.len());
@@ -57,14 +55,12 @@ pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> Result<(Vec<
 /// `k` folds, each sorted ascending; together they hold every index exactly once.
 ///
 /// Fails if `k < 2` or `k` exceeds the number of records (a fold would be empty).
-pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<Vec<usize>>, DataError> {
+pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<Vec<usize>>, Error> {
     if k < 2 {
-        return Err(DataError::InvalidArgument { message: format!("k-fold needs at least 2 folds, got {k}") });
+        return Err(Error::Invalid(format!("k-fold needs at least 2 folds, got {k}")));
     }
     if k > labels.len() {
-        return Err(DataError::InvalidArgument {
-            message: format!("cannot make {k} folds from {} records", labels.len()),
-        });
+        return Err(Error::Invalid(format!("cannot make {k} folds from {} records", labels.len())));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut folds: Vec<Vec<usize>> = vec![Vec::with_capacity(labels.len() / k + 1); k];

@@ -5,7 +5,7 @@
 //! * [`report`] derives per-class precision, recall, F1 and support plus macro and weighted
 //!   averages, like `sklearn.metrics.classification_report`. Undefined ratios (0/0) are
 //!   reported as 0, like scikit-learn's `zero_division=0`.
-//! * [`Report::to_table`] renders everything as human-readable text; [`Report`] also
+//! * [`Metrics::to_table`] renders everything as human-readable text; [`Metrics`] also
 //!   serializes to JSON with serde.
 //!
 //! # Input contract
@@ -46,7 +46,7 @@ pub struct Averages {
 
 /// Everything known about a model's predictions on one data set.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Report {
+pub struct Metrics {
     /// Mean loss over the data set, if the caller computed it.
     pub loss: Option<f64>,
     /// Fraction of samples predicted correctly (0 for empty input).
@@ -92,47 +92,49 @@ pub fn confusion_matrix(labels: &[u8], predicted: &[u8], classes: usize) -> Vec<
     matrix
 }
 
-/// Builds a full [`Report`] from true labels and predictions over `classes` classes.
-///
-/// `loss` is carried through unchanged. See the module docs for the input contract.
-pub fn report(labels: &[u8], predicted: &[u8], classes: usize, loss: Option<f64>) -> Report {
-    let n = paired_len(labels, predicted);
-    let matrix = confusion_matrix(&labels[..n], &predicted[..n], classes);
+impl Metrics {
+    /// Builds a full [`Metrics`] from true labels and predictions over `classes` classes.
+    ///
+    /// `loss` is carried through unchanged. See the module docs for the input contract.
+    pub fn compute(labels: &[u8], predicted: &[u8], classes: usize, loss: Option<f64>) -> Metrics {
+        let n = paired_len(labels, predicted);
+        let matrix = confusion_matrix(&labels[..n], &predicted[..n], classes);
 
-    let correct = labels[..n].iter().zip(&predicted[..n]).filter(|(t, p)| t == p).count();
-    let accuracy = ratio(correct as f64, n as f64);
+        let correct = labels[..n].iter().zip(&predicted[..n]).filter(|(t, p)| t == p).count();
+        let accuracy = ratio(correct as f64, n as f64);
 
-    let per_class: Vec<ClassMetrics> = (0..classes)
-        .map(|c| {
-            let tp = matrix[c][c] as f64;
-            let support: u64 = matrix[c].iter().sum();
-            let predicted_as_c: u64 = matrix.iter().map(|row| row[c]).sum();
-            let precision = ratio(tp, predicted_as_c as f64);
-            let recall = ratio(tp, support as f64);
-            let f1 = ratio(2.0 * precision * recall, precision + recall);
-            ClassMetrics { class: c, precision, recall, f1, support }
-        })
-        .collect();
+        let per_class: Vec<ClassMetrics> = (0..classes)
+            .map(|c| {
+                let tp = matrix[c][c] as f64;
+                let support: u64 = matrix[c].iter().sum();
+                let predicted_as_c: u64 = matrix.iter().map(|row| row[c]).sum();
+                let precision = ratio(tp, predicted_as_c as f64);
+                let recall = ratio(tp, support as f64);
+                let f1 = ratio(2.0 * precision * recall, precision + recall);
+                ClassMetrics { class: c, precision, recall, f1, support }
+            })
+            .collect();
 
-    let macro_avg = Averages {
-        precision: ratio(per_class.iter().map(|m| m.precision).sum(), classes as f64),
-        recall: ratio(per_class.iter().map(|m| m.recall).sum(), classes as f64),
-        f1: ratio(per_class.iter().map(|m| m.f1).sum(), classes as f64),
-    };
+        let macro_avg = Averages {
+            precision: ratio(per_class.iter().map(|m| m.precision).sum(), classes as f64),
+            recall: ratio(per_class.iter().map(|m| m.recall).sum(), classes as f64),
+            f1: ratio(per_class.iter().map(|m| m.f1).sum(), classes as f64),
+        };
 
-    let total_support = per_class.iter().map(|m| m.support).sum::<u64>() as f64;
-    let weighted =
-        |f: fn(&ClassMetrics) -> f64| ratio(per_class.iter().map(|m| f(m) * m.support as f64).sum(), total_support);
-    let weighted_avg =
-        Averages { precision: weighted(|m| m.precision), recall: weighted(|m| m.recall), f1: weighted(|m| m.f1) };
+        let total_support = per_class.iter().map(|m| m.support).sum::<u64>() as f64;
+        let weighted =
+            |f: fn(&ClassMetrics) -> f64| ratio(per_class.iter().map(|m| f(m) * m.support as f64).sum(), total_support);
+        let weighted_avg =
+            Averages { precision: weighted(|m| m.precision), recall: weighted(|m| m.recall), f1: weighted(|m| m.f1) };
 
-    Report { loss, accuracy, samples: n as u64, per_class, macro_avg, weighted_avg, confusion_matrix: matrix }
+        Metrics { loss, accuracy, samples: n as u64, per_class, macro_avg, weighted_avg, confusion_matrix: matrix }
+    }
 }
 
 /// Label of the confusion matrix's corner cell.
 const AXES: &str = "true \\ predicted";
 
-impl Report {
+impl Metrics {
     /// Number of correct predictions, recovered from `accuracy * samples`.
     fn correct(&self) -> u64 {
         (self.accuracy * self.samples as f64).round() as u64
@@ -259,7 +261,7 @@ mod tests {
 
     #[test]
     fn report_hand_example() {
-        let r = report(&LABELS, &PREDS, 3, Some(0.25));
+        let r = Metrics::compute(&LABELS, &PREDS, 3, Some(0.25));
         assert_eq!(r.loss, Some(0.25));
         assert_eq!(r.samples, 7);
         // correct: positions 0,2,3,4,6 -> 5/7
@@ -295,7 +297,7 @@ mod tests {
         // labels [0,1,1], preds [0,0,0]: class 1 has support 2 but is never predicted.
         // class 0: tp 1, predicted 3, support 1 -> p 1/3, r 1, f1 2*(1/3)/(4/3) = 1/2
         // class 1: tp 0, predicted 0 (0/0 -> 0), support 2 -> p 0, r 0, f1 0
-        let r = report(&[0, 1, 1], &[0, 0, 0], 2, None);
+        let r = Metrics::compute(&[0, 1, 1], &[0, 0, 0], 2, None);
         assert_class(&r.per_class[0], 0, 1.0 / 3.0, 1.0, 0.5, 1);
         assert_class(&r.per_class[1], 1, 0.0, 0.0, 0.0, 2);
         // macro p = (1/3 + 0)/2 = 1/6, r = (1 + 0)/2 = 1/2, f1 = (1/2 + 0)/2 = 1/4
@@ -314,7 +316,7 @@ mod tests {
         // labels [0,0], preds [0,1]: class 1 is predicted once but never occurs.
         // class 0: tp 1, predicted 1, support 2 -> p 1, r 1/2, f1 2*(1/2)/(3/2) = 2/3
         // class 1: tp 0, predicted 1 -> p 0; support 0 -> r 0 (0/0); f1 0
-        let r = report(&[0, 0], &[0, 1], 2, None);
+        let r = Metrics::compute(&[0, 0], &[0, 1], 2, None);
         assert_class(&r.per_class[0], 0, 1.0, 0.5, 2.0 / 3.0, 2);
         assert_class(&r.per_class[1], 1, 0.0, 0.0, 0.0, 0);
         // macro includes the unsupported class: p 1/2, r 1/4, f1 1/3
@@ -330,7 +332,7 @@ mod tests {
     #[test]
     fn extra_class_absent_everywhere_is_all_zero() {
         // Same hand example over 4 classes: class 3 has neither support nor predictions.
-        let r = report(&LABELS, &PREDS, 4, None);
+        let r = Metrics::compute(&LABELS, &PREDS, 4, None);
         assert_class(&r.per_class[3], 3, 0.0, 0.0, 0.0, 0);
         assert_eq!(r.confusion_matrix[3], vec![0, 0, 0, 0]);
         assert!(r.confusion_matrix.iter().all(|row| row[3] == 0));
@@ -343,7 +345,7 @@ mod tests {
 
     #[test]
     fn empty_input_gives_zeros() {
-        let r = report(&[], &[], 10, None);
+        let r = Metrics::compute(&[], &[], 10, None);
         assert_eq!(r.samples, 0);
         assert_eq!(r.accuracy, 0.0);
         assert_eq!(r.per_class.len(), 10);
@@ -353,7 +355,7 @@ mod tests {
         assert!(r.to_table().contains("accuracy 0.0000 (0/0)"));
 
         // No classes at all: nothing to divide by, still no NaN and no panic.
-        let r = report(&[], &[], 0, None);
+        let r = Metrics::compute(&[], &[], 0, None);
         assert!(r.per_class.is_empty() && r.confusion_matrix.is_empty());
         assert_eq!(r.macro_avg.f1, 0.0);
         let _ = r.to_table();
@@ -362,7 +364,7 @@ mod tests {
     #[test]
     fn out_of_range_values_are_skipped() {
         // 7 is not a class of a 3-class problem: left out of the matrix, counted in samples.
-        let r = report(&[0, 7, 1], &[0, 1, 7], 3, None);
+        let r = Metrics::compute(&[0, 7, 1], &[0, 1, 7], 3, None);
         assert_eq!(r.samples, 3);
         assert_close(r.accuracy, 1.0 / 3.0, "accuracy");
         assert_eq!(r.confusion_matrix, vec![vec![1, 0, 0], vec![0; 3], vec![0; 3]]);
@@ -372,7 +374,7 @@ mod tests {
     #[cfg(not(debug_assertions))]
     #[test]
     fn mismatched_lengths_use_common_prefix() {
-        let r = report(&[0, 1, 1, 2], &[0, 1], 3, None);
+        let r = Metrics::compute(&[0, 1, 1, 2], &[0, 1], 3, None);
         assert_eq!(r.samples, 2);
         assert_eq!(r.accuracy, 1.0);
     }
@@ -386,7 +388,7 @@ mod tests {
 
     #[test]
     fn json_field_names() {
-        let r = report(&LABELS, &PREDS, 3, Some(0.0312));
+        let r = Metrics::compute(&LABELS, &PREDS, 3, Some(0.0312));
         let v = serde_json::to_value(&r).unwrap();
         let obj = v.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
@@ -407,15 +409,15 @@ mod tests {
         }
 
         // Round trip, and `loss: None` serializes as null.
-        let back: Report = serde_json::from_value(v).unwrap();
+        let back: Metrics = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
-        let none = serde_json::to_value(report(&LABELS, &PREDS, 3, None)).unwrap();
+        let none = serde_json::to_value(Metrics::compute(&LABELS, &PREDS, 3, None)).unwrap();
         assert!(none["loss"].is_null());
     }
 
     #[test]
     fn table_contains_expected_rows() {
-        let r = report(&LABELS, &PREDS, 3, Some(0.0312));
+        let r = Metrics::compute(&LABELS, &PREDS, 3, Some(0.0312));
         let t = r.to_table();
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "loss 0.0312  accuracy 0.7143 (5/7)");
@@ -445,7 +447,7 @@ mod tests {
         assert!(widths.iter().all(|&w| w == widths[0]), "matrix not aligned:\n{t}");
 
         // Without a loss the summary line starts with accuracy.
-        let t = report(&LABELS, &PREDS, 3, None).to_table();
+        let t = Metrics::compute(&LABELS, &PREDS, 3, None).to_table();
         assert!(t.starts_with("accuracy 0.7143 (5/7)\n"));
     }
 }

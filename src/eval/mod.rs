@@ -6,4 +6,4 @@
 
 pub mod metrics;
 
-pub use metrics::{Averages, ClassMetrics, Report, confusion_matrix, report};
+pub use metrics::{Averages, ClassMetrics, Metrics, confusion_matrix};

@@ -9,10 +9,10 @@
 //! DIR/members/<i>/history.json   its training history, when it had one (for `digits report`)
 //! ```
 
-use super::{ModelError, SavedModel, load_model};
+use super::{SavedModel, load_model};
+use crate::Error;
 use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::{Network, Shape};
-use crate::fsx::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -143,17 +143,17 @@ impl Classifier for Model {
 }
 
 /// Loads a model directory: an ensemble when it holds `ensemble.json`, else a single model.
-pub fn load_any(dir: &Path) -> Result<Model, ModelError> {
+pub fn load_any(dir: &Path) -> Result<Model, Error> {
     let file = dir.join(ENSEMBLE_JSON);
     if !file.exists() {
         let (saved, net) = load_model(dir)?;
         return Ok(Model::Single(Box::new(saved), net));
     }
-    let text = std::fs::read_to_string(&file).map_err(|source| ModelError::Io { path: file.clone(), source })?;
+    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
     let ens: EnsembleFile =
-        serde_json::from_str(&text).map_err(|e| ModelError::Format { path: file.clone(), message: e.to_string() })?;
+        serde_json::from_str(&text).map_err(|e| Error::Format { path: file.clone(), message: e.to_string() })?;
     if ens.format != FORMAT || ens.format_version > FORMAT_VERSION || ens.members.is_empty() {
-        return Err(ModelError::Format {
+        return Err(Error::Format {
             path: file,
             message: format!("not a {FORMAT} file of version ≤ {FORMAT_VERSION} with at least one member"),
         });
@@ -167,11 +167,11 @@ pub fn load_any(dir: &Path) -> Result<Model, ModelError> {
     Ok(Model::Ensemble(ens, e))
 }
 
-fn check_members(members: &[Network], path: &Path) -> Result<(), ModelError> {
+fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
     let (input, classes) = (members[0].input, members[0].outputs());
     for (i, m) in members.iter().enumerate() {
         if m.input != input || m.outputs() != classes {
-            return Err(ModelError::Format {
+            return Err(Error::Format {
                 path: path.into(),
                 message: format!(
                     "member {i} takes {:?} → {} classes, member 0 {input:?} → {classes}",
@@ -187,15 +187,15 @@ fn check_members(members: &[Network], path: &Path) -> Result<(), ModelError> {
 /// Makes an ensemble directory `out` from single-model run directories: copies their model
 /// files into `out/members/<i>/` and writes `ensemble.json` last, so a half-made ensemble is
 /// never loadable.
-pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), ModelError> {
+pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
     if runs.is_empty() {
-        return Err(ModelError::Other("an ensemble needs at least one member".into()));
+        return Err(Error::Invalid("an ensemble needs at least one member".into()));
     }
     let members: Vec<Network> = runs.iter().map(|r| load_model(r).map(|m| m.1)).collect::<Result<_, _>>()?;
     check_members(&members, out)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ModelError::Io { path, source }
+        move |source| Error::Io { path, source }
     };
     let mut rel = Vec::new();
     for (i, run) in runs.iter().enumerate() {
@@ -203,20 +203,20 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
         std::fs::create_dir_all(&dst).map_err(io(&dst))?;
         for f in [super::format::MODEL_JSON, super::format::WEIGHTS] {
             let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
-            write_atomic(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
+            crate::atomic::write(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
         }
         // The history goes along when there is one, for the ensemble's report.
         let history = run.join(crate::train::run::HISTORY_JSON);
         if history.exists() {
             let bytes = std::fs::read(&history).map_err(io(&history))?;
             let to = dst.join(crate::train::run::HISTORY_JSON);
-            write_atomic(&to, &bytes).map_err(io(&to))?;
+            crate::atomic::write(&to, &bytes).map_err(io(&to))?;
         }
         rel.push(PathBuf::from("members").join(i.to_string()));
     }
     let sources = runs.iter().map(|r| r.display().to_string()).collect();
     let file =
         EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
-    let text = serde_json::to_string_pretty(&file).map_err(|e| ModelError::Other(e.to_string()))?;
-    write_atomic(&out.join(ENSEMBLE_JSON), text.as_bytes()).map_err(io(&out.join(ENSEMBLE_JSON)))
+    let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::atomic::write(&out.join(ENSEMBLE_JSON), text.as_bytes()).map_err(io(&out.join(ENSEMBLE_JSON)))
 }

@@ -2,7 +2,8 @@
 //! `model.safetensors` (every tensor under its `layer.param` key). Both are written to a
 //! temporary name and renamed, so a crash never leaves a half-written model.
 
-use super::{ModelError, ModelSpec};
+use super::ModelSpec;
+use crate::Error;
 use crate::engine::Network;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -23,11 +24,9 @@ pub struct SavedModel {
     pub class_names: Vec<String>,
 }
 
-pub use crate::fsx::write_atomic;
-
 /// Saves the model into directory `dir` (created if needed).
-pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), ModelError> {
-    let io = |path: PathBuf| move |source| ModelError::Io { path, source };
+pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Error> {
+    let io = |path: PathBuf| move |source| Error::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.into()))?;
     let params = net.named_params();
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
@@ -43,8 +42,8 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Mod
     let meta = HashMap::from([("format".to_string(), format!("{FORMAT} {FORMAT_VERSION}"))]);
     let weights_path = dir.join(WEIGHTS);
     let data = safetensors::serialize(views, Some(meta))
-        .map_err(|e| ModelError::Format { path: weights_path.clone(), message: e.to_string() })?;
-    write_atomic(&weights_path, &data).map_err(io(weights_path.clone()))?;
+        .map_err(|e| Error::Format { path: weights_path.clone(), message: e.to_string() })?;
+    crate::atomic::write(&weights_path, &data).map_err(io(weights_path.clone()))?;
     let saved = SavedModel {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -53,28 +52,27 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Mod
     };
     let json_path = dir.join(MODEL_JSON);
     let text = serde_json::to_string_pretty(&saved).expect("model serialises");
-    write_atomic(&json_path, text.as_bytes()).map_err(io(json_path))?;
+    crate::atomic::write(&json_path, text.as_bytes()).map_err(io(json_path))?;
     Ok(())
 }
 
 /// Loads a model saved by [`save_model`] from directory `dir` (or from its `model.json`).
-pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
+pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
     let dir = if dir.is_file() { dir.parent().unwrap_or(Path::new(".")) } else { dir };
     let json_path = dir.join(MODEL_JSON);
     if !json_path.exists() {
-        return Err(ModelError::Format {
+        return Err(Error::Format {
             path: dir.into(),
             message: format!(
                 "not a model directory: {MODEL_JSON} is missing (expected the directory `digits train --out` wrote)"
             ),
         });
     }
-    let text =
-        std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io { path: json_path.clone(), source })?;
-    let saved: SavedModel = serde_json::from_str(&text)
-        .map_err(|e| ModelError::Format { path: json_path.clone(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io { path: json_path.clone(), source })?;
+    let saved: SavedModel =
+        serde_json::from_str(&text).map_err(|e| Error::Format { path: json_path.clone(), message: e.to_string() })?;
     if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
-        return Err(ModelError::Format {
+        return Err(Error::Format {
             path: json_path,
             message: format!(
                 "format '{}' version {} is not one this digits reads ('{FORMAT}' up to version {FORMAT_VERSION})",
@@ -84,8 +82,8 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), ModelError> {
     }
     let mut net = saved.spec.build(0)?;
     let weights_path = dir.join(WEIGHTS);
-    let data = std::fs::read(&weights_path).map_err(|source| ModelError::Io { path: weights_path.clone(), source })?;
-    let bad = |message: String| ModelError::Format { path: weights_path.clone(), message };
+    let data = std::fs::read(&weights_path).map_err(|source| Error::Io { path: weights_path.clone(), source })?;
+    let bad = |message: String| Error::Format { path: weights_path.clone(), message };
     let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     for (key, p) in net.named_params_mut() {
         let t = st.tensor(&key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;

@@ -9,16 +9,4 @@ pub mod spec;
 pub use format::{SavedModel, load_model, save_model};
 pub use spec::{LayerSpec, ModelSpec};
 
-use std::path::PathBuf;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Format { path: PathBuf, message: String },
-    #[error("model '{model}', layer {index} ({layer}): {message}")]
-    Layer { model: String, index: usize, layer: String, message: String },
-    #[error("{0}")]
-    Other(String),
-}
+use crate::Error;

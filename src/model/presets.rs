@@ -133,7 +133,7 @@ pub fn preset(name: &str) -> Option<ModelSpec> {
 }
 
 /// A preset name or a path to a model file.
-pub fn resolve(model: &str) -> Result<ModelSpec, super::ModelError> {
+pub fn resolve(model: &str) -> Result<ModelSpec, super::Error> {
     if let Some(spec) = preset(model) {
         return Ok(spec);
     }
@@ -141,7 +141,7 @@ pub fn resolve(model: &str) -> Result<ModelSpec, super::ModelError> {
     if path.exists() {
         return ModelSpec::from_file(path);
     }
-    Err(super::ModelError::Other(format!(
+    Err(super::Error::Invalid(format!(
         "'{model}' is neither a preset nor a model file (presets: {}; see `digits models`)",
         NAMES.join(", ")
     )))

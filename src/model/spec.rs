@@ -18,7 +18,7 @@
 //! activation = "softmax"
 //! ```
 
-use super::ModelError;
+use crate::Error;
 use crate::engine::{
     Activation, ActivationLayer, Initializer, L2, Layer, Network, Padding, Shape, batch_norm::BatchNormConfig,
     conv2d::Conv2DConfig, dense::DenseConfig, dropout::Dropout, flatten::Flatten, max_pool::MaxPool2DConfig,
@@ -276,39 +276,39 @@ impl ModelSpec {
     }
 
     /// Reads a model file (`.toml` or `.json`).
-    pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let spec: ModelSpec = if is_json {
-            serde_json::from_str(&text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?
+            serde_json::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?
         } else {
-            toml::from_str(&text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?
+            toml::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?
         };
         let mut spec = spec;
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
-        spec.check().map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })?;
+        spec.check().map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
         Ok(spec)
     }
 
     /// Checks that every layer fits its input by building the model once.
-    pub fn check(&self) -> Result<(), ModelError> {
+    pub fn check(&self) -> Result<(), Error> {
         self.build(0).map(|_| ())
     }
 
     /// Builds the network with weights initialised from `seed`.
-    pub fn build(&self, seed: u64) -> Result<Network, ModelError> {
+    pub fn build(&self, seed: u64) -> Result<Network, Error> {
         let [h, w, c] = self.input;
         if h == 0 || w == 0 || c == 0 {
-            return Err(ModelError::Other(format!(
+            return Err(Error::Invalid(format!(
                 "model '{}': input shape {:?} has a zero dimension",
                 self.display_name(),
                 self.input
             )));
         }
         if self.layers.is_empty() {
-            return Err(ModelError::Other(format!("model '{}' has no layers", self.display_name())));
+            return Err(Error::Invalid(format!("model '{}' has no layers", self.display_name())));
         }
         let mut rng = Rng::new(seed);
         let mut shape = Shape::new(h, w, c);
@@ -319,7 +319,7 @@ impl ModelSpec {
             let k = counts.entry(base).or_insert(0);
             let name = if *k == 0 { base.to_string() } else { format!("{base}_{k}") };
             *k += 1;
-            let layer = spec.build(name.clone(), shape, &mut rng).map_err(|message| ModelError::Layer {
+            let layer = spec.build(name.clone(), shape, &mut rng).map_err(|message| Error::Layer {
                 model: self.display_name().to_string(),
                 index,
                 layer: name,
@@ -332,14 +332,14 @@ impl ModelSpec {
     }
 
     /// Parameter count as Keras reports it (moving statistics of batch norm included).
-    pub fn param_count(&self) -> Result<usize, ModelError> {
+    pub fn param_count(&self) -> Result<usize, Error> {
         let net = self.build(0)?;
         let (t, n) = net.param_counts();
         Ok(t + n)
     }
 
     /// A one-line-per-layer summary like Keras' `model.summary()`.
-    pub fn summary(&self) -> Result<String, ModelError> {
+    pub fn summary(&self) -> Result<String, Error> {
         let net = self.build(0)?;
         let mut s = format!("{:<24} {:<14} {:>10}\n", "layer (type)", "output", "params");
         for l in &net.layers {

@@ -6,14 +6,14 @@
 //! code. Text uses the bundled DejaVu Sans through `plotters`' `ab_glyph` backend, so drawing
 //! needs no fontconfig or system fonts and looks the same on every machine.
 
+use crate::Error;
 use crate::eval::metrics::ClassMetrics;
-use crate::model::format::write_atomic;
 use crate::train::History;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const SANS: &str = "sans-serif";
@@ -43,16 +43,6 @@ impl ChartFormat {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ChartError {
-    #[error("drawing the {chart} chart: {message}")]
-    Draw { chart: &'static str, message: String },
-    #[error("encoding the {chart} chart as PNG: {message}")]
-    Encode { chart: &'static str, message: String },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
 /// What a chart's drawing code returns; the backend's error types differ, so they are boxed.
 pub type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -67,11 +57,14 @@ pub trait Chart {
 }
 
 /// Draws `chart` and returns the encoded file: PNG bytes or SVG text.
-pub fn render<C: Chart>(chart: &C, format: ChartFormat) -> Result<Vec<u8>, ChartError> {
+pub fn render<C: Chart>(chart: &C, format: ChartFormat) -> Result<Vec<u8>, Error> {
     register_font();
     let (w, h) = chart.size();
-    let draw_err =
-        |e: Box<dyn std::error::Error + Send + Sync>| ChartError::Draw { chart: chart.kind(), message: e.to_string() };
+    let draw_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Chart {
+        action: "drawing",
+        chart: chart.kind(),
+        message: e.to_string(),
+    };
     match format {
         ChartFormat::Png => {
             let mut buf = vec![255u8; w as usize * h as usize * 3];
@@ -82,8 +75,11 @@ pub fn render<C: Chart>(chart: &C, format: ChartFormat) -> Result<Vec<u8>, Chart
             }
             let img = image::RgbImage::from_raw(w, h, buf).expect("buffer sized for the image");
             let mut out = std::io::Cursor::new(Vec::new());
-            img.write_to(&mut out, image::ImageFormat::Png)
-                .map_err(|e| ChartError::Encode { chart: chart.kind(), message: e.to_string() })?;
+            img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| Error::Chart {
+                action: "encoding as PNG",
+                chart: chart.kind(),
+                message: e.to_string(),
+            })?;
             Ok(out.into_inner())
         }
         ChartFormat::Svg => {
@@ -100,9 +96,9 @@ pub fn render<C: Chart>(chart: &C, format: ChartFormat) -> Result<Vec<u8>, Chart
 }
 
 /// Renders `chart` and writes it (atomically) to `path`; returns the bytes written.
-pub fn save<C: Chart>(chart: &C, format: ChartFormat, path: &Path) -> Result<Vec<u8>, ChartError> {
+pub fn save<C: Chart>(chart: &C, format: ChartFormat, path: &Path) -> Result<Vec<u8>, Error> {
     let bytes = render(chart, format)?;
-    write_atomic(path, &bytes).map_err(|source| ChartError::Io { path: path.into(), source })?;
+    crate::atomic::write(path, &bytes).map_err(|source| Error::Io { path: path.into(), source })?;
     Ok(bytes)
 }
 

@@ -2,7 +2,8 @@
 //! table or JSON, and its pictures (a labelled sample grid and the pixel-value histogram),
 //! drawn by the same chart code as the run reports.
 
-use super::charts::{self, ChartError, ChartFormat, DigitGrid, DigitTile, PixelHistogram};
+use super::charts::{self, ChartFormat, DigitGrid, DigitTile, PixelHistogram};
+use crate::Error;
 use crate::data::Dataset;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -125,8 +126,8 @@ pub fn sample_grid(title: &str, d: &Dataset, classes: usize, per_class: usize) -
 
 /// Writes `samples.{png,svg}` (the labelled grid of the first set) and
 /// `pixel-histogram.{png,svg}` (every set) into `dir`; returns the files written.
-pub fn write_data_views(dir: &Path, sets: &[(&str, &Dataset)], classes: usize) -> Result<Vec<PathBuf>, ChartError> {
-    std::fs::create_dir_all(dir).map_err(|source| ChartError::Io { path: dir.into(), source })?;
+pub fn write_data_views(dir: &Path, sets: &[(&str, &Dataset)], classes: usize) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
     let mut files = Vec::new();
     if let Some((name, first)) = sets.first() {
         let grid = sample_grid(&format!("{name} set: labelled samples"), first, classes, 12);

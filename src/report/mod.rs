@@ -11,28 +11,18 @@ pub mod charts;
 pub mod data_view;
 pub mod html;
 
+use crate::Error;
 use crate::data::Dataset;
 use crate::engine::{LayerOutput, Network};
-use crate::eval::Report;
-use crate::model::format::write_atomic;
+use crate::eval::Metrics;
 use crate::train::History;
 use crate::train::run::RunInfo;
 use charts::{
-    Chart, ChartError, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap,
-    FeatureMaps, LearningCurves, PerClassBars, WeightHistograms,
+    Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap, FeatureMaps,
+    LearningCurves, PerClassBars, WeightHistograms,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error(transparent)]
-    Chart(#[from] ChartError),
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Input(String),
-}
 
 /// The charts directory inside a run directory.
 pub const CHARTS_DIR: &str = "report";
@@ -51,7 +41,7 @@ pub struct RunReport<'a> {
     pub name: String,
     pub info: Option<&'a RunInfo>,
     pub history: &'a History,
-    pub metrics: &'a Report,
+    pub metrics: &'a Metrics,
     pub net: &'a mut Network,
     pub test: &'a Dataset,
     /// Class probabilities for every test image, `test.len() × classes`.
@@ -81,7 +71,7 @@ pub struct ReportFiles {
 
 /// One chart of the report: file stem, section, caption, and how to render it.
 type Job<'a> =
-    (&'static str, &'static str, String, Box<dyn Fn(ChartFormat) -> Result<Vec<u8>, ChartError> + Send + Sync + 'a>);
+    (&'static str, &'static str, String, Box<dyn Fn(ChartFormat) -> Result<Vec<u8>, Error> + Send + Sync + 'a>);
 
 fn job<'a, C: Chart + Send + Sync + 'a>(
     stem: &'static str,
@@ -195,7 +185,7 @@ fn history_rows(h: &History) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn metrics_rows(m: &Report) -> Vec<Vec<String>> {
+fn metrics_rows(m: &Metrics) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = m
         .per_class
         .iter()
@@ -223,18 +213,18 @@ fn metrics_rows(m: &Report) -> Vec<Vec<String>> {
 
 /// Draws every chart of a run into `RUN/report/` (PNG and SVG) and writes the report page
 /// with the PNGs embedded. Returns the paths written.
-pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
+pub fn write_run_report(r: RunReport) -> Result<ReportFiles, Error> {
     let classes = r.net.outputs();
     let side = (r.test.rows, r.test.cols);
     if r.probabilities.len() != r.test.len() * classes {
-        return Err(ReportError::Input(format!(
+        return Err(Error::Invalid(format!(
             "{} probabilities for {} test images of {classes} classes",
             r.probabilities.len(),
             r.test.len()
         )));
     }
     let charts_dir = r.dir.join(CHARTS_DIR);
-    std::fs::create_dir_all(&charts_dir).map_err(|source| ReportError::Io { path: charts_dir.clone(), source })?;
+    std::fs::create_dir_all(&charts_dir).map_err(|source| Error::Io { path: charts_dir.clone(), source })?;
 
     // Feature maps need the network itself (a forward pass); everything after only reads.
     let sample = r.sample.min(r.test.len().saturating_sub(1));
@@ -359,7 +349,7 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
     }
 
     // Charts are independent: draw them in parallel, PNG and SVG.
-    type Rendered = Result<(Vec<u8>, Vec<u8>), ChartError>;
+    type Rendered = Result<(Vec<u8>, Vec<u8>), Error>;
     let rendered: Vec<Rendered> =
         jobs.par_iter().map(|(_, _, _, f)| Ok((f(ChartFormat::Png)?, f(ChartFormat::Svg)?))).collect();
     let mut files = Vec::new();
@@ -368,7 +358,7 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
         let (png, svg) = res?;
         for (ext, bytes) in [("png", &png), ("svg", &svg)] {
             let path = charts_dir.join(format!("{stem}.{ext}"));
-            write_atomic(&path, bytes).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+            crate::atomic::write(&path, bytes).map_err(|source| Error::Io { path: path.clone(), source })?;
             files.push(path);
         }
         pngs.insert(*stem, png);
@@ -462,7 +452,7 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, ReportError> {
         page.note("The model has no convolution or pooling layer.");
     }
     let html_path = r.html.unwrap_or_else(|| r.dir.join(REPORT_HTML));
-    write_atomic(&html_path, page.finish().as_bytes())
-        .map_err(|source| ReportError::Io { path: html_path.clone(), source })?;
+    crate::atomic::write(&html_path, page.finish().as_bytes())
+        .map_err(|source| Error::Io { path: html_path.clone(), source })?;
     Ok(ReportFiles { html: html_path, charts: files })
 }

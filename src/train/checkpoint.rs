@@ -7,9 +7,8 @@
 //! renamed: a crash leaves the previous checkpoint, never half of a new one.
 
 use super::fit::Progress;
+use crate::Error;
 use crate::engine::Network;
-use crate::fsx::write_atomic;
-use crate::model::ModelError;
 use crate::optim::Optimizer;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -51,14 +50,14 @@ pub fn save_checkpoint(path: &Path, net: &Network, opt: &Optimizer, progress: &P
     let meta = Meta { version: VERSION, optimizer_iterations: opt.iterations, progress: progress.clone() };
     let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&meta).map_err(std::io::Error::other)?)]);
     let bytes = safetensors::serialize(views, Some(meta)).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes)
+    crate::atomic::write(path, &bytes)
 }
 
 /// Restores `net` (whose architecture must match) and `opt` from the checkpoint at `path`, and
 /// returns the run's progress.
-pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<Progress, ModelError> {
-    let data = std::fs::read(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
-    let bad = |message: String| ModelError::Format { path: path.into(), message };
+pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<Progress, Error> {
+    let data = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let bad = |message: String| Error::Format { path: path.into(), message };
     let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let (_, header) =
         SafeTensors::read_metadata(&data).map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
@@ -71,7 +70,7 @@ pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> R
     if meta.version > VERSION {
         return Err(bad(format!("checkpoint version {} is newer than this digits reads ({VERSION})", meta.version)));
     }
-    let read = |key: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
+    let read = |key: &str, shape: &[usize]| -> Result<Vec<f32>, Error> {
         let t = st.tensor(key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape {
             return Err(bad(format!("tensor '{key}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape())));
@@ -96,9 +95,9 @@ pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> R
 }
 
 /// The parameters stored in a checkpoint, in the network's order (for restoring best weights).
-pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<Vec<f32>>, ModelError> {
-    let data = std::fs::read(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
-    let bad = |message: String| ModelError::Format { path: path.into(), message };
+pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<Vec<f32>>, Error> {
+    let data = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let bad = |message: String| Error::Format { path: path.into(), message };
     let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     net.named_params()
         .iter()

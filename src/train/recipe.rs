@@ -5,8 +5,9 @@
 //! start your own. Flags given on the command line override a recipe's values.
 
 use super::callbacks::{EarlyStopping, ReduceLrOnPlateau};
+use crate::Error;
 use crate::data::augment::AugmentConfig;
-use crate::model::{ModelError, ModelSpec};
+use crate::model::ModelSpec;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -41,27 +42,27 @@ pub struct Recipe {
     pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
 }
 
-fn parse(text: &str, path: &Path) -> Result<Recipe, ModelError> {
-    toml::from_str(text).map_err(|e| ModelError::Format { path: path.into(), message: e.to_string() })
+fn parse(text: &str, path: &Path) -> Result<Recipe, Error> {
+    toml::from_str(text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })
 }
 
 impl Recipe {
     /// A built-in recipe by name, or a recipe file (`.toml`).
-    pub fn resolve(name: &str) -> Result<Recipe, ModelError> {
+    pub fn resolve(name: &str) -> Result<Recipe, Error> {
         if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
             return parse(text, Path::new(&format!("recipes/{n}.toml")));
         }
         let path = Path::new(name);
         if path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
             return parse(&text, path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-        Err(ModelError::Other(format!("'{name}' is neither a recipe ({}) nor a recipe file", names.join(", "))))
+        Err(Error::Invalid(format!("'{name}' is neither a recipe ({}) nor a recipe file", names.join(", "))))
     }
 
     /// The recipe's model.
-    pub fn model_spec(&self) -> Result<ModelSpec, ModelError> {
+    pub fn model_spec(&self) -> Result<ModelSpec, Error> {
         match &self.model {
             RecipeModel::Named(n) => crate::model::presets::resolve(n),
             RecipeModel::Inline(spec) => {

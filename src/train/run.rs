@@ -9,7 +9,6 @@
 //! ```
 
 use super::{History, TrainConfig};
-use crate::model::format::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -30,15 +29,15 @@ pub struct RunInfo {
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    write_atomic(path, text.as_bytes())
+    crate::atomic::write(path, text.as_bytes())
 }
 
 /// The history file of a run directory, one JSON record per epoch.
 pub const HISTORY_JSON: &str = "history.json";
 
 pub fn write_history(dir: &Path, history: &History) -> std::io::Result<()> {
-    write_atomic(&dir.join("history.csv"), history.to_csv().as_bytes())?;
-    write_atomic(&dir.join(HISTORY_JSON), history.to_json().as_bytes())
+    crate::atomic::write(&dir.join("history.csv"), history.to_csv().as_bytes())?;
+    crate::atomic::write(&dir.join(HISTORY_JSON), history.to_json().as_bytes())
 }
 
 /// Reads `history.json` from a run directory.

@@ -26,17 +26,3 @@ pub use hyperband::Plan;
 pub use results::{ResultsFile, TrialRecord};
 pub use search::{Strategy, Task};
 pub use space::{Params, Space, Value};
-
-use std::path::PathBuf;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TuneError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("search space {path}: {message}")]
-    Space { path: PathBuf, message: String },
-    #[error("results file {path}: {message}")]
-    Results { path: PathBuf, message: String },
-    #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
-}

@@ -3,8 +3,8 @@
 //! running. On restart the file is read back; a last line cut short by the kill is dropped (and
 //! cut from the file), a damaged line anywhere else is an error naming the line.
 
-use super::TuneError;
 use super::space::Params;
+use crate::Error;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,8 +50,8 @@ pub struct ResultsFile {
 
 impl ResultsFile {
     /// Opens (creating) the file and returns the trials already recorded.
-    pub fn open(path: &Path) -> Result<(ResultsFile, Vec<TrialRecord>), TuneError> {
-        let io = |source| TuneError::Io { path: path.into(), source };
+    pub fn open(path: &Path) -> Result<(ResultsFile, Vec<TrialRecord>), Error> {
+        let io = |source| Error::Io { path: path.into(), source };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -79,7 +79,7 @@ impl ResultsFile {
                     start = end + 1;
                 }
                 (None, Some(_)) => {
-                    return Err(TuneError::Results {
+                    return Err(Error::Results {
                         path: path.into(),
                         message: format!(
                             "line {line_no} is not a trial record; the file is damaged (move it away to start over)"
@@ -99,8 +99,8 @@ impl ResultsFile {
 
     /// Appends one record as a line and waits until it is on disk. Returns the record as it
     /// reads back from the file, so decisions made from it are the ones a resumed run makes.
-    pub fn append(&mut self, record: &TrialRecord) -> Result<TrialRecord, TuneError> {
-        let io = |source| TuneError::Io { path: self.path.clone(), source };
+    pub fn append(&mut self, record: &TrialRecord) -> Result<TrialRecord, Error> {
+        let io = |source| Error::Io { path: self.path.clone(), source };
         let mut line = serde_json::to_string(record).expect("a trial record serialises");
         let back: TrialRecord = serde_json::from_str(&line).expect("a trial record reads back");
         line.push('\n');

@@ -17,7 +17,7 @@
 //! number and the parameter's name, so a trial's values depend neither on the order of the
 //! file nor on the other parameters, nor on which trials ran before or beside it.
 
-use super::TuneError;
+use crate::Error;
 use crate::engine::{Activation, Padding};
 use crate::model::{LayerSpec, ModelSpec};
 use crate::optim::OptimizerConfig;
@@ -195,9 +195,9 @@ enum Kind {
 
 impl Space {
     /// Reads and checks a space file (TOML).
-    pub fn from_file(path: &Path) -> Result<Space, TuneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TuneError::Io { path: path.into(), source })?;
-        let bad = |message: String| TuneError::Space { path: path.into(), message };
+    pub fn from_file(path: &Path) -> Result<Space, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        let bad = |message: String| Error::Space { path: path.into(), message };
         let space: Space = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
         space.check().map_err(bad)?;
         Ok(space)

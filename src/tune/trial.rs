@@ -6,7 +6,7 @@
 //! tuning uses, that gives the same weights as training from scratch, so the result never
 //! depends on where a run was interrupted.
 
-use super::TuneError;
+use crate::Error;
 use crate::data::Dataset;
 use crate::engine::Network;
 use crate::model::{ModelSpec, save_model};
@@ -31,10 +31,10 @@ pub fn run_trial(
     cfg: &TrainConfig,
     train: &Dataset,
     val: &Dataset,
-) -> Result<Trained, TuneError> {
+) -> Result<Trained, Error> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| TuneError::Io { path, source }
+        move |source| Error::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let last = dir.join(checkpoint::LAST);

@@ -1,0 +1,76 @@
+//! The library's one error type. Every variant names what it concerns (the file, the record,
+//! the layer, the chart) and says what is wrong, so a face can print it as it is: the CLI
+//! prints `error: {e}`, the server answers it as JSON.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused to open, read or write a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but its contents are not what they should be (bad magic number, wrong
+    /// size, a label out of range, an unreadable model file, ...).
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    /// One record of a file is wrong: a CSV line, a results line, a tensor.
+    #[error("{}: {record}: {message}", path.display())]
+    Record { path: PathBuf, record: String, message: String },
+    /// Two files that belong together disagree (e.g. image and label counts differ).
+    #[error("{} and {}: {message}", images.display(), labels.display())]
+    Mismatch { images: PathBuf, labels: PathBuf, message: String },
+    /// The files something needs are not where it looked (`path` is the place searched).
+    #[error("{}: {message}", path.display())]
+    NotFound { path: PathBuf, message: String },
+    /// A layer of a model cannot be built as described.
+    #[error("model '{model}', layer {index} ({layer}): {message}")]
+    Layer { model: String, index: usize, layer: String, message: String },
+    /// Two shapes that must agree do not: a model and its data, a checkpoint and its model.
+    #[error("{what}: {expected_what} is {expected}, but {found_what} is {found}")]
+    Shape { what: String, expected_what: String, expected: String, found_what: String, found: String },
+    /// A search-space file is wrong.
+    #[error("search space {}: {message}", path.display())]
+    Space { path: PathBuf, message: String },
+    /// A tuning results file is wrong.
+    #[error("results file {}: {message}", path.display())]
+    Results { path: PathBuf, message: String },
+    /// A chart could not be drawn or encoded.
+    #[error("{action} the {chart} chart: {message}")]
+    Chart { action: &'static str, chart: &'static str, message: String },
+    /// A setting or argument is out of range or names nothing known (a split fraction, an
+    /// optimizer name, a learning rate).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`, to use as `.map_err(Error::io(path))`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    /// An [`Error::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
+        Error::Format { path: path.into(), message: message.into() }
+    }
+
+    /// An [`Error::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid(message.into())
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::Invalid(message)
+    }
+}
