@@ -2,29 +2,12 @@
 //! without test-time augmentation, and `evaluate` accepts the ensemble directory.
 
 use digits::data::{Split, load_mnist};
-use digits::model::ensemble::{Classifier, load_any};
 use digits::model::load_model;
+use digits::model::{Classifier, Classify};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn digits(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DIGITS_DATA")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = digits(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{digits, ok, s};
 
 #[test]
 fn ensemble_averages_its_members_and_evaluates() {
@@ -58,7 +41,7 @@ fn ensemble_averages_its_members_and_evaluates() {
     let x = &test.images[..200 * 784];
     let mut members: Vec<_> = runs.iter().map(|r| load_model(r).unwrap().1).collect();
     let probs: Vec<Vec<f32>> = members.iter_mut().map(|m| m.predict(x, 100)).collect();
-    let mut model = load_any(&ens).unwrap();
+    let mut model = Classifier::load(&ens).unwrap();
     let got = model.predict_proba(x, 100);
     for (j, g) in got.iter().enumerate() {
         let mean = probs.iter().map(|p| p[j]).sum::<f32>() / 3.0;
@@ -69,8 +52,8 @@ fn ensemble_averages_its_members_and_evaluates() {
     args.pop();
     args.extend([s(&tta), "--tta", "3"]);
     ok(&args);
-    let a = load_any(&tta).unwrap().predict_proba(x, 100);
-    let b = load_any(&tta).unwrap().predict_proba(x, 50);
+    let a = Classifier::load(&tta).unwrap().predict_proba(x, 100);
+    let b = Classifier::load(&tta).unwrap().predict_proba(x, 50);
     // (The same copies whatever the batch size; only the products' rounding differs.)
     let most = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(most < 1e-5, "TTA depends on the batch size: differs by {most}");

@@ -240,7 +240,7 @@ fn cnn() -> &'static Mutex<Network> {
         // Two threads whatever the machine: the weights (and so the rates printed) depend on
         // the thread count, and these are the ones the README quotes.
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        pool.install(|| fit(&mut net, &mut opt, &train, None, &cfg, &mut |_| {}));
+        pool.install(|| fit(&mut net, &mut opt, &train, None, &cfg, &mut |_| {})).unwrap();
         eprintln!("cnn-32-64 trained on 10,000 images in {:.1}s", start.elapsed().as_secs_f64());
         Mutex::new(net)
     })

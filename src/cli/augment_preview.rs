@@ -2,7 +2,7 @@
 //! what the augmentation flags do before training with them.
 
 use super::common::DataArgs;
-use super::train::AugmentArgs;
+use super::options::AugmentArgs;
 use anyhow::{Context, bail};
 use digits::data::Split;
 use digits::data::augment::{AugmentConfig, augment_one};
@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let mut cfg = a.augment.config()?;
+    let mut cfg = a.augment.overrides().apply(AugmentConfig::default())?;
     if !cfg.is_active() {
         cfg = AugmentConfig::notebook(); // with no flags, show the notebook's augmentation
     }

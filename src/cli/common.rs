@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use digits::data::{self, Dataset, Split};
+use digits::model::Classifier;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -21,6 +22,14 @@ impl DataArgs {
     }
     pub fn source(&self) -> data::Source {
         data::Source::detect(&self.dir())
+    }
+    /// Whether the data names a directory with a test set of its own.
+    pub fn has_test_split(&self) -> bool {
+        self.source().has_test_split()
+    }
+    /// Loads another data set given by path (e.g. `--test-data`).
+    pub fn load_other(&self, path: &Path, split: Split) -> anyhow::Result<Dataset> {
+        data::load_path(path, split).with_context(|| format!("loading the test set {}", path.display()))
     }
     /// Loads one split; a single file (CSV) is the whole data set whatever the split.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
@@ -43,6 +52,14 @@ pub fn init_threads(threads: Option<usize>) -> usize {
 }
 
 /// Loads a run directory or an ensemble directory.
-pub fn load_any(dir: &Path) -> anyhow::Result<digits::model::ensemble::Model> {
-    digits::model::ensemble::load_any(dir).with_context(|| format!("loading the model in {}", dir.display()))
+pub fn load_classifier(dir: &Path) -> anyhow::Result<Classifier> {
+    Classifier::load(dir).with_context(|| format!("loading the model in {}", dir.display()))
+}
+
+/// The first `limit` records of `data` (all without a limit).
+pub fn limited(data: Dataset, limit: Option<usize>) -> Dataset {
+    match limit {
+        Some(n) if n < data.len() => data.subset(&(0..n).collect::<Vec<_>>()),
+        _ => data,
+    }
 }

@@ -1,8 +1,10 @@
 //! `digits evaluate`: judge a trained model on the test set.
 
-use super::common::{DataArgs, init_threads, load_any};
+use super::common::{DataArgs, init_threads, load_classifier};
 use digits::data::Split;
-use digits::model::ensemble::Classifier;
+use digits::eval::{Metrics, evaluate};
+use digits::model::Classify;
+use digits::model::classifier::BATCH;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -25,28 +27,26 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
-    let mut net = load_any(&a.model)?;
+    let mut model = load_classifier(&a.model)?;
     let test = a.data.load(Split::Test)?;
     // Warm the workspaces once so the timing is of steady-state inference.
-    net.predict_proba(
-        &test.images[..test.images.len().min(digits::train::fit::EVAL_BATCH * net.input_shape().len())],
-        digits::train::fit::EVAL_BATCH,
-    );
+    let warm = test.images.len().min(BATCH * model.input_shape().len());
+    model.predict_proba(&test.images[..warm], BATCH);
     let mut seconds = f64::INFINITY;
     let mut e = None;
     for _ in 0..a.repeat.max(1) {
         let start = std::time::Instant::now();
-        e = Some(digits::train::evaluate(&mut net, &test));
+        e = Some(evaluate(&mut model, &test)?);
         seconds = seconds.min(start.elapsed().as_secs_f64());
     }
     let e = e.expect("at least one pass");
-    let report = digits::eval::Metrics::compute(&test.labels, &e.predicted, net.classes(), Some(e.loss));
+    let metrics = Metrics::compute(&test.labels, &e.predicted, model.classes(), Some(e.loss));
     if a.json {
-        let mut v = serde_json::to_value(&report)?;
+        let mut v = serde_json::to_value(&metrics)?;
         v["inference_seconds"] = serde_json::json!(seconds);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", report.to_table());
+        print!("{}", metrics.to_table());
         println!(
             "inference: {} images in {:.3} s ({:.1} µs/image)",
             test.len(),

@@ -1,12 +1,12 @@
 //! `digits predict`: labels and probabilities for pictures of digits, or for IDX or Kaggle CSV
 //! images, and Kaggle submission files.
 
-use super::common::{DataArgs, init_threads, load_any};
+use super::common::{DataArgs, init_threads, load_classifier};
 use anyhow::{Context, bail};
-use digits::data::{MNIST_SIDE, csv, idx, picture};
-use digits::model::ensemble::{Classifier, Model};
+use digits::data::unlabelled::{read_images, test_images_in, write_prepared};
+use digits::data::{MNIST_SIDE, csv, picture};
+use digits::model::{Classifier, Classify, Predictions};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -44,117 +44,95 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
-    let mut net = load_any(&a.model)?;
-    if a.pictures.is_empty() { predict_idx(&a, &mut net) } else { predict_pictures(&a, &mut net) }
+    let mut model = load_classifier(&a.model)?;
+    if a.pictures.is_empty() { predict_images(&a, &mut model) } else { predict_pictures(&a, &mut model) }
 }
 
 /// Every picture is tried: the usable ones are predicted (and their inputs written), each
 /// unusable one is reported on stderr, and the command fails at the end if any was unusable.
-fn predict_pictures(a: &Args, net: &mut Model) -> anyhow::Result<()> {
-    let input = net.input_shape();
+fn predict_pictures(a: &Args, model: &mut Classifier) -> anyhow::Result<()> {
+    let input = model.input_shape();
     if (input.h, input.w, input.c) != (MNIST_SIDE, MNIST_SIDE, 1) {
         bail!("the model expects {}x{}x{} inputs; pictures are prepared as 28x28x1", input.h, input.w, input.c);
     }
     let loaded: Vec<_> = a.pictures.par_iter().map(|p| picture::load_picture(p)).collect();
     let mut good: Vec<(&Path, Vec<f32>)> = Vec::new();
-    let mut failed = 0;
     for (path, r) in a.pictures.iter().zip(loaded) {
         match r {
             Ok(pixels) => good.push((path, pixels)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed += 1;
-            }
+            Err(e) => eprintln!("error: {e}"),
         }
     }
     if let Some(dir) = &a.show_input {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut taken: HashMap<String, usize> = HashMap::new();
-        for (path, pixels) in &good {
-            let stem = path.file_stem().map_or("picture".into(), |s| s.to_string_lossy().into_owned());
-            // Two pictures with the same name in different folders must not overwrite each other.
-            let n = taken.entry(stem.clone()).or_insert(0);
-            *n += 1;
-            let name = if *n == 1 { format!("{stem}.png") } else { format!("{stem}-{n}.png") };
-            let out = dir.join(name);
-            digits::atomic::write(&out, &picture::encode_png(pixels, MNIST_SIDE))
-                .with_context(|| format!("writing {}", out.display()))?;
-        }
+        write_prepared(dir, &good)?;
     }
     let x: Vec<f32> = good.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    let probs = net.predict_proba(&x, digits::train::fit::EVAL_BATCH);
-    let classes = net.classes();
+    let predictions = model.predict(&x)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if !a.json && !good.is_empty() {
         writeln!(out, "file\tlabel\ttop3")?;
     }
-    for ((path, _), p) in good.iter().zip(probs.chunks(classes)) {
-        let label = digits::engine::loss::argmax(p);
-        let mut order: Vec<usize> = (0..classes).collect();
-        order.sort_by(|&i, &j| p[j].total_cmp(&p[i]).then(i.cmp(&j)));
-        let top3 = &order[..3.min(classes)];
+    for (i, (path, _)) in good.iter().enumerate() {
+        let (label, top3) = (predictions.label(i), predictions.top(i, 3));
         if a.json {
-            let top: Vec<_> = top3.iter().map(|&d| serde_json::json!({"digit": d, "probability": p[d]})).collect();
+            let top: Vec<_> = top3.iter().map(|(d, p)| serde_json::json!({"digit": d, "probability": p})).collect();
+            let p = predictions.row(i);
             let v = serde_json::json!({"file": path.display().to_string(), "label": label, "top3": top, "probabilities": p});
             writeln!(out, "{v}")?;
         } else {
-            let top: Vec<String> = top3.iter().map(|&d| format!("{d}:{:.4}", p[d])).collect();
+            let top: Vec<String> = top3.iter().map(|(d, p)| format!("{d}:{p:.4}")).collect();
             writeln!(out, "{}\t{label}\t{}", path.display(), top.join(" "))?;
         }
     }
     out.flush()?;
+    let failed = a.pictures.len() - good.len();
     if failed > 0 {
         bail!("{failed} of {} pictures could not be used (see above)", a.pictures.len());
     }
     Ok(())
 }
 
-fn predict_idx(a: &Args, net: &mut Model) -> anyhow::Result<()> {
+fn predict_images(a: &Args, model: &mut Classifier) -> anyhow::Result<()> {
     let path = match &a.input {
         Some(p) => p.clone(),
-        None => {
-            let dir = a.data.dir();
-            ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"]
-                .iter()
-                .map(|n| dir.join(n))
-                .find(|p| p.exists())
-                .with_context(|| format!("no test images in {} (give --input FILE)", dir.display()))?
-        }
+        None => test_images_in(&a.data.dir())?,
     };
-    let (count, rows, cols, bytes) = if csv::is_csv_path(&path) {
-        let c = csv::read_csv(&path)?;
-        (c.count, MNIST_SIDE, MNIST_SIDE, c.pixels)
-    } else {
-        let i = idx::read_idx_images(&path)?;
-        (i.count, i.rows, i.cols, i.pixels)
-    };
-    let want = net.input_shape();
-    if rows != want.h || cols != want.w {
-        bail!("{}: images are {rows}x{cols}, the model expects {}x{}", path.display(), want.h, want.w);
+    let images = read_images(&path, a.limit)?;
+    let want = model.input_shape();
+    if images.rows != want.h || images.cols != want.w {
+        bail!(
+            "{}: images are {}x{}, the model expects {}x{}",
+            path.display(),
+            images.rows,
+            images.cols,
+            want.h,
+            want.w
+        );
     }
-    let n = a.limit.unwrap_or(count).min(count);
-    let pixels = digits::data::scale_pixels(&bytes[..n * rows * cols]);
-    let probs = net.predict_proba(&pixels, digits::train::fit::EVAL_BATCH);
-    let classes = net.classes();
+    let predictions = model.predict(&images.pixels)?;
     if let Some(sub) = &a.submission {
-        let labels: Vec<u8> = probs.chunks(classes).map(|p| digits::engine::loss::argmax(p) as u8).collect();
+        let labels = predictions.labels();
         csv::write_submission(sub, &labels)?;
         println!("{}: {} predictions (ImageId,Label) for {}", sub.display(), labels.len(), path.display());
         return Ok(());
     }
+    print_rows(&predictions, a.json).context("writing the predictions")
+}
+
+fn print_rows(predictions: &Predictions, json: bool) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if !a.json {
+    let classes = predictions.classes;
+    if !json {
         writeln!(out, "index\tlabel\t{}", (0..classes).map(|c| format!("p{c}")).collect::<Vec<_>>().join("\t"))?;
     }
-    for (i, p) in probs.chunks(classes).enumerate() {
-        let label = digits::engine::loss::argmax(p);
-        if a.json {
-            let v = serde_json::json!({"index": i, "label": label, "probabilities": p});
-            writeln!(out, "{v}")?;
+    for i in 0..predictions.len() {
+        let (label, p) = (predictions.label(i), predictions.row(i));
+        if json {
+            writeln!(out, "{}", serde_json::json!({"index": i, "label": label, "probabilities": p}))?;
         } else {
             let ps: Vec<String> = p.iter().map(|v| format!("{v:.4}")).collect();
             writeln!(out, "{i}\t{label}\t{}", ps.join("\t"))?;
         }
     }
-    Ok(())
+    out.flush()
 }

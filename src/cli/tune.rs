@@ -12,9 +12,10 @@
 
 use super::common::{DataArgs, init_threads};
 use anyhow::{Context, bail};
+use digits::atomic::write_json;
 use digits::data::{Dataset, Split, split::stratified_split};
 use digits::train::TrainConfig;
-use digits::train::run::{RunInfo, write_json};
+use digits::train::run::RunInfo;
 use digits::tune::search::leaderboard;
 use digits::tune::{Params, Plan, ResultsFile, Space, Strategy, Task, TrialRecord, Value, trial};
 use serde::{Deserialize, Serialize};
@@ -318,7 +319,7 @@ fn run_trials(
                     if search.name() == "random" {
                         // Random search never continues a trial: its checkpoint is spent.
                         let _ =
-                            std::fs::remove_file(trial_dir(&a.out, task.trial).join(digits::train::checkpoint::LAST));
+                            std::fs::remove_file(trial_dir(&a.out, task.trial).join(digits::layout::CHECKPOINT_LAST));
                     }
                     done.push(record);
                 }
@@ -405,7 +406,7 @@ fn finish(
     let test_accuracy = if a.data.source().has_test_split() {
         let test = a.data.load(Split::Test)?;
         let (_, mut net) = digits::model::load_model(&dst)?;
-        Some(digits::train::evaluate(&mut net, &test).accuracy)
+        Some(digits::eval::evaluate(&mut net, &test)?.accuracy)
     } else {
         None
     };
@@ -438,7 +439,7 @@ fn finish(
     }
     // Every trial is finished: the checkpoints that let them continue are spent.
     for r in done {
-        let _ = std::fs::remove_file(trial_dir(&a.out, r.trial).join(digits::train::checkpoint::LAST));
+        let _ = std::fs::remove_file(trial_dir(&a.out, r.trial).join(digits::layout::CHECKPOINT_LAST));
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod folder;
 pub mod idx;
 pub mod picture;
 pub mod split;
+pub mod unlabelled;
 
 use crate::Error;
 use std::ffi::OsString;

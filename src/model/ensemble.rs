@@ -9,38 +9,17 @@
 //! DIR/members/<i>/history.json   its training history, when it had one (for `digits report`)
 //! ```
 
-use super::{SavedModel, load_model};
+use super::classifier::Classify;
+use super::load_model;
 use crate::Error;
 use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::{Network, Shape};
+use crate::layout::{self, EnsembleDir, RunDir};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const ENSEMBLE_JSON: &str = "ensemble.json";
 pub const FORMAT: &str = "digits-ensemble";
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Anything that maps images to class probabilities.
-pub trait Classifier {
-    /// The shape of one input image.
-    fn input_shape(&self) -> Shape;
-    /// Number of classes (probabilities per image).
-    fn classes(&self) -> usize;
-    /// Class probabilities, `classes()` per image, for the images in `x`, `batch` at a time.
-    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32>;
-}
-
-impl Classifier for Network {
-    fn input_shape(&self) -> Shape {
-        self.input
-    }
-    fn classes(&self) -> usize {
-        self.outputs()
-    }
-    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
-        self.predict(x, batch)
-    }
-}
 
 /// `ensemble.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,7 +51,7 @@ pub struct Ensemble {
     pub tta_augment: AugmentConfig,
 }
 
-impl Classifier for Ensemble {
+impl Classify for Ensemble {
     fn input_shape(&self) -> Shape {
         self.members[0].input
     }
@@ -105,50 +84,9 @@ impl Classifier for Ensemble {
     }
 }
 
-/// A model directory of either kind.
-pub enum Model {
-    Single(Box<SavedModel>, Network),
-    Ensemble(EnsembleFile, Ensemble),
-}
-
-impl Model {
-    /// The single network, if this is not an ensemble.
-    pub fn network(&mut self) -> Option<&mut Network> {
-        match self {
-            Model::Single(_, n) => Some(n),
-            Model::Ensemble(..) => None,
-        }
-    }
-}
-
-impl Classifier for Model {
-    fn input_shape(&self) -> Shape {
-        match self {
-            Model::Single(_, n) => n.input_shape(),
-            Model::Ensemble(_, e) => e.input_shape(),
-        }
-    }
-    fn classes(&self) -> usize {
-        match self {
-            Model::Single(_, n) => n.classes(),
-            Model::Ensemble(_, e) => e.classes(),
-        }
-    }
-    fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
-        match self {
-            Model::Single(_, n) => n.predict_proba(x, batch),
-            Model::Ensemble(_, e) => e.predict_proba(x, batch),
-        }
-    }
-}
-
-/// Loads a model directory: an ensemble when it holds `ensemble.json`, else a single model.
-pub fn load_any(dir: &Path) -> Result<Model, Error> {
-    let file = dir.join(ENSEMBLE_JSON);
-    if !file.exists() {
-        let (saved, net) = load_model(dir)?;
-        return Ok(Model::Single(Box::new(saved), net));
-    }
+/// Loads the ensemble directory `dir` (see [`crate::layout::EnsembleDir`]).
+pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
+    let file = EnsembleDir::new(dir).ensemble_json();
     let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
     let ens: EnsembleFile =
         serde_json::from_str(&text).map_err(|e| Error::Format { path: file.clone(), message: e.to_string() })?;
@@ -164,7 +102,7 @@ pub fn load_any(dir: &Path) -> Result<Model, Error> {
     }
     check_members(&members, &file)?;
     let e = Ensemble { members, tta: ens.tta, tta_augment: ens.tta_augment };
-    Ok(Model::Ensemble(ens, e))
+    Ok((ens, e))
 }
 
 fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
@@ -199,24 +137,26 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
     };
     let mut rel = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let dst = out.join("members").join(i.to_string());
+        let dst = EnsembleDir::new(out).member(i);
+        let dst = dst.path();
         std::fs::create_dir_all(&dst).map_err(io(&dst))?;
-        for f in [super::format::MODEL_JSON, super::format::WEIGHTS] {
+        for f in [layout::MODEL_JSON, layout::WEIGHTS] {
             let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
             crate::atomic::write(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
         }
         // The history goes along when there is one, for the ensemble's report.
-        let history = run.join(crate::train::run::HISTORY_JSON);
+        let history = RunDir::new(run).history_json();
         if history.exists() {
             let bytes = std::fs::read(&history).map_err(io(&history))?;
-            let to = dst.join(crate::train::run::HISTORY_JSON);
+            let to = dst.join(layout::HISTORY_JSON);
             crate::atomic::write(&to, &bytes).map_err(io(&to))?;
         }
-        rel.push(PathBuf::from("members").join(i.to_string()));
+        rel.push(EnsembleDir::member_rel(i));
     }
     let sources = runs.iter().map(|r| r.display().to_string()).collect();
     let file =
         EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
     let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Invalid(e.to_string()))?;
-    crate::atomic::write(&out.join(ENSEMBLE_JSON), text.as_bytes()).map_err(io(&out.join(ENSEMBLE_JSON)))
+    let path = EnsembleDir::new(out).ensemble_json();
+    crate::atomic::write_file(&path, text.as_bytes())
 }

@@ -456,3 +456,73 @@ pub fn write_run_report(r: RunReport) -> Result<ReportFiles, Error> {
         .map_err(|source| Error::Io { path: html_path.clone(), source })?;
     Ok(ReportFiles { html: html_path, charts: files })
 }
+
+/// Options of a report drawn from a run or ensemble directory.
+#[derive(Clone, Debug, Default)]
+pub struct ReportOptions {
+    /// The page to write (default: `DIR/report.html`); charts always go to `DIR/report/`.
+    pub html: Option<PathBuf>,
+    /// Index of the test image whose feature maps are drawn.
+    pub sample: usize,
+}
+
+/// Writes the report of a run just trained, from the evaluation of its final model on `test`.
+pub fn write_after_training(
+    run: &mut crate::train::Run,
+    test: &Dataset,
+    evaluation: &crate::eval::Evaluation,
+) -> Result<ReportFiles, Error> {
+    let metrics = run.metrics.clone().ok_or_else(|| Error::invalid("the run was not scored"))?;
+    let name = run.name().to_string();
+    write_run_report(RunReport {
+        dir: run.dir.path(),
+        html: None,
+        name,
+        info: run.info.as_ref(),
+        history: &run.history,
+        metrics: &metrics,
+        net: &mut run.network,
+        test,
+        probabilities: &evaluation.probabilities,
+        sample: 0,
+        ensemble: None,
+    })
+}
+
+/// Writes the report of the run or ensemble directory `dir`, evaluating its model on `test`. A
+/// run may lack its history or settings (a model saved by other means): the page says so.
+pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<ReportFiles, Error> {
+    use crate::model::Classifier;
+    use crate::train::run::{read_history, read_run_info};
+    let mut model = Classifier::load(dir)?;
+    let history = read_history(dir)?;
+    let info = read_run_info(dir)?;
+    let e = crate::eval::evaluate(&mut model, test)?;
+    let metrics = Metrics::compute(&test.labels, &e.predicted, crate::model::Classify::classes(&model), Some(e.loss));
+    let (members, tta) = match &model {
+        Classifier::Single(..) => (Vec::new(), 0),
+        Classifier::Ensemble(file, _) => {
+            let mut members = Vec::new();
+            for (i, m) in file.members.iter().enumerate() {
+                let name = file.sources.get(i).cloned().unwrap_or_else(|| format!("member {}", i + 1));
+                members.push((name, read_history(&dir.join(m))?));
+            }
+            (members, file.tta)
+        }
+    };
+    let name = model.name();
+    let is_ensemble = !members.is_empty();
+    write_run_report(RunReport {
+        dir,
+        html: options.html.clone(),
+        name,
+        info: info.as_ref(),
+        history: &history,
+        metrics: &metrics,
+        net: model.first_network(),
+        test,
+        probabilities: &e.probabilities,
+        sample: options.sample,
+        ensemble: is_ensemble.then_some(EnsembleSummary { members: &members, tta }),
+    })
+}

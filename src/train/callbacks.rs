@@ -58,14 +58,18 @@ impl Monitor {
 }
 
 impl std::str::FromStr for Monitor {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
         Ok(match s {
             "val_loss" => Monitor::ValLoss,
             "val_accuracy" => Monitor::ValAccuracy,
             "loss" => Monitor::Loss,
             "accuracy" => Monitor::Accuracy,
-            _ => return Err(format!("unknown monitor '{s}' (expected val_loss, val_accuracy, loss or accuracy)")),
+            _ => {
+                return Err(crate::Error::Invalid(format!(
+                    "unknown monitor '{s}' (expected val_loss, val_accuracy, loss or accuracy)"
+                )));
+            }
         })
     }
 }
@@ -149,11 +153,15 @@ impl Schedule {
 }
 
 impl std::str::FromStr for Schedule {
-    type Err = String;
+    type Err = crate::Error;
     /// `constant`, `cosine`, `one-cycle`, or `step[:EVERY[:FACTOR]]` (default every 5 epochs,
     /// factor 0.5).
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("unknown schedule '{s}' (expected constant, cosine, one-cycle or step[:EVERY[:FACTOR]])");
+    fn from_str(s: &str) -> crate::Result<Self> {
+        let bad = || {
+            crate::Error::Invalid(format!(
+                "unknown schedule '{s}' (expected constant, cosine, one-cycle or step[:EVERY[:FACTOR]])"
+            ))
+        };
         let mut parts = s.split(':');
         Ok(match parts.next().unwrap_or_default() {
             "constant" => Schedule::Constant,
@@ -163,7 +171,9 @@ impl std::str::FromStr for Schedule {
                 let every = parts.next().map(|p| p.parse::<usize>().map_err(|_| bad())).transpose()?.unwrap_or(5);
                 let factor = parts.next().map(|p| p.parse::<f64>().map_err(|_| bad())).transpose()?.unwrap_or(0.5);
                 if every == 0 || !(factor > 0.0 && factor.is_finite()) {
-                    return Err(format!("schedule '{s}': EVERY must be at least 1 and FACTOR positive"));
+                    return Err(crate::Error::Invalid(format!(
+                        "schedule '{s}': EVERY must be at least 1 and FACTOR positive"
+                    )));
                 }
                 Schedule::Step { every, factor }
             }

@@ -15,11 +15,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The last epoch's checkpoint in a run directory.
-pub const LAST: &str = "checkpoint-last.safetensors";
-/// The best epoch's checkpoint (by the watched quantity) in a run directory.
-pub const BEST: &str = "checkpoint-best.safetensors";
-
 const META_KEY: &str = "digits-checkpoint";
 const VERSION: u32 = 1;
 
@@ -35,7 +30,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// Writes the checkpoint of `net`, `opt` and `progress` to `path`, atomically.
-pub fn save_checkpoint(path: &Path, net: &Network, opt: &Optimizer, progress: &Progress) -> std::io::Result<()> {
+pub fn save_checkpoint(path: &Path, net: &Network, opt: &Optimizer, progress: &Progress) -> crate::Result<()> {
     let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> =
         net.named_params().iter().map(|(k, p)| (k.clone(), f32_bytes(&p.value), p.shape.clone())).collect();
     for (i, slots) in opt.slots.iter().enumerate() {
@@ -48,9 +43,10 @@ pub fn save_checkpoint(path: &Path, net: &Network, opt: &Optimizer, progress: &P
         .map(|(k, b, s)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data")))
         .collect();
     let meta = Meta { version: VERSION, optimizer_iterations: opt.iterations, progress: progress.clone() };
-    let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&meta).map_err(std::io::Error::other)?)]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(std::io::Error::other)?;
-    crate::atomic::write(path, &bytes)
+    let bad = |e: &dyn std::fmt::Display| Error::format(path, e.to_string());
+    let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&meta).map_err(|e| bad(&e))?)]);
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| bad(&e))?;
+    crate::atomic::write_file(path, &bytes)
 }
 
 /// Restores `net` (whose architecture must match) and `opt` from the checkpoint at `path`, and

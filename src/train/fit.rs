@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::loss::{self, Targets};
 use crate::engine::{Loss, Network};
-use crate::model::ensemble::Classifier;
+use crate::eval::evaluate::evaluate_unchecked;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -35,17 +35,17 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Checks the settings against the data: a callback watching a validation quantity needs a
     /// validation set.
-    pub fn check(&self, has_validation: bool) -> Result<(), String> {
+    pub fn check(&self, has_validation: bool) -> crate::Result<()> {
         let monitors = [
             self.early_stopping.as_ref().map(|e| ("early stopping", e.monitor)),
             self.reduce_lr_on_plateau.as_ref().map(|p| ("ReduceLROnPlateau", p.monitor)),
         ];
         for (what, m) in monitors.into_iter().flatten() {
             if m.needs_validation() && !has_validation {
-                return Err(format!(
+                return Err(crate::Error::Invalid(format!(
                     "{what} watches {} but there is no validation set (use --validation-split F or --validation test, or monitor loss/accuracy)",
                     m.name()
-                ));
+                )));
             }
         }
         Ok(())
@@ -100,6 +100,13 @@ impl Default for TrainConfig {
 
 /// What the loop reports as it goes.
 pub enum Event<'a> {
+    /// A run resumes from its checkpoint (before [`Event::Started`]).
+    Resumed {
+        epochs_done: usize,
+        epochs: usize,
+    },
+    /// A run is about to train (from [`Trainer`](super::Trainer)).
+    Started(&'a super::RunStart),
     EpochStart {
         epoch: usize,
         epochs: usize,
@@ -117,30 +124,18 @@ pub enum Event<'a> {
     Note(String),
 }
 
-/// Loss, accuracy and predictions of a network on a dataset, in inference mode.
-pub struct Evaluation {
-    pub loss: f64,
-    pub accuracy: f64,
-    pub probabilities: Vec<f32>,
-    pub predicted: Vec<u8>,
-}
-
-/// Images per inference batch: large enough for efficient products, small enough for cache.
-pub const EVAL_BATCH: usize = 1000;
-
-pub fn evaluate<C: Classifier + ?Sized>(net: &mut C, data: &Dataset) -> Evaluation {
-    let probabilities = net.predict_proba(&data.images, EVAL_BATCH);
-    let classes = net.classes();
-    let mut total = 0.0f64;
-    let mut predicted = Vec::with_capacity(data.len());
-    for (p, &l) in probabilities.chunks(classes).zip(&data.labels) {
-        // Keras clips probabilities to [1e-7, 1 − 1e-7] in the cross-entropy.
-        total -= (p[l as usize].clamp(1e-7, 1.0 - 1e-7) as f64).ln();
-        predicted.push(loss::argmax(p) as u8);
+/// An error naming both shapes when `data`'s images are not what `net` takes.
+fn check_images(net: &Network, data: &Dataset, what: &str) -> crate::Result<()> {
+    if (net.input.h, net.input.w, net.input.c) != (data.rows, data.cols, 1) {
+        return Err(crate::Error::Shape {
+            what: format!("training on {what}"),
+            expected_what: "the model's input".into(),
+            expected: net.input.to_string(),
+            found_what: "each image".into(),
+            found: format!("{}×{}×1", data.rows, data.cols),
+        });
     }
-    let n = data.len().max(1) as f64;
-    let correct = predicted.iter().zip(&data.labels).filter(|(a, b)| a == b).count();
-    Evaluation { loss: total / n, accuracy: correct as f64 / n, probabilities, predicted }
+    Ok(())
 }
 
 /// Trains `net` on `train` for `cfg.epochs`, validating on `val` after each epoch.
@@ -151,11 +146,9 @@ pub fn fit(
     val: Option<&Dataset>,
     cfg: &TrainConfig,
     on_event: &mut dyn FnMut(Event),
-) -> History {
+) -> crate::Result<History> {
     let no_checkpoints = &mut |_: EpochDone| Ok(());
-    fit_from(net, opt, train, val, cfg, Progress::default(), None, on_event, no_checkpoints)
-        .expect("no checkpoint writer to fail")
-        .history
+    Ok(fit_from(net, opt, train, val, cfg, Progress::default(), None, on_event, no_checkpoints)?.history)
 }
 
 /// Trains from `progress` (the default for a new run; a checkpoint's for a resumed one) and
@@ -171,10 +164,13 @@ pub fn fit_from(
     mut progress: Progress,
     mut best_weights: Option<Vec<Vec<f32>>>,
     on_event: &mut dyn FnMut(Event),
-    on_epoch: &mut dyn FnMut(EpochDone) -> std::io::Result<()>,
-) -> std::io::Result<Progress> {
+    on_epoch: &mut dyn FnMut(EpochDone) -> crate::Result<()>,
+) -> crate::Result<Progress> {
+    check_images(net, train, "the training set")?;
+    if let Some(v) = val {
+        check_images(net, v, "the validation set")?;
+    }
     let per = net.input.len();
-    assert_eq!(per, train.rows * train.cols, "the model's input does not match the images");
     let n = train.len();
     let bs = cfg.batch_size.max(1).min(n.max(1));
     let steps = n.div_ceil(bs);
@@ -237,7 +233,7 @@ pub fn fit_from(
         let seconds = start.elapsed().as_secs_f64();
         let (val_loss, val_accuracy) = match val {
             Some(v) => {
-                let e = evaluate(net, v);
+                let e = evaluate_unchecked(net, v);
                 (Some(e.loss), Some(e.accuracy))
             }
             None => (None, None),

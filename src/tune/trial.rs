@@ -37,7 +37,7 @@ pub fn run_trial(
         move |source| Error::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let last = dir.join(checkpoint::LAST);
+    let last = crate::layout::RunDir::new(dir).checkpoint_last();
     let mut net = spec.build(cfg.seed)?;
     let mut opt = Optimizer::new(cfg.optimizer.clone());
     let mut progress = Progress::default();
@@ -52,10 +52,9 @@ pub fn run_trial(
         }
     }
     let save = &mut |e: crate::train::EpochDone| checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress);
-    let progress =
-        fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save).map_err(io(&last))?;
+    let progress = fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save)?;
     save_model(dir, spec, &net)?;
-    write_history(dir, &progress.history).map_err(io(dir))?;
+    write_history(&crate::layout::RunDir::new(dir), &progress.history)?;
     let end = progress.history.epochs.last();
     let val_accuracy = end.and_then(|r| r.val_accuracy).unwrap_or(0.0);
     let val_loss = end.and_then(|r| r.val_loss).unwrap_or(f64::NAN);

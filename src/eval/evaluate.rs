@@ -1,0 +1,52 @@
+//! Running a classifier over a labelled data set: loss, accuracy and every prediction.
+
+use crate::data::Dataset;
+use crate::engine::loss;
+use crate::model::classifier::{BATCH, Classify};
+use crate::{Error, Result};
+
+/// Loss, accuracy and predictions of a classifier on a data set, in inference mode.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Mean cross-entropy (probabilities clipped to [1e-7, 1 − 1e-7], as Keras does).
+    pub loss: f64,
+    pub accuracy: f64,
+    /// `classes` probabilities per image.
+    pub probabilities: Vec<f32>,
+    pub predicted: Vec<u8>,
+}
+
+/// Evaluates `model` on `data`. An error when the data set's images are not the shape the
+/// model takes, or when the data set is empty.
+pub fn evaluate<C: Classify + ?Sized>(model: &mut C, data: &Dataset) -> Result<Evaluation> {
+    let shape = model.input_shape();
+    if (shape.h, shape.w, shape.c) != (data.rows, data.cols, 1) {
+        return Err(Error::Shape {
+            what: "evaluating the model".into(),
+            expected_what: "its input".into(),
+            expected: shape.to_string(),
+            found_what: "each image of the data set".into(),
+            found: format!("{}×{}×1", data.rows, data.cols),
+        });
+    }
+    if data.is_empty() {
+        return Err(Error::invalid("there are no images to evaluate on"));
+    }
+    Ok(evaluate_unchecked(model, data))
+}
+
+/// [`evaluate`] for callers that checked the shapes already (the fit loop's validation).
+pub(crate) fn evaluate_unchecked<C: Classify + ?Sized>(model: &mut C, data: &Dataset) -> Evaluation {
+    let probabilities = model.predict_proba(&data.images, BATCH);
+    let classes = model.classes();
+    let mut total = 0.0f64;
+    let mut predicted = Vec::with_capacity(data.len());
+    for (p, &l) in probabilities.chunks(classes).zip(&data.labels) {
+        // Keras clips probabilities to [1e-7, 1 − 1e-7] in the cross-entropy.
+        total -= (p[l as usize].clamp(1e-7, 1.0 - 1e-7) as f64).ln();
+        predicted.push(loss::argmax(p) as u8);
+    }
+    let n = data.len().max(1) as f64;
+    let correct = predicted.iter().zip(&data.labels).filter(|(a, b)| a == b).count();
+    Evaluation { loss: total / n, accuracy: correct as f64 / n, probabilities, predicted }
+}
