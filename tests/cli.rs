@@ -1,34 +1,10 @@
 //! End-to-end tests of the `digits` binary on the real bundled MNIST.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn digits(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DIGITS_DATA")
-        .output()
-        .expect("run digits")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = digits(args);
-    assert!(
-        out.status.success(),
-        "digits {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{digits, ok, temp_dir};
 
 #[test]
 fn models_json_lists_every_preset_with_keras_param_counts() {
@@ -293,4 +269,48 @@ fn augment_preview_draws_the_grid_and_augmented_training_is_reproducible() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("a1/train.json")).unwrap()).unwrap();
     assert_eq!(train["config"]["augment"]["rotation"], 10.0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The training flags reach the run's settings (train.json): optimizer, momentum, Nesterov,
+/// loss, and flags over a recipe's values (the recipe keeps the rest).
+#[test]
+fn optimizer_loss_and_recipe_flags_reach_the_runs_settings() {
+    let dir = temp_dir("wiring");
+    let settings = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.join(name);
+        let mut args =
+            vec!["train", "--limit", "600", "--epochs", "1", "--threads", "2", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ok(&args);
+        serde_json::from_str(&std::fs::read_to_string(out.join("train.json")).unwrap()).unwrap()
+    };
+    let sgd = settings(
+        "sgd",
+        &["--model", "mlp-64-64", "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--nesterov"],
+    );
+    let opt = &sgd["config"]["optimizer"];
+    assert_eq!(opt["name"], "sgd", "{opt}");
+    assert_eq!(opt["momentum"].as_f64().unwrap() as f32, 0.9, "{opt}");
+    assert_eq!(opt["nesterov"], true, "{opt}");
+    assert_eq!(opt["lr"].as_f64().unwrap() as f32, 0.05, "{opt}");
+    let rms = settings("rms", &["--model", "mlp-64-64", "--optimizer", "rmsprop", "--momentum", "0.5"]);
+    assert_eq!(rms["config"]["optimizer"]["name"], "rmsprop");
+    assert_eq!(rms["config"]["optimizer"]["momentum"].as_f64().unwrap() as f32, 0.5);
+    let cat = settings("cat", &["--model", "mlp-64-64", "--loss", "categorical_crossentropy"]);
+    assert_eq!(cat["config"]["loss"], "categorical_crossentropy");
+    assert_eq!(sgd["config"]["loss"], "sparse_categorical_crossentropy");
+    // The `fast` recipe with two of its values overridden keeps its model and schedule.
+    let fast = settings("fast", &["--recipe", "fast", "--batch-size", "64", "--schedule", "constant"]);
+    let recipe: toml::Value = toml::from_str(&std::fs::read_to_string("recipes/fast.toml").unwrap()).unwrap();
+    assert_eq!(fast["config"]["batch_size"], 64);
+    assert_eq!(fast["config"]["epochs"], 1);
+    assert_eq!(fast["config"]["schedule"], "constant");
+    assert_ne!(recipe["batch_size"].as_integer(), Some(64), "the override must differ from the recipe");
+    let fast_plain = settings("fast-plain", &["--recipe", "fast"]);
+    assert_eq!(fast_plain["config"]["batch_size"].as_i64(), recipe["batch_size"].as_integer());
+    assert_eq!(fast["model"], fast_plain["model"]);
+    assert_eq!(fast["model"], "cnn-fast");
+    assert_eq!(fast["config"]["optimizer"]["lr"].as_f64().unwrap() as f32, 0.005);
+    assert_eq!(fast_plain["config"]["schedule"], "one_cycle");
+    assert!(digits(&["train", "--optimizer", "adam", "--nesterov", "--limit", "10"]).status.code() == Some(1));
 }

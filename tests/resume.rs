@@ -1,26 +1,15 @@
 //! `digits train --resume`: a run killed with SIGKILL at a random moment and resumed ends with
 //! the same weights and history as the same run uninterrupted; callbacks act as Keras' do.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
-fn digits() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_digits"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("DIGITS_DATA");
-    c
-}
+mod common;
+use common::{digits_cmd as digits, ok_output, temp_dir, weights_hash};
 
 fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-resume-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    ok_output(&[], out)
 }
 
 /// The history without its timings.
@@ -35,7 +24,7 @@ fn history(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn a_run_killed_at_a_random_moment_resumes_to_the_same_result() {
+fn a_run_killed_at_a_seeded_moment_resumes_to_the_same_result() {
     let dir = temp_dir("kill");
     let args = |out: &Path| {
         vec![
@@ -65,19 +54,29 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_result() {
     let whole = dir.join("whole");
     ok(digits().args(args(&whole)).output().unwrap());
 
+    // Where to kill comes from a seed, not from the wall clock: after a seeded epoch's line,
+    // and a seeded delay into the next epoch (each takes about half a second here).
+    let mut rng = SplitMix(0x5EED_0011);
+    let (after_epoch, delay_ms) = (1 + rng.next() % 4, rng.next() % 400);
     let killed = dir.join("killed");
-    let mut child = digits().args(args(&killed)).stdout(std::process::Stdio::null()).spawn().unwrap();
-    let start = Instant::now();
-    while !killed.join("checkpoint-last.safetensors").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(5));
+    let mut child = digits().args(args(&killed)).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    // The reader stays open until the kill: a closed pipe would end the run with SIGPIPE instead.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = 0;
+    for line in std::io::BufRead::lines(&mut reader) {
+        let line = line.unwrap();
+        if line.starts_with(&format!("Epoch {after_epoch}/")) {
+            seen += 1;
+            break;
+        }
     }
-    // A random moment within the next epochs (each takes about half a second here).
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
-    std::thread::sleep(Duration::from_millis(nanos as u64 % 900));
+    assert_eq!(seen, 1, "the run never finished epoch {after_epoch}");
+    std::thread::sleep(Duration::from_millis(delay_ms));
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the run ended before it could be killed");
+    drop(reader);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the run ended before it could be killed: {status}");
     assert!(!killed.join("model.safetensors").exists(), "an interrupted run must not look finished");
 
     let out = ok(digits().args(["train", "--resume", killed.to_str().unwrap()]).output().unwrap());
@@ -88,7 +87,6 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_result() {
         std::fs::read(killed.join("model.safetensors")).unwrap(),
         "resumed weights differ from the uninterrupted run's"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -121,7 +119,6 @@ fn early_stopping_and_reduce_lr_act_and_say_so() {
         .unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("watches val_loss but there is no validation set"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Regression: serde_json's default float parser is not correctly rounded, so a resumed run's
@@ -164,5 +161,44 @@ fn checkpoint_progress_floats_survive_bit_for_bit() {
         }
     }
     assert_eq!(back, progress);
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A small seeded generator (SplitMix64), so the test's choices are the same on every run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// `--restore-best-weights` saves the best epoch's weights: bit for bit those of the same run
+/// trained to the best epoch only, and not those of the epoch it stopped at.
+#[test]
+fn restore_best_weights_saves_the_best_epochs_weights() {
+    let dir = temp_dir("restore");
+    let train = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let text = ok(digits()
+            .args(["train", "--model", "mlp-64-64", "--limit", "6000", "--validation-split", "0.2", "--lr", "0.01"])
+            .args(["--threads", "2", "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap());
+        (weights_hash(&out.join("model.safetensors")), history(&out), text)
+    };
+    let (restored, h, out) = train("restored", &["--epochs", "12", "--early-stopping", "2", "--restore-best-weights"]);
+    let stop = h.len();
+    let best = h.iter().map(|e| e["val_loss"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+    let best_epoch = h.iter().position(|e| e["val_loss"].as_f64().unwrap() == best).unwrap() + 1;
+    assert!(stop < 12 && best_epoch < stop, "the run must stop early after its best epoch:\n{out}");
+    let (to_best, ..) = train("to-best", &["--epochs", &best_epoch.to_string()]);
+    let (to_stop, ..) = train("to-stop", &["--epochs", &stop.to_string()]);
+    // The check can tell the two apart: without restoring, the weights would be the last epoch's.
+    assert_ne!(to_best, to_stop, "the best and the last epoch's weights are the same: nothing to check");
+    assert_eq!(restored, to_best, "the saved weights are not the best epoch's (epoch {best_epoch} of {stop})");
 }

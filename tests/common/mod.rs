@@ -99,3 +99,9 @@ pub fn weights_hash(path: &Path) -> u64 {
     }
     h
 }
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
