@@ -170,66 +170,15 @@ pub fn fit_from(
     if let Some(v) = val {
         check_images(net, v, "the validation set")?;
     }
-    let per = net.input.len();
-    let n = train.len();
-    let bs = cfg.batch_size.max(1).min(n.max(1));
-    let steps = n.div_ceil(bs);
-    let classes = net.outputs();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut x = vec![0.0f32; bs * per];
-    let mut y = vec![0u8; bs];
-    let base_lr = cfg.optimizer.lr() as f64;
-    let total_steps = steps * cfg.epochs;
-    let augment = cfg.augment.is_active();
-    // The quantity whose best epoch is kept: EarlyStopping's, else validation loss, else loss.
-    let watched = cfg.early_stopping.as_ref().map(|e| (e.monitor, e.min_delta)).unwrap_or(if val.is_some() {
-        (Monitor::ValLoss, 0.0)
-    } else {
-        (Monitor::Loss, 0.0)
-    });
-    let mut best_watched: Option<f64> = progress
-        .history
-        .epochs
-        .iter()
-        .filter_map(|r| watched.0.value(r))
-        .fold(None, |b, v| if watched.0.improves(v, b, watched.1) { Some(v) } else { b });
+    let mut batches = Batches::new(net.input.len(), train.len(), cfg.batch_size);
+    let watched = Watched::new(cfg, val.is_some());
+    let mut best_watched = watched.best_so_far(&progress.history);
     while !progress.finished(cfg) {
         let epoch = progress.epochs_done + 1;
-        on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps });
+        on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps: batches.steps });
         let start = Instant::now();
-        order.sort_unstable();
-        Rng::derive(&[cfg.seed, 0x5EED_0000 + epoch as u64]).shuffle(&mut order);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for step in 0..steps {
-            let idx = &order[step * bs..((step + 1) * bs).min(n)];
-            let b = idx.len();
-            for (k, &i) in idx.iter().enumerate() {
-                y[k] = train.labels[i];
-            }
-            if augment {
-                augment_batch(&cfg.augment, &train.images, idx, train.rows, train.cols, cfg.seed, epoch as u64, &mut x);
-            } else {
-                for (k, &i) in idx.iter().enumerate() {
-                    x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
-                }
-            }
-            let factor = cfg.schedule.factor((epoch - 1) * steps + step, total_steps, epoch);
-            opt.config.set_lr((base_lr * factor * progress.callbacks.lr_scale) as f32);
-            let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
-            let out = net.forward(&x[..b * per], b, true, seed);
-            correct += loss::correct(out, &y[..b], classes);
-            let l = net.loss_grad(Targets::Labels(&y[..b]), cfg.loss) + net.penalty();
-            net.backward(&x[..b * per]);
-            opt.step(net);
-            loss_sum += l * b as f64;
-            seen += b;
-            on_event(Event::Step {
-                step: step + 1,
-                steps,
-                loss: loss_sum / seen as f64,
-                accuracy: correct as f64 / seen as f64,
-            });
-        }
+        let (loss, accuracy) =
+            train_epoch(net, opt, train, cfg, epoch, progress.callbacks.lr_scale, &mut batches, on_event);
         let seconds = start.elapsed().as_secs_f64();
         let (val_loss, val_accuracy) = match val {
             Some(v) => {
@@ -239,49 +188,170 @@ pub fn fit_from(
             None => (None, None),
         };
         let lr = opt.config.lr() as f64;
-        let record = EpochRecord {
-            epoch,
-            loss: loss_sum / seen.max(1) as f64,
-            accuracy: correct as f64 / seen.max(1) as f64,
-            val_loss,
-            val_accuracy,
-            lr,
-            seconds,
-        };
-        let decision = end_of_epoch(
-            &mut progress.callbacks,
-            cfg.early_stopping.as_ref(),
-            cfg.reduce_lr_on_plateau.as_ref(),
-            &record,
-            lr,
-        );
-        progress.history.epochs.push(record);
-        progress.epochs_done = epoch;
-        on_event(Event::EpochEnd(progress.history.epochs.last().expect("just pushed")));
-        let restore = cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
-        if restore && (decision.improved || best_weights.is_none()) {
-            // Keras keeps the first epoch's weights too, so there is always something to restore.
-            best_weights = Some(net.named_params().iter().map(|(_, p)| p.value.clone()).collect());
-        }
-        if let Some(new_lr) = decision.new_lr {
-            on_event(Event::Note(format!("Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {new_lr:.4e}.")));
-        }
-        if decision.stop {
-            on_event(Event::Note(format!("Epoch {epoch}: early stopping")));
-            if let Some(w) = best_weights.as_ref().filter(|_| restore) {
-                for ((_, p), v) in net.named_params_mut().into_iter().zip(w) {
-                    p.value.copy_from_slice(v);
-                }
-                let best = progress.callbacks.early_stopping.best_epoch;
-                on_event(Event::Note(format!("Restoring model weights from the end of the best epoch: {best}.")));
-            }
-        }
-        let value = progress.history.epochs.last().and_then(|r| watched.0.value(r));
-        let best = value.is_some_and(|v| watched.0.improves(v, best_watched, watched.1));
+        let record = EpochRecord { epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds };
+        end_epoch(net, cfg, &mut progress, record, &mut best_weights, on_event);
+        let value = progress.history.epochs.last().and_then(|r| watched.monitor.value(r));
+        let best = value.is_some_and(|v| watched.monitor.improves(v, best_watched, watched.min_delta));
         if best {
             best_watched = value;
         }
         on_epoch(EpochDone { net, optimizer: opt, progress: &progress, best })?;
     }
     Ok(progress)
+}
+
+/// The shuffled order of the training set and the buffers one batch is copied into.
+struct Batches {
+    per: usize,
+    n: usize,
+    size: usize,
+    steps: usize,
+    order: Vec<usize>,
+    x: Vec<f32>,
+    y: Vec<u8>,
+}
+
+impl Batches {
+    fn new(per: usize, n: usize, batch_size: usize) -> Self {
+        let size = batch_size.max(1).min(n.max(1));
+        Batches {
+            per,
+            n,
+            size,
+            steps: n.div_ceil(size),
+            order: (0..n).collect(),
+            x: vec![0.0f32; size * per],
+            y: vec![0u8; size],
+        }
+    }
+
+    /// Shuffles the order for `epoch`, the same way whatever happened before.
+    fn shuffle(&mut self, seed: u64, epoch: usize) {
+        self.order.sort_unstable();
+        Rng::derive(&[seed, 0x5EED_0000 + epoch as u64]).shuffle(&mut self.order);
+    }
+
+    /// Copies batch `step` (augmented if asked) into `x` and `y`; returns its size.
+    fn fill(&mut self, step: usize, train: &Dataset, cfg: &TrainConfig, epoch: usize) -> usize {
+        let (per, size) = (self.per, self.size);
+        let idx = &self.order[step * size..((step + 1) * size).min(self.n)];
+        for (k, &i) in idx.iter().enumerate() {
+            self.y[k] = train.labels[i];
+        }
+        if cfg.augment.is_active() {
+            augment_batch(
+                &cfg.augment,
+                &train.images,
+                idx,
+                train.rows,
+                train.cols,
+                cfg.seed,
+                epoch as u64,
+                &mut self.x,
+            );
+        } else {
+            for (k, &i) in idx.iter().enumerate() {
+                self.x[k * per..(k + 1) * per].copy_from_slice(train.image(i));
+            }
+        }
+        idx.len()
+    }
+}
+
+/// One epoch of steps; returns the epoch's mean loss and accuracy.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    net: &mut Network,
+    opt: &mut Optimizer,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    epoch: usize,
+    lr_scale: f64,
+    batches: &mut Batches,
+    on_event: &mut dyn FnMut(Event),
+) -> (f64, f64) {
+    let (steps, per, classes) = (batches.steps, batches.per, net.outputs());
+    let base_lr = cfg.optimizer.lr() as f64;
+    batches.shuffle(cfg.seed, epoch);
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    for step in 0..steps {
+        let b = batches.fill(step, train, cfg, epoch);
+        let factor = cfg.schedule.factor((epoch - 1) * steps + step, steps * cfg.epochs, epoch);
+        opt.config.set_lr((base_lr * factor * lr_scale) as f32);
+        let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
+        let (x, y) = (&batches.x[..b * per], &batches.y[..b]);
+        let out = net.forward(x, b, true, seed);
+        correct += loss::correct(out, y, classes);
+        let l = net.loss_grad(Targets::Labels(y), cfg.loss) + net.penalty();
+        net.backward(x);
+        opt.step(net);
+        loss_sum += l * b as f64;
+        seen += b;
+        let (loss, accuracy) = (loss_sum / seen as f64, correct as f64 / seen as f64);
+        on_event(Event::Step { step: step + 1, steps, loss, accuracy });
+    }
+    (loss_sum / seen.max(1) as f64, correct as f64 / seen.max(1) as f64)
+}
+
+/// Records the epoch and lets the callbacks act: a lower rate, keeping the best weights,
+/// stopping (and restoring the best weights).
+fn end_epoch(
+    net: &mut Network,
+    cfg: &TrainConfig,
+    progress: &mut Progress,
+    record: EpochRecord,
+    best_weights: &mut Option<Vec<Vec<f32>>>,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let (epoch, lr) = (record.epoch, record.lr);
+    let es = cfg.early_stopping.as_ref();
+    let decision = end_of_epoch(&mut progress.callbacks, es, cfg.reduce_lr_on_plateau.as_ref(), &record, lr);
+    progress.history.epochs.push(record);
+    progress.epochs_done = epoch;
+    on_event(Event::EpochEnd(progress.history.epochs.last().expect("just pushed")));
+    let restore = es.is_some_and(|e| e.restore_best_weights);
+    if restore && (decision.improved || best_weights.is_none()) {
+        // Keras keeps the first epoch's weights too, so there is always something to restore.
+        *best_weights = Some(net.named_params().iter().map(|(_, p)| p.value.clone()).collect());
+    }
+    if let Some(new_lr) = decision.new_lr {
+        on_event(Event::Note(format!("Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {new_lr:.4e}.")));
+    }
+    if decision.stop {
+        on_event(Event::Note(format!("Epoch {epoch}: early stopping")));
+        if let Some(w) = best_weights.as_ref().filter(|_| restore) {
+            for ((_, p), v) in net.named_params_mut().into_iter().zip(w) {
+                p.value.copy_from_slice(v);
+            }
+            let best = progress.callbacks.early_stopping.best_epoch;
+            on_event(Event::Note(format!("Restoring model weights from the end of the best epoch: {best}.")));
+        }
+    }
+}
+
+/// The quantity whose best epoch is kept (for the best checkpoint): EarlyStopping's, else the
+/// validation loss, else the loss.
+struct Watched {
+    monitor: Monitor,
+    min_delta: f64,
+}
+
+impl Watched {
+    fn new(cfg: &TrainConfig, has_validation: bool) -> Self {
+        let (monitor, min_delta) = cfg
+            .early_stopping
+            .as_ref()
+            .map(|e| (e.monitor, e.min_delta))
+            .unwrap_or(if has_validation { (Monitor::ValLoss, 0.0) } else { (Monitor::Loss, 0.0) });
+        Watched { monitor, min_delta }
+    }
+
+    /// The best value in a resumed run's history.
+    fn best_so_far(&self, history: &History) -> Option<f64> {
+        history
+            .epochs
+            .iter()
+            .filter_map(|r| self.monitor.value(r))
+            .fold(None, |b, v| if self.monitor.improves(v, b, self.min_delta) { Some(v) } else { b })
+    }
 }
