@@ -3,7 +3,7 @@
 use super::common::{DataArgs, init_threads};
 use anyhow::{Context, bail};
 use digits::data::augment::AugmentConfig;
-use digits::data::{Dataset, Split, load_path, split::stratified_split};
+use digits::data::{Dataset, Split, split::stratified_split};
 use digits::engine::Loss;
 use digits::model::{ModelSpec, presets, save_model};
 use digits::optim::{Optimizer, OptimizerConfig};
@@ -340,7 +340,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let optimizer = cfg.optimizer.clone();
     let train = a.opts.limited(a.data.load(Split::Train)?);
     let test = match &a.test_data {
-        Some(p) => Some(load_path(p, Split::Test).with_context(|| format!("loading the test set {}", p.display()))?),
+        Some(p) => Some(Dataset::open_split(p, Split::Test).with_context(|| format!("loading the test set {}", p.display()))?),
         None if a.data.source().has_test_split() => Some(a.data.load(Split::Test)?),
         None => None,
     };
