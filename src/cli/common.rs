@@ -22,15 +22,15 @@ impl DataArgs {
     pub fn source(&self) -> data::Source {
         data::Source::detect(&self.dir())
     }
-    /// Loads one split; a single file (CSV) is the whole data set whatever the split.
+    /// Loads one split ([`Dataset::open_split`]); a single file or folder is the whole data set
+    /// whatever the split. Its errors already name the file and the line; a missing MNIST
+    /// directory is said to be one.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
-        let source = self.source();
-        match &source {
-            data::Source::MnistDir(_) => {
-                source.load(split).with_context(|| format!("loading the MNIST {} set", split.name()))
-            }
-            // The error already names the file and the line.
-            _ => Ok(source.load(split)?),
+        let set = Dataset::open_split(self.dir(), split);
+        if self.source().has_test_split() {
+            set.with_context(|| format!("loading the MNIST {split} set"))
+        } else {
+            Ok(set?)
         }
     }
 }

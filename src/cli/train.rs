@@ -340,7 +340,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let optimizer = cfg.optimizer.clone();
     let train = a.opts.limited(a.data.load(Split::Train)?);
     let test = match &a.test_data {
-        Some(p) => Some(Dataset::open_split(p, Split::Test).with_context(|| format!("loading the test set {}", p.display()))?),
+        Some(p) => {
+            Some(Dataset::open_split(p, Split::Test).with_context(|| format!("loading the test set {}", p.display()))?)
+        }
         None if a.data.source().has_test_split() => Some(a.data.load(Split::Test)?),
         None => None,
     };

@@ -64,7 +64,10 @@ impl AugmentConfig {
             }
         }
         if self.zoom >= 1.0 {
-            return Err(Error::invalid(format!("augmentation zoom must be below 1 (scales 1 ± zoom), got {}", self.zoom)));
+            return Err(Error::invalid(format!(
+                "augmentation zoom must be below 1 (scales 1 ± zoom), got {}",
+                self.zoom
+            )));
         }
         if self.elastic_alpha > 0.0 && self.elastic_sigma <= 0.0 {
             return Err(Error::invalid("elastic distortion needs elastic_sigma > 0"));

@@ -139,8 +139,10 @@ impl<'p, R: Read> Lines<'p, R> {
             other => return Error::format(self.path, format!("unreadable CSV: {other:?}")),
         };
         // Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
-        let decoder =
-            matches!(source.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof);
+        let decoder = matches!(
+            source.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+        );
         if is_gz(self.path) && decoder {
             Error::format(self.path, format!("not valid gzip data: {source}"))
         } else {
@@ -186,8 +188,10 @@ fn read_header<R: Read>(lines: &mut Lines<'_, R>, record: &mut ByteRecord) -> Re
     for (i, name) in pixel_names.enumerate() {
         if name != format!("pixel{i}").as_bytes() {
             let column = i + 1 + has_label as usize;
-            let message =
-                format!("header column {column} is `{}`, expected `pixel{i}`; the header must be {EXPECTED_HEADER}", show(name));
+            let message = format!(
+                "header column {column} is `{}`, expected `pixel{i}`; the header must be {EXPECTED_HEADER}",
+                show(name)
+            );
             return Err(at_line(path, 1, message));
         }
         named += 1;
@@ -356,7 +360,10 @@ mod tests {
         let e = parse(&text).unwrap_err();
         assert!(matches!(e, Error::Record { .. }), "{e:?}");
         assert_eq!(e.to_string(), "t.csv: line 4: label 12 is outside 0-9");
-        assert_eq!(parse("\n\n").unwrap_err().to_string(), format!("t.csv: the file is empty: expected the header {EXPECTED_HEADER}"));
+        assert_eq!(
+            parse("\n\n").unwrap_err().to_string(),
+            format!("t.csv: the file is empty: expected the header {EXPECTED_HEADER}")
+        );
         let e = parse(&format!("\n{}\n", header(true))).unwrap_err();
         assert!(e.to_string().starts_with("t.csv: line 1 is empty"), "{e}");
     }

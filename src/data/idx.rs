@@ -257,7 +257,8 @@ impl Stream<'_> {
         let n = read_full(r, size_bytes).map_err(|e| self.read_err(e))?;
         if n < size_bytes.len() {
             let (holds, header_len) = (self.holds(), self.header_len());
-            let message = format!("truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header", 4 + n);
+            let message =
+                format!("truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header", 4 + n);
             return Err(Error::format(self.path, message));
         }
         Ok(size_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect())
@@ -318,7 +319,8 @@ fn read_idx_from<R: Read>(
             let n = read_full(&mut r, &mut data).map_err(|e| s.read_err(e))?;
             if n < declared {
                 // The file shrank while being read.
-                let message = format!("truncated: header declares {desc} ({declared} bytes) but only {n} could be read");
+                let message =
+                    format!("truncated: header declares {desc} ({declared} bytes) but only {n} could be read");
                 return Err(Error::format(path, message));
             }
             data
