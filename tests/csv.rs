@@ -172,7 +172,7 @@ fn csv_with_a_wrong_header_is_rejected() {
 #[test]
 fn csv_with_a_wrong_column_count_is_rejected() {
     let mut text = format!("{}\n{}\n", header(true, 784), row(Some("1"), &[]));
-    text += &row(Some("2"), &[]).rsplit_once(',').unwrap().0; // one cell short on line 3
+    text += row(Some("2"), &[]).rsplit_once(',').unwrap().0; // one cell short on line 3
     rejects("columns", &text, "line 3: 784 columns, but the header has 785");
 }
 
