@@ -1,48 +1,17 @@
 //! Kaggle CSV files end to end: MNIST → CSV → digits round trips, the submission file, CSV
 //! training data, cross-validation, and a clear error for every kind of bad file.
 
+mod common;
+
+use common::{ok, s, temp_dir};
 use digits::data::{Split, csv, idx, load_csv, load_mnist, unscale_pixels};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn digits(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DIGITS_DATA")
-        .output()
-        .expect("run digits")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = digits(args);
-    assert!(
-        out.status.success(),
-        "digits {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a command that must fail; returns its stderr.
+/// Runs a command that must fail cleanly (status 1, no panic); returns its stderr.
 fn fails(args: &[&str]) -> String {
-    let out = digits(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "digits {args:?} should fail cleanly:\n{stderr}");
+    let stderr = common::fails(args);
     assert!(!stderr.contains("panicked"), "digits {args:?} panicked:\n{stderr}");
     stderr
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-csv-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn mnist() -> PathBuf {
@@ -70,8 +39,6 @@ fn mnist_to_csv_to_digits_gives_the_idx_pixels_and_labels() {
     ok(&["export-data", "--format", "idx", "--gzip", "--data", s(&dir.join("test.csv")), "--out", s(&idx_dir)]);
     let a = load_mnist(&idx_dir, Split::Train).unwrap(); // a single file exports as the train split
     assert_eq!(a.images, load_mnist(&mnist(), Split::Test).unwrap().images);
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(idx_dir);
 }
 
 #[test]
@@ -99,7 +66,6 @@ fn kaggle_submission_has_10001_lines_and_agrees_with_evaluate() {
     let eval: serde_json::Value = serde_json::from_str(&ok(&["evaluate", "--model", s(&run), "--json"])).unwrap();
     assert_eq!(correct as f64 / 10_000.0, eval["accuracy"].as_f64().unwrap());
     assert!(correct > 8_000, "{correct} correct");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -123,7 +89,6 @@ fn trains_and_evaluates_on_a_labelled_csv_file() {
     let eval: serde_json::Value =
         serde_json::from_str(&ok(&["evaluate", "--model", s(&run), "--data", s(&train_csv), "--json"])).unwrap();
     assert!(eval["accuracy"].as_f64().unwrap() > 0.8, "{eval}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -193,10 +158,9 @@ fn rejects(name: &str, text: &str, want: &str) {
     let err = fails(&["predict", "--model", s(&run), "--input", s(&path), "--submission", s(&sub)]);
     assert!(err.contains(s(&path)) && err.contains(want), "expected {want:?} naming the file, got:\n{err}");
     assert!(!sub.exists(), "a submission was written for a bad input");
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "stray files left behind");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "stray files left behind");
     let err = fails(&["evaluate", "--model", s(&run), "--data", s(&path)]);
     assert!(err.contains(s(&path)) && err.contains(want), "evaluate: expected {want:?}, got:\n{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -208,7 +172,7 @@ fn csv_with_a_wrong_header_is_rejected() {
 #[test]
 fn csv_with_a_wrong_column_count_is_rejected() {
     let mut text = format!("{}\n{}\n", header(true, 784), row(Some("1"), &[]));
-    text += &row(Some("2"), &[]).rsplit_once(',').unwrap().0; // one cell short on line 3
+    text += row(Some("2"), &[]).rsplit_once(',').unwrap().0; // one cell short on line 3
     rejects("columns", &text, "line 3: 784 columns, but the header has 785");
 }
 
@@ -249,7 +213,6 @@ fn csv_and_idx_images_that_are_not_28x28_are_rejected() {
     let err = fails(&["predict", "--model", s(&run), "--input", s(&path), "--submission", s(&sub)]);
     assert!(err.contains(s(&path)) && err.contains("images are 20x20, the model expects 28x28"), "{err}");
     assert!(!sub.exists());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -260,5 +223,4 @@ fn test_csv_without_labels_cannot_be_evaluated() {
     let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-run");
     let err = fails(&["evaluate", "--model", s(&run), "--data", s(&path)]);
     assert!(err.contains("no `label` column"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }

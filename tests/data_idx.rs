@@ -1,6 +1,9 @@
 //! The MNIST data layer end to end: the bundled files load, and every kind of bad file gives an
 //! error that names the file and the problem.
 
+mod common;
+
+use common::temp_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -9,32 +12,10 @@ use digits::data::idx::{
     IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels,
 };
 use digits::data::split::{stratified_kfold, stratified_split};
-use digits::data::{Split, load_mnist, resolve_data_dir};
+use digits::data::{Dataset, Source, Split, load_mnist, resolve_data_dir};
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("digits-data-idx-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn images(count: usize, rows: usize, cols: usize) -> IdxImages {
@@ -101,29 +82,29 @@ fn bundled_mnist_test_loads() {
 
 #[test]
 fn write_then_read_round_trips_raw_and_gz() {
-    let t = TempDir::new("roundtrip");
+    let t = temp_dir("roundtrip");
     let imgs = images(3, 4, 5);
     for name in ["x-images", "x-images.gz"] {
-        write_idx_images(&t.path(name), &imgs).unwrap();
-        assert_eq!(read_idx_images(&t.path(name)).unwrap(), imgs);
+        write_idx_images(&t.join(name), &imgs).unwrap();
+        assert_eq!(read_idx_images(&t.join(name)).unwrap(), imgs);
     }
     for name in ["x-labels", "x-labels.gz"] {
-        write_idx_labels(&t.path(name), &[0, 9, 4]).unwrap();
-        assert_eq!(read_idx_labels(&t.path(name)).unwrap(), vec![0, 9, 4]);
+        write_idx_labels(&t.join(name), &[0, 9, 4]).unwrap();
+        assert_eq!(read_idx_labels(&t.join(name)).unwrap(), vec![0, 9, 4]);
     }
     // The .gz one really is compressed.
-    let bytes = std::fs::read(t.path("x-images.gz")).unwrap();
+    let bytes = std::fs::read(t.join("x-images.gz")).unwrap();
     assert_eq!(&bytes[..2], &[0x1f, 0x8b]);
     // No temporary files left behind.
-    assert_eq!(std::fs::read_dir(&t.0).unwrap().count(), 4);
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 4);
 }
 
 // ---------------------------------------------------------------- bad files
 
 #[test]
 fn bad_magic() {
-    let t = TempDir::new("magic");
-    let p = t.path("bad-images-idx3-ubyte");
+    let t = temp_dir("magic");
+    let p = t.join("bad-images-idx3-ubyte");
     // A label file where images are expected.
     write_idx_labels(&p, &[1, 2, 3]).unwrap();
     assert_err(read_idx_images(&p).unwrap_err(), &p, &["bad magic number 0x00000801", "expected 0x00000803"]);
@@ -139,8 +120,8 @@ fn bad_magic() {
 
 #[test]
 fn truncated_file() {
-    let t = TempDir::new("truncated");
-    let p = t.path("cut-images-idx3-ubyte");
+    let t = temp_dir("truncated");
+    let p = t.join("cut-images-idx3-ubyte");
     write_idx_images(&p, &images(10, 28, 28)).unwrap();
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
@@ -153,7 +134,7 @@ fn truncated_file() {
     std::fs::write(&p, &bytes[..10]).unwrap();
     assert_err(read_idx_images(&p).unwrap_err(), &p, &["truncated", "header"]);
     // The same, compressed.
-    let g = t.path("cut-images-idx3-ubyte.gz");
+    let g = t.join("cut-images-idx3-ubyte.gz");
     std::fs::write(&g, gzip(&bytes[..bytes.len() - 100])).unwrap();
     assert_err(read_idx_images(&g).unwrap_err(), &g, &["truncated", "7840 bytes", "only 7740 bytes"]);
     // A gzip stream that is itself cut short.
@@ -164,21 +145,21 @@ fn truncated_file() {
 
 #[test]
 fn trailing_bytes() {
-    let t = TempDir::new("trailing");
-    let p = t.path("long-labels-idx1-ubyte");
+    let t = temp_dir("trailing");
+    let p = t.join("long-labels-idx1-ubyte");
     let mut f = header(LABELS_MAGIC, &[3]);
     f.extend([1, 2, 3, 4, 5]);
     std::fs::write(&p, &f).unwrap();
     assert_err(read_idx_labels(&p).unwrap_err(), &p, &["trailing data", "header declares 3 labels", "2 extra"]);
-    let g = t.path("long-labels-idx1-ubyte.gz");
+    let g = t.join("long-labels-idx1-ubyte.gz");
     std::fs::write(&g, gzip(&f)).unwrap();
     assert_err(read_idx_labels(&g).unwrap_err(), &g, &["trailing data"]);
 }
 
 #[test]
 fn label_out_of_range() {
-    let t = TempDir::new("label10");
-    let p = t.path("bad-labels-idx1-ubyte");
+    let t = temp_dir("label10");
+    let p = t.join("bad-labels-idx1-ubyte");
     let mut labels = vec![3u8; 30];
     labels[17] = 10;
     write_idx_labels(&p, &labels).unwrap();
@@ -187,12 +168,12 @@ fn label_out_of_range() {
 
 #[test]
 fn huge_header_in_small_file() {
-    let t = TempDir::new("huge");
+    let t = temp_dir("huge");
     let mut f = header(IMAGES_MAGIC, &[4_000_000_000, 28, 28]);
     f.extend([7u8; 784]);
-    let p = t.path("huge-images-idx3-ubyte");
+    let p = t.join("huge-images-idx3-ubyte");
     std::fs::write(&p, &f).unwrap();
-    let g = t.path("huge-images-idx3-ubyte.gz");
+    let g = t.join("huge-images-idx3-ubyte.gz");
     std::fs::write(&g, gzip(&f)).unwrap();
     for file in [&p, &g] {
         assert_err(
@@ -204,27 +185,27 @@ fn huge_header_in_small_file() {
     // Labels too.
     let mut f = header(LABELS_MAGIC, &[4_000_000_000]);
     f.extend([1u8; 5]);
-    let l = t.path("huge-labels-idx1-ubyte.gz");
+    let l = t.join("huge-labels-idx1-ubyte.gz");
     std::fs::write(&l, gzip(&f)).unwrap();
     assert_err(read_idx_labels(&l).unwrap_err(), &l, &["truncated: header declares 4000000000 labels", "only 5 bytes"]);
 }
 
 #[test]
 fn not_gzip() {
-    let t = TempDir::new("notgzip");
-    let g = t.path("t10k-images-idx3-ubyte.gz");
+    let t = temp_dir("notgzip");
+    let g = t.join("t10k-images-idx3-ubyte.gz");
     std::fs::write(&g, b"this is plain text, not gzip data").unwrap();
     assert_err(read_idx_images(&g).unwrap_err(), &g, &["not valid gzip"]);
     // A raw IDX file wearing a .gz name is not gzip either.
-    write_idx_labels(&t.path("x"), &[1, 2]).unwrap();
-    std::fs::rename(t.path("x"), t.path("x.gz")).unwrap();
-    assert_err(read_idx_labels(&t.path("x.gz")).unwrap_err(), &t.path("x.gz"), &["not valid gzip"]);
+    write_idx_labels(&t.join("x"), &[1, 2]).unwrap();
+    std::fs::rename(t.join("x"), t.join("x.gz")).unwrap();
+    assert_err(read_idx_labels(&t.join("x.gz")).unwrap_err(), &t.join("x.gz"), &["not valid gzip"]);
 }
 
 #[test]
 fn missing_file_is_an_io_error_naming_it() {
-    let t = TempDir::new("missingfile");
-    let p = t.path("nope-images-idx3-ubyte");
+    let t = temp_dir("missingfile");
+    let p = t.join("nope-images-idx3-ubyte");
     let e = read_idx_images(&p).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
     assert_err(e, &p, &[]);
@@ -234,41 +215,41 @@ fn missing_file_is_an_io_error_naming_it() {
 
 #[test]
 fn count_mismatch() {
-    let t = TempDir::new("mismatch");
-    write_idx_images(&t.path("train-images-idx3-ubyte"), &images(3, 28, 28)).unwrap();
-    write_idx_labels(&t.path("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
-    let e = load_mnist(&t.0, Split::Train).unwrap_err();
+    let t = temp_dir("mismatch");
+    write_idx_images(&t.join("train-images-idx3-ubyte"), &images(3, 28, 28)).unwrap();
+    write_idx_labels(&t.join("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
+    let e = load_mnist(t.path(), Split::Train).unwrap_err();
     assert!(matches!(e, Error::Mismatch { .. }), "{e:?}");
-    assert_err(e, &t.path("train-labels-idx1-ubyte.gz"), &["train-images-idx3-ubyte", "3 images", "2 labels"]);
+    assert_err(e, &t.join("train-labels-idx1-ubyte.gz"), &["train-images-idx3-ubyte", "3 images", "2 labels"]);
 }
 
 #[test]
 fn wrong_image_shape() {
-    let t = TempDir::new("shape");
-    let p = t.path("t10k-images-idx3-ubyte");
+    let t = temp_dir("shape");
+    let p = t.join("t10k-images-idx3-ubyte");
     write_idx_images(&p, &images(2, 20, 20)).unwrap();
-    write_idx_labels(&t.path("t10k-labels-idx1-ubyte"), &[1, 2]).unwrap();
-    assert_err(load_mnist(&t.0, Split::Test).unwrap_err(), &p, &["20x20", "28x28"]);
+    write_idx_labels(&t.join("t10k-labels-idx1-ubyte"), &[1, 2]).unwrap();
+    assert_err(load_mnist(t.path(), Split::Test).unwrap_err(), &p, &["20x20", "28x28"]);
 }
 
 #[test]
 fn bad_label_through_loader() {
-    let t = TempDir::new("loaderlabel");
-    write_idx_images(&t.path("t10k-images-idx3-ubyte"), &images(2, 28, 28)).unwrap();
-    let l = t.path("t10k-labels-idx1-ubyte");
+    let t = temp_dir("loaderlabel");
+    write_idx_images(&t.join("t10k-images-idx3-ubyte"), &images(2, 28, 28)).unwrap();
+    let l = t.join("t10k-labels-idx1-ubyte");
     write_idx_labels(&l, &[4, 200]).unwrap();
-    assert_err(load_mnist(&t.0, Split::Test).unwrap_err(), &l, &["label 200 at record 1 is outside 0-9"]);
+    assert_err(load_mnist(t.path(), Split::Test).unwrap_err(), &l, &["label 200 at record 1 is outside 0-9"]);
 }
 
 #[test]
 fn missing_files_name_dir_and_candidates() {
-    let t = TempDir::new("missing");
-    write_idx_labels(&t.path("train-labels-idx1-ubyte"), &[1]).unwrap();
-    let e = load_mnist(&t.0, Split::Train).unwrap_err();
+    let t = temp_dir("missing");
+    write_idx_labels(&t.join("train-labels-idx1-ubyte"), &[1]).unwrap();
+    let e = load_mnist(t.path(), Split::Train).unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
     let msg = e.to_string();
     for n in [
-        &*t.0.display().to_string(),
+        &*t.path().display().to_string(),
         "train-images-idx3-ubyte",
         "train-images-idx3-ubyte.gz",
         "--data DIR",
@@ -281,18 +262,36 @@ fn missing_files_name_dir_and_candidates() {
 
 #[test]
 fn raw_preferred_over_gz_and_pixels_scaled() {
-    let t = TempDir::new("prefer");
+    let t = temp_dir("prefer");
     let raw =
         IdxImages { count: 1, rows: 28, cols: 28, pixels: (0..784).map(|i| if i == 0 { 255 } else { 51 }).collect() };
-    write_idx_images(&t.path("train-images-idx3-ubyte"), &raw).unwrap();
-    write_idx_images(&t.path("train-images-idx3-ubyte.gz"), &images(2, 28, 28)).unwrap();
-    write_idx_labels(&t.path("train-labels-idx1-ubyte"), &[6]).unwrap();
-    write_idx_labels(&t.path("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
-    let d = load_mnist(&t.0, Split::Train).unwrap();
+    write_idx_images(&t.join("train-images-idx3-ubyte"), &raw).unwrap();
+    write_idx_images(&t.join("train-images-idx3-ubyte.gz"), &images(2, 28, 28)).unwrap();
+    write_idx_labels(&t.join("train-labels-idx1-ubyte"), &[6]).unwrap();
+    write_idx_labels(&t.join("train-labels-idx1-ubyte.gz"), &[1, 2]).unwrap();
+    let d = load_mnist(t.path(), Split::Train).unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!(d.labels, vec![6]);
     assert_eq!(d.image(0)[0], 1.0);
     assert_eq!(d.image(0)[1], 0.2);
+}
+
+#[test]
+fn dataset_open_reads_an_mnist_directory() {
+    let t = temp_dir("open");
+    write_idx_images(&t.join("train-images-idx3-ubyte.gz"), &images(3, 28, 28)).unwrap();
+    write_idx_labels(&t.join("train-labels-idx1-ubyte.gz"), &[1, 2, 3]).unwrap();
+    let train = Dataset::open(t.path()).unwrap();
+    assert_eq!(train, load_mnist(t.path(), Split::Train).unwrap());
+    assert_eq!(train.first(2).labels, vec![1, 2]);
+    assert!(Source::detect(t.path()).has_test_split());
+    // The test split is missing: the error names the directory and what was looked for.
+    let e = Dataset::open_split(t.path(), Split::Test).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(&*t.path().display().to_string()) && msg.contains("t10k-images-idx3-ubyte"), "{msg}");
+    let test = Dataset::open_split(mnist_dir(), Split::Test).unwrap().first(100);
+    assert_eq!(test, load_mnist(&mnist_dir(), Split::Test).unwrap().subset(&(0..100).collect::<Vec<_>>()));
 }
 
 #[test]

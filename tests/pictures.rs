@@ -3,6 +3,10 @@
 //! originals under a real `cnn-32-64`, why the naive resize fails, bad pictures, and picture
 //! folders through the CLI.
 
+mod common;
+
+use common::{digits, ok, s, temp_dir};
+
 use digits::data::picture::{PictureError, load_picture, preprocess_luma};
 use digits::data::{Dataset, MNIST_SIDE, Split, load_mnist};
 use digits::engine::Network;
@@ -11,18 +15,11 @@ use digits::optim::{Optimizer, OptimizerConfig};
 use digits::train::{Schedule, TrainConfig, fit};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgba, RgbaImage};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 const S: usize = MNIST_SIDE;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-pictures-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn mnist(split: Split) -> Dataset {
     load_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist"), split).unwrap()
@@ -216,7 +213,6 @@ fn transparent_pictures_from_drawing_apps_are_composited_onto_contrasting_paper(
         let v = load_picture(&path).unwrap();
         assert!(mean_abs_diff(&v, &opaque) < 0.01, "{ext}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `cnn-32-64` trained on 10,000 real MNIST images for one epoch, shared by the tests that
@@ -304,90 +300,137 @@ fn naive(path: &Path) -> Vec<f32> {
     imageops::resize(&img, 28, 28, FilterType::Triangle).pixels().map(|p| p[0] as f32 / 255.0).collect()
 }
 
-/// Several hundred MNIST test digits rendered as picture files in five ways are classified
-/// like the original 28×28 digits (≥ 98% each way) after preprocessing; the naive resize
-/// fails on dark-on-light pictures.
+/// Test digits rendered as picture files in the ways of [`variants`]: `files[j][i]` is digit
+/// `picks[i]` rendered the `j`-th way, named `names[j]`.
+struct Rendered {
+    picks: Vec<usize>,
+    names: Vec<&'static str>,
+    files: Vec<Vec<PathBuf>>,
+}
+
+/// Renders `n` test digits spread over the test set, in parallel (each digit's positions and
+/// paper noise come from its own generator, so the files do not depend on the thread count).
+fn render(test: &Dataset, n: usize, dir: &Path) -> Rendered {
+    let picks: Vec<usize> = (0..n).map(|i| i * test.len() / n).collect();
+    let per_digit: Vec<Vec<(&'static str, PathBuf)>> = picks
+        .par_iter()
+        .map(|&k| {
+            let mut rng = Lcg((k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 7);
+            let vs = variants(test.image(k), &mut rng);
+            vs.into_iter()
+                .enumerate()
+                .map(|(j, (name, ext, img))| (name, save(dir, &format!("{k}-{j}"), ext, &img)))
+                .collect()
+        })
+        .collect();
+    let names = per_digit[0].iter().map(|v| v.0).collect();
+    let files = (0..per_digit[0].len()).map(|j| per_digit.iter().map(|d| d[j].1.clone()).collect()).collect();
+    Rendered { picks, names, files }
+}
+
+/// Saves a rendered picture as `dir/STEM.EXT` (JPEG at quality 90, as a camera app might).
+fn save(dir: &Path, stem: &str, ext: &str, img: &DynamicImage) -> PathBuf {
+    let path = dir.join(format!("{stem}.{ext}"));
+    if ext == "jpg" {
+        let f = std::fs::File::create(&path).unwrap();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(f, 90).encode_image(img).unwrap();
+    } else {
+        img.save_with_format(&path, ImageFormat::from_extension(ext).unwrap()).unwrap();
+    }
+    path
+}
+
+/// `v` (28×28) moved by `(dx, dy)` pixels, zeros shifted in.
+fn shifted(v: &[f32], dx: isize, dy: isize) -> Vec<f32> {
+    let side = S as isize;
+    let mut out = vec![0.0; S * S];
+    for y in 0..side {
+        for x in 0..side {
+            let (sx, sy) = (x - dx, y - dy);
+            if (0..side).contains(&sx) && (0..side).contains(&sy) {
+                out[(y * side + x) as usize] = v[(sy * side + sx) as usize];
+            }
+        }
+    }
+    out
+}
+
+/// A planted bug in step 7: the prepared digit placed by the centre of its ink box rather than
+/// by its centre of mass (what a preparation that skipped the mass centring would give).
+fn centred_by_box(v: &[f32]) -> Vec<f32> {
+    let (_, (x0, y0, x1, y1)) = com_and_box(v);
+    let offset = |a: usize, b: usize| ((S - (b - a)) / 2) as isize - a as isize;
+    shifted(v, offset(x0, x1), offset(y0, y1))
+}
+
+/// Agreement of the model's answers on `inputs` with `reference`, and their accuracy.
+struct Rates {
+    agree: f64,
+    accuracy: f64,
+}
+
+/// MNIST test digits rendered as picture files in five ways (larger, inverted, off-centre, on
+/// grey paper, as PNG, BMP, WebP and JPEG) are classified like the original 28×28 digits after
+/// preprocessing.
+///
+/// The bar is not a fixed rate: the trained weights depend on the machine's matrix kernels (the
+/// `gemm` crate blocks by the CPU's cache sizes), and a model trained for a few seconds has
+/// enough borderline digits that a fixed 98% passed on one CPU and failed on another. Instead
+/// each rendering must agree with the originals at least as often as the originals agree with
+/// themselves moved by one pixel (up, down, left, right: averaged), which is within MNIST's own
+/// placement error, measured with the same model. A preparation that places the digit by its
+/// ink box instead of its centre of mass falls well below that bar (checked), and the naive
+/// resize of dark-on-light pictures falls below half.
 #[test]
 fn rendered_test_digits_are_classified_like_the_originals() {
     let test = mnist(Split::Test);
-    let n = 500;
-    let picks: Vec<usize> = (0..n).map(|i| i * test.len() / n).collect();
+    let n = 1000;
     let dir = temp_dir("agreement");
-    let mut rng = Lcg(7);
-    let mut files: Vec<Vec<PathBuf>> = Vec::new();
-    let mut names = Vec::new();
-    for &k in &picks {
-        let vs = variants(test.image(k), &mut rng);
-        names = vs.iter().map(|v| v.0).collect();
-        for (j, (_, ext, img)) in vs.into_iter().enumerate() {
-            if files.len() <= j {
-                files.push(Vec::new());
-            }
-            let path = dir.join(format!("{k}-{j}.{ext}"));
-            match ext {
-                "jpg" => {
-                    let f = std::fs::File::create(&path).unwrap();
-                    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(f, 90);
-                    enc.encode_image(&img).unwrap();
-                }
-                _ => img.save_with_format(&path, ImageFormat::from_extension(ext).unwrap()).unwrap(),
-            }
-            files[j].push(path);
-        }
-    }
-
+    let r = render(&test, n, &dir);
     let mut net = cnn().lock().unwrap();
-    let originals: Vec<f32> = picks.iter().flat_map(|&k| test.image(k).iter().copied()).collect();
+    let originals: Vec<f32> = r.picks.iter().flat_map(|&k| test.image(k).iter().copied()).collect();
     let reference = predict(&mut net, &originals);
-    let truth: Vec<usize> = picks.iter().map(|&k| test.labels[k] as usize).collect();
+    let truth: Vec<usize> = r.picks.iter().map(|&k| test.labels[k] as usize).collect();
     let rate = |got: &[usize], want: &[usize]| got.iter().zip(want).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    eprintln!("originals: accuracy {:.4} on {n} test digits", rate(&reference, &truth));
-    let mut worst = 1.0f64;
-    let mut naive_rates = Vec::new();
-    for (name, paths) in names.iter().zip(&files) {
-        let inputs: Vec<f32> = paths.iter().flat_map(|p| load_picture(p).unwrap()).collect();
-        let got = predict(&mut net, &inputs);
-        let naive_inputs: Vec<f32> = paths.iter().flat_map(|p| naive(p)).collect();
-        let naive_got = predict(&mut net, &naive_inputs);
-        let (agree, naive_agree) = (rate(&got, &reference), rate(&naive_got, &reference));
-        let mass = inputs.iter().sum::<f32>() / originals.iter().sum::<f32>();
+    let mut rates = |inputs: &[f32]| {
+        let got = predict(&mut net, inputs);
+        Rates { agree: rate(&got, &reference), accuracy: rate(&got, &truth) }
+    };
+    let accuracy = rate(&reference, &truth);
+    eprintln!("originals: accuracy {accuracy:.4} on {n} test digits");
+    // A model that answers one class for everything would agree with itself perfectly.
+    assert!(accuracy >= 0.9, "the test's model is not trained: accuracy {accuracy:.4}");
+    let (mut bar, mut moved_diff) = (0.0, 0.0);
+    for (dx, dy) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+        let moved: Vec<f32> = originals.chunks(S * S).flat_map(|v| shifted(v, dx, dy)).collect();
+        bar += rates(&moved).agree / 4.0;
+        moved_diff += mean_abs_diff(&moved, &originals) / 4.0;
+    }
+    eprintln!("bar: the originals moved by one pixel agree with them on {bar:.4} (mean |Δpixel| {moved_diff:.4})");
+    for (j, (name, paths)) in r.names.iter().zip(&r.files).enumerate() {
+        let inputs: Vec<f32> = paths.par_iter().flat_map(|p| load_picture(p).unwrap()).collect();
+        let prepared = rates(&inputs);
+        let by_box: Vec<f32> = inputs.chunks(S * S).flat_map(centred_by_box).collect();
+        let by_box = rates(&by_box).agree;
+        let naive_inputs: Vec<f32> = paths.par_iter().flat_map(|p| naive(p)).collect();
+        let naive = rates(&naive_inputs).agree;
         eprintln!(
-            "{name:<42} agreement {agree:.4} (accuracy {:.4}; mean |Δpixel| {:.4}, ink mass ×{mass:.3}); naive resize: agreement {naive_agree:.4}",
-            rate(&got, &truth),
+            "{name:<42} agreement {:.4} (accuracy {:.4}; mean |Δpixel| {:.4}); centred by box: {by_box:.4}; naive resize: {naive:.4}",
+            prepared.agree,
+            prepared.accuracy,
             mean_abs_diff(&inputs, &originals),
         );
-        worst = worst.min(agree);
-        naive_rates.push((name, naive_agree));
+        assert!(prepared.agree >= bar, "{name}: agreement {:.4} is below the bar {bar:.4}", prepared.agree);
+        // The mutation: the checker rejects a preparation that skips centring by mass.
+        assert!(by_box < bar - 0.03, "{name}: centring by the ink box agrees {by_box:.4}, the bar is {bar:.4}");
+        // Without preprocessing, dark ink on light paper is nonsense to the model.
+        if j >= 2 {
+            assert!(naive < 0.5, "naive resize agrees {naive:.4} on {name}: preprocessing should matter here");
+        }
     }
-    assert!(worst >= 0.98, "a variant agrees with the originals on only {worst:.4}");
-    // Without preprocessing, dark ink on light paper is nonsense to the model.
-    for (name, r) in &naive_rates[2..] {
-        assert!(*r < 0.5, "naive resize agrees {r:.4} on {name}: preprocessing should matter here");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- Bad pictures and the CLI ----
-
-fn digits(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DIGITS_DATA")
-        .output()
-        .expect("run digits")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = digits(args);
-    assert!(
-        out.status.success(),
-        "digits {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Bad files each give an error naming the file and the problem.
 fn bad_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
@@ -420,7 +463,6 @@ fn bad_pictures_are_errors_naming_the_file_and_the_problem() {
         assert!(e.starts_with(&path.display().to_string()), "{e}");
         assert!(e.contains(want), "{e}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A small model for CLI runs, trained by the CLI (the default MLP on 5,000 images, one epoch:
@@ -507,7 +549,6 @@ fn predict_on_pictures_prints_labels_and_top3_and_fails_cleanly_on_bad_ones() {
     assert!(stdout.contains(good[0].to_str().unwrap()), "{stdout}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("blank.png: no ink found") && err.contains("1 of 2 pictures could not be used"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -539,15 +580,9 @@ fn a_picture_folder_is_a_labelled_data_set_for_train_and_evaluate() {
     assert_eq!(ds.class_counts(), [5; 10]);
     assert!(ds.labels.is_sorted());
 
-    let ev: serde_json::Value = serde_json::from_str(&ok(&[
-        "evaluate",
-        "--model",
-        run.to_str().unwrap(),
-        "--data",
-        folder.to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let (run_s, folder_s) = (s(&run), s(&folder));
+    let ev: serde_json::Value =
+        serde_json::from_str(&ok(&["evaluate", "--model", run_s, "--data", folder_s, "--json"])).unwrap();
     let total: u64 = ev["confusion_matrix"]
         .as_array()
         .unwrap()
@@ -559,27 +594,15 @@ fn a_picture_folder_is_a_labelled_data_set_for_train_and_evaluate() {
     assert!(ev["accuracy"].as_f64().unwrap() >= 0.6, "{ev}");
 
     let run2 = dir.join("run2");
-    let out = ok(&[
-        "train",
-        "--model",
-        "mlp-64-64",
-        "--epochs",
-        "2",
-        "--data",
-        folder.to_str().unwrap(),
-        "--test-data",
-        folder.to_str().unwrap(),
-        "--out",
-        run2.to_str().unwrap(),
-    ]);
+    let (f, r2) = (folder_s, s(&run2));
+    let out = ok(&["train", "--model", "mlp-64-64", "--epochs", "2", "--data", f, "--test-data", f, "--out", r2]);
     assert!(out.contains("50 training images"), "{out}");
     assert!(out.contains("(50/50)") || out.contains("/50) "), "{out}");
 
     // A bad picture in the folder: the error names it.
     std::fs::write(folder.join("7").join("broken.png"), "nope").unwrap();
-    let out = digits(&["evaluate", "--model", run.to_str().unwrap(), "--data", folder.to_str().unwrap()]);
+    let out = digits(&["evaluate", "--model", run_s, "--data", folder_s]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.png: cannot decode the image") && err.contains("my-digits"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

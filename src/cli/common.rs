@@ -29,17 +29,17 @@ impl DataArgs {
     }
     /// Loads another data set given by path (e.g. `--test-data`).
     pub fn load_other(&self, path: &Path, split: Split) -> anyhow::Result<Dataset> {
-        data::load_path(path, split).with_context(|| format!("loading the test set {}", path.display()))
+        Dataset::open_split(path, split).with_context(|| format!("loading the test set {}", path.display()))
     }
-    /// Loads one split; a single file (CSV) is the whole data set whatever the split.
+    /// Loads one split ([`Dataset::open_split`]); a single file or folder is the whole data set
+    /// whatever the split. Its errors already name the file and the line; a missing MNIST
+    /// directory is said to be one.
     pub fn load(&self, split: Split) -> anyhow::Result<Dataset> {
-        let source = self.source();
-        match &source {
-            data::Source::MnistDir(_) => {
-                source.load(split).with_context(|| format!("loading the MNIST {} set", split.name()))
-            }
-            // The error already names the file and the line.
-            _ => Ok(source.load(split)?),
+        let set = Dataset::open_split(self.dir(), split);
+        if self.source().has_test_split() {
+            set.with_context(|| format!("loading the MNIST {split} set"))
+        } else {
+            Ok(set?)
         }
     }
 }
@@ -54,12 +54,4 @@ pub fn init_threads(threads: Option<usize>) -> usize {
 /// Loads a run directory or an ensemble directory.
 pub fn load_classifier(dir: &Path) -> anyhow::Result<Classifier> {
     Classifier::load(dir).with_context(|| format!("loading the model in {}", dir.display()))
-}
-
-/// The first `limit` records of `data` (all without a limit).
-pub fn limited(data: Dataset, limit: Option<usize>) -> Dataset {
-    match limit {
-        Some(n) if n < data.len() => data.subset(&(0..n).collect::<Vec<_>>()),
-        _ => data,
-    }
 }

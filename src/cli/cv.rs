@@ -1,6 +1,6 @@
 //! `digits cv`: stratified k-fold cross-validation of a model and its training settings.
 
-use super::common::{DataArgs, init_threads, limited};
+use super::common::{DataArgs, init_threads};
 use super::options::TrainOpts;
 use super::progress::epoch_printer;
 use digits::data::Split;
@@ -23,7 +23,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let threads = init_threads(a.opts.threads);
     let (spec, cfg) = a.opts.options()?.resolve()?;
-    let data = limited(a.data.load(Split::Train)?, a.opts.limit);
+    let data = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let mut printer: Option<Box<dyn FnMut(digits::train::Event)>> = None;
     let mut prefix = String::new();
     let on_event = &mut |e: CvEvent| match e {

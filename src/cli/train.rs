@@ -1,6 +1,6 @@
 //! `digits train`: flags to a [`Trainer`], its events to the terminal.
 
-use super::common::{DataArgs, init_threads, limited};
+use super::common::{DataArgs, init_threads};
 use super::options::TrainOpts;
 use super::progress::epoch_printer;
 use anyhow::{Context, bail};
@@ -62,7 +62,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     init_threads(a.opts.threads);
     let (spec, config) = a.opts.options()?.resolve()?;
-    let train = limited(a.data.load(Split::Train)?, a.opts.limit);
+    let train = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let test = match &a.test_data {
         Some(p) => Some(a.data.load_other(p, Split::Test)?),
         None if a.data.has_test_split() => Some(a.data.load(Split::Test)?),

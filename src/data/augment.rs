@@ -6,6 +6,7 @@
 //! index), so an epoch's augmented images are the same whatever the batch size, the thread count
 //! or the order the threads take them in; the work is spread over the cores with rayon.
 
+use crate::Error;
 use crate::rng::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,8 @@ impl AugmentConfig {
             || self.elastic_alpha != 0.0
     }
 
-    /// Checks the ranges are usable.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
+    pub fn validate(&self) -> Result<(), Error> {
         let all = [
             ("rotation", self.rotation),
             ("width_shift", self.width_shift),
@@ -59,14 +60,17 @@ impl AugmentConfig {
         ];
         for (name, v) in all {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("augmentation {name} must be a non-negative number, got {v}"));
+                return Err(Error::invalid(format!("augmentation {name} must be a non-negative number, got {v}")));
             }
         }
         if self.zoom >= 1.0 {
-            return Err(format!("augmentation zoom must be below 1 (scales 1 ± zoom), got {}", self.zoom));
+            return Err(Error::invalid(format!(
+                "augmentation zoom must be below 1 (scales 1 ± zoom), got {}",
+                self.zoom
+            )));
         }
         if self.elastic_alpha > 0.0 && self.elastic_sigma <= 0.0 {
-            return Err("elastic distortion needs elastic_sigma > 0".into());
+            return Err(Error::invalid("elastic distortion needs elastic_sigma > 0"));
         }
         Ok(())
     }

@@ -20,9 +20,8 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
 
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
@@ -77,20 +76,20 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, Error> {
 /// `0..=9`.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, Error> {
     let (_dims, labels) = read_idx(path, Kind::Labels)?;
-    check_labels(&labels).map_err(|message| format_err(path, message))?;
+    check_labels(path, &labels)?;
     Ok(labels)
 }
 
 /// Writes an IDX image file. The file is uncompressed unless its name ends in `.gz`, in which
 /// case it is gzip-compressed. It is written under a temporary name in the same directory and
-/// then renamed, so readers never see a half-written file.
+/// then renamed ([`crate::atomic`]), so readers never see a half-written file.
 ///
 /// Fails if `pixels.len() != count * rows * cols` or a size does not fit in 32 bits.
 pub fn write_idx_images(path: &Path, images: &IdxImages) -> Result<(), Error> {
     let dims = [images.count, images.rows, images.cols];
     let needed = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     if needed != Some(images.pixels.len()) {
-        return Err(format_err(
+        return Err(Error::format(
             path,
             format!(
                 "cannot write: {} images of {}x{} need {} pixel bytes but {} were given",
@@ -156,24 +155,16 @@ impl Kind {
     }
 }
 
-fn format_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Format { path: path.to_path_buf(), message: message.into() }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
-}
-
 fn has_gz_extension(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("gz"))
 }
 
 /// Opens `path`, decides raw or gzip, and reads a checked IDX file of the given kind.
 fn read_idx(path: &Path, kind: Kind) -> Result<(Vec<usize>, Vec<u8>), Error> {
-    let file = File::open(path).map_err(io_err(path))?;
-    let len = file.metadata().map_err(io_err(path))?.len();
+    let file = File::open(path).map_err(Error::io(path))?;
+    let len = file.metadata().map_err(Error::io(path))?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let head = reader.fill_buf().map_err(io_err(path))?;
+    let head = reader.fill_buf().map_err(Error::io(path))?;
     let gz = has_gz_extension(path) || head.starts_with(&GZIP_SIGNATURE);
     if gz {
         read_idx_from(MultiGzDecoder::new(reader), None, path, kind)
@@ -196,8 +187,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Checks the 4-byte magic number; the error message says what was found and what was expected.
-fn check_magic(bytes: [u8; 4], kind: Kind) -> Result<(), String> {
+/// Checks the 4-byte magic number; the error says what was found and what was expected.
+fn check_magic(path: &Path, bytes: [u8; 4], kind: Kind) -> Result<(), Error> {
     let found = u32::from_be_bytes(bytes);
     let expected = kind.magic();
     if found == expected {
@@ -212,14 +203,92 @@ fn check_magic(bytes: [u8; 4], kind: Kind) -> Result<(), String> {
     } else {
         String::from(" (not an IDX file?)")
     };
-    Err(format!("bad magic number 0x{found:08x}{detail}; expected 0x{expected:08x} for {}", kind.file_desc()))
+    Err(Error::format(
+        path,
+        format!("bad magic number 0x{found:08x}{detail}; expected 0x{expected:08x} for {}", kind.file_desc()),
+    ))
 }
 
 /// Checks every label is a digit; names the first offending record.
-fn check_labels(labels: &[u8]) -> Result<(), String> {
+fn check_labels(path: &Path, labels: &[u8]) -> Result<(), Error> {
     match labels.iter().position(|&l| l > 9) {
-        Some(i) => Err(format!("label {} at record {i} is outside 0-9", labels[i])),
+        Some(i) => Err(Error::format(path, format!("label {} at record {i} is outside 0-9", labels[i]))),
         None => Ok(()),
+    }
+}
+
+/// A stream being read as an IDX file: where it comes from, what it should hold, and whether
+/// it is decompressed (so its errors can be told apart from the disk's).
+struct Stream<'p> {
+    path: &'p Path,
+    kind: Kind,
+    gz: bool,
+}
+
+impl Stream<'_> {
+    /// "the file holds" / "the decompressed data holds", for the messages.
+    fn holds(&self) -> &'static str {
+        if self.gz { "the decompressed data holds" } else { "the file holds" }
+    }
+
+    /// Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
+    fn read_err(&self, e: io::Error) -> Error {
+        let decoder_error =
+            matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof);
+        if self.gz && decoder_error {
+            Error::format(self.path, format!("not valid gzip data (corrupt, truncated or not gzip at all): {e}"))
+        } else {
+            Error::io(self.path)(e)
+        }
+    }
+
+    /// Reads the magic number and the dimension sizes, checking both.
+    fn header(&self, r: &mut impl Read) -> Result<Vec<usize>, Error> {
+        let mut magic = [0u8; 4];
+        let n = read_full(r, &mut magic).map_err(|e| self.read_err(e))?;
+        if n < magic.len() {
+            let holds = self.holds();
+            let message = format!("truncated: {holds} only {n} bytes, too few for the 4-byte IDX magic number");
+            return Err(Error::format(self.path, message));
+        }
+        check_magic(self.path, magic, self.kind)?;
+        let mut size_bytes = [0u8; 12];
+        let size_bytes = &mut size_bytes[..4 * self.kind.ndims()];
+        let n = read_full(r, size_bytes).map_err(|e| self.read_err(e))?;
+        if n < size_bytes.len() {
+            let (holds, header_len) = (self.holds(), self.header_len());
+            let message =
+                format!("truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header", 4 + n);
+            return Err(Error::format(self.path, message));
+        }
+        Ok(size_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect())
+    }
+
+    fn header_len(&self) -> usize {
+        4 + 4 * self.kind.ndims()
+    }
+
+    /// The message for a data part of `present` bytes where `declared` were declared, if they
+    /// differ; `present` is `None` when a stream holds more than declared (its length unknown).
+    fn size_error(&self, desc: &str, declared: u64, present: Option<u64>) -> Option<Error> {
+        let (holds, header_len) = (self.holds(), self.header_len());
+        let message = match present {
+            Some(p) if p < declared => format!(
+                "truncated: header declares {desc} ({declared} bytes) but {holds} only {p} bytes after its \
+                 {header_len}-byte header"
+            ),
+            Some(p) if p > declared => format!(
+                "trailing data: header declares {desc} ({declared} bytes) but {holds} {p} bytes after its \
+                 {header_len}-byte header ({} extra)",
+                p - declared
+            ),
+            Some(_) => return None,
+            None => format!(
+                "trailing data: header declares {desc} ({declared} bytes) but {holds} more bytes after its \
+                 {header_len}-byte header"
+            ),
+        };
+        Some(Error::format(self.path, message))
     }
 }
 
@@ -231,87 +300,28 @@ fn read_idx_from<R: Read>(
     path: &Path,
     kind: Kind,
 ) -> Result<(Vec<usize>, Vec<u8>), Error> {
-    let gz = raw_len.is_none();
-    let holds = if gz { "the decompressed data holds" } else { "the file holds" };
-    // Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
-    let read_err = |e: io::Error| -> Error {
-        let decoder_error =
-            matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof);
-        if gz && decoder_error {
-            format_err(path, format!("not valid gzip data (corrupt, truncated or not gzip at all): {e}"))
-        } else {
-            io_err(path)(e)
-        }
-    };
-
-    // Magic number.
-    let mut magic = [0u8; 4];
-    let n = read_full(&mut r, &mut magic).map_err(read_err)?;
-    if n < magic.len() {
-        return Err(format_err(
-            path,
-            format!("truncated: {holds} only {n} bytes, too few for the 4-byte IDX magic number"),
-        ));
-    }
-    check_magic(magic, kind).map_err(|m| format_err(path, m))?;
-
-    // Dimension sizes.
-    let ndims = kind.ndims();
-    let header_len = 4 + 4 * ndims;
-    let mut size_bytes = [0u8; 12];
-    let size_bytes = &mut size_bytes[..4 * ndims];
-    let n = read_full(&mut r, size_bytes).map_err(read_err)?;
-    if n < size_bytes.len() {
-        return Err(format_err(
-            path,
-            format!("truncated: {holds} only {} bytes, too few for the {header_len}-byte IDX header", 4 + n),
-        ));
-    }
-    let dims: Vec<usize> =
-        size_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let s = Stream { path, kind, gz: raw_len.is_none() };
+    let dims = s.header(&mut r)?;
     let desc = kind.describe(&dims);
     let Some(declared) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
-        return Err(format_err(
-            path,
-            format!("header declares {desc}, a size that overflows this machine's address space"),
-        ));
+        let message = format!("header declares {desc}, a size that overflows this machine's address space");
+        return Err(Error::format(path, message));
     };
     let declared64 = declared as u64;
-
     let data = match raw_len {
         Some(len) => {
             // Raw: the file length says how much data there is; check before allocating.
-            let present = len.saturating_sub(header_len as u64);
-            if present < declared64 {
-                return Err(format_err(
-                    path,
-                    format!(
-                        "truncated: header declares {desc} ({declared} bytes) but {holds} \
-                         only {present} bytes after its {header_len}-byte header"
-                    ),
-                ));
-            }
-            if present > declared64 {
-                return Err(format_err(
-                    path,
-                    format!(
-                        "trailing data: header declares {desc} ({declared} bytes) but {holds} \
-                         {present} bytes after its {header_len}-byte header ({} extra)",
-                        present - declared64
-                    ),
-                ));
+            let present = len.saturating_sub(s.header_len() as u64);
+            if let Some(e) = s.size_error(&desc, declared64, Some(present)) {
+                return Err(e);
             }
             let mut data = vec![0u8; declared];
-            let n = read_full(&mut r, &mut data).map_err(read_err)?;
+            let n = read_full(&mut r, &mut data).map_err(|e| s.read_err(e))?;
             if n < declared {
                 // The file shrank while being read.
-                return Err(format_err(
-                    path,
-                    format!(
-                        "truncated: header declares {desc} ({declared} bytes) but only {n} \
-                         could be read"
-                    ),
-                ));
+                let message =
+                    format!("truncated: header declares {desc} ({declared} bytes) but only {n} could be read");
+                return Err(Error::format(path, message));
             }
             data
         }
@@ -319,25 +329,10 @@ fn read_idx_from<R: Read>(
             // Compressed: read at most one byte more than declared into a buffer that grows
             // with the data actually present, never pre-sized by the header.
             let mut data = Vec::new();
-            r.by_ref().take(declared64.saturating_add(1)).read_to_end(&mut data).map_err(read_err)?;
-            let present = data.len();
-            if present < declared {
-                return Err(format_err(
-                    path,
-                    format!(
-                        "truncated: header declares {desc} ({declared} bytes) but {holds} \
-                         only {present} bytes after its {header_len}-byte header"
-                    ),
-                ));
-            }
-            if present > declared {
-                return Err(format_err(
-                    path,
-                    format!(
-                        "trailing data: header declares {desc} ({declared} bytes) but {holds} \
-                         more bytes after its {header_len}-byte header"
-                    ),
-                ));
+            r.by_ref().take(declared64.saturating_add(1)).read_to_end(&mut data).map_err(|e| s.read_err(e))?;
+            let present = data.len() as u64;
+            if let Some(e) = s.size_error(&desc, declared64, (present <= declared64).then_some(present)) {
+                return Err(e);
             }
             data
         }
@@ -345,52 +340,23 @@ fn read_idx_from<R: Read>(
     Ok((dims, data))
 }
 
-/// Distinguishes temporary names of concurrent writes from one process.
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
+/// Writes an IDX file: the header, then the data (gzip-compressed when the name ends in
+/// `.gz`), through a temporary file and a rename.
 fn write_idx(path: &Path, magic: u32, dims: &[usize], data: &[u8]) -> Result<(), Error> {
-    let mut header = Vec::with_capacity(4 + 4 * dims.len());
-    header.extend_from_slice(&magic.to_be_bytes());
+    let mut bytes = Vec::with_capacity(4 + 4 * dims.len() + data.len());
+    bytes.extend_from_slice(&magic.to_be_bytes());
     for &d in dims {
         let d32 = u32::try_from(d).map_err(|_| {
-            format_err(path, format!("cannot write: size {d} does not fit in a 32-bit IDX header field"))
+            Error::format(path, format!("cannot write: size {d} does not fit in a 32-bit IDX header field"))
         })?;
-        header.extend_from_slice(&d32.to_be_bytes());
+        bytes.extend_from_slice(&d32.to_be_bytes());
     }
-
-    let Some(name) = path.file_name() else {
-        return Err(format_err(path, "cannot write: the path has no file name"));
-    };
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-
-    let write = || -> io::Result<()> {
-        let out = BufWriter::new(File::create(&tmp)?);
-        if has_gz_extension(path) {
-            let mut enc = GzEncoder::new(out, Compression::default());
-            enc.write_all(&header)?;
-            enc.write_all(data)?;
-            enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-        } else {
-            let mut out = out;
-            out.write_all(&header)?;
-            out.write_all(data)?;
-            out.into_inner().map_err(|e| e.into_error())?;
-        }
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(&tmp)(e));
+    bytes.extend_from_slice(data);
+    if has_gz_extension(path) {
+        let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
+        bytes = enc.write_all(&bytes).and_then(|_| enc.finish()).map_err(Error::io(path))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(path)(e)
-    })
+    crate::atomic::write_file(path, &bytes)
 }
 
 #[cfg(test)]
@@ -510,8 +476,10 @@ mod tests {
 
     #[test]
     fn labels_out_of_range() {
-        assert_eq!(check_labels(&[0, 9, 3]), Ok(()));
-        assert_eq!(check_labels(&[0, 1, 10, 255]).unwrap_err(), "label 10 at record 2 is outside 0-9");
+        let p = Path::new(P);
+        assert!(check_labels(p, &[0, 9, 3]).is_ok());
+        let e = check_labels(p, &[0, 1, 10, 255]).unwrap_err();
+        assert_eq!(e.to_string(), format!("{P}: label 10 at record 2 is outside 0-9"));
     }
 
     #[test]

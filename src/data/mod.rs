@@ -6,13 +6,23 @@
 //! * [`load_mnist`] finds the four standard MNIST files in a directory (raw or `.gz`), checks
 //!   that images and labels agree, and returns a [`Dataset`] with pixels scaled to `[0, 1]`.
 //! * [`csv`] reads and writes Kaggle's digit-recognizer CSV files and submissions.
-//! * [`load_path`] loads a labelled data set from whatever a `--data` path names.
+//! * [`Dataset::open`] / [`Dataset::open_split`] load a labelled data set from whatever a path
+//!   names (an MNIST directory, a labelled CSV file, a picture folder: see [`Source`]).
 //! * [`split`] makes seeded, stratified train/validation splits and k-fold assignments.
 //! * [`picture`] prepares a picture of a digit (PNG, JPEG, BMP, GIF, WebP; any size, either
 //!   polarity) the way MNIST's digits were prepared, and [`folder`] reads a folder of them laid
 //!   out as `0/ … 9/` as a labelled data set.
 //!
 //! Every failure is a [`Error`] that names the file (or directory) and says what is wrong.
+//!
+//! ```
+//! use digits::data::{Dataset, Split};
+//!
+//! let test = Dataset::open_split("data/mnist", Split::Test)?.first(1000);
+//! assert_eq!((test.len(), test.rows, test.cols), (1000, 28, 28));
+//! println!("{:?} digits of each class", test.class_counts());
+//! # Ok::<(), digits::Error>(())
+//! ```
 
 pub mod augment;
 pub mod csv;
@@ -22,7 +32,7 @@ pub mod picture;
 pub mod split;
 pub mod unlabelled;
 
-use crate::Error;
+use crate::{Error, Result};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,6 +110,47 @@ impl fmt::Debug for Dataset {
 }
 
 impl Dataset {
+    /// Opens the labelled data set at `path`: the training set of an MNIST directory, or the
+    /// whole of a labelled CSV file or of a picture folder (see [`Source::detect`]).
+    ///
+    /// ```no_run
+    /// let train = digits::data::Dataset::open("data/mnist")?;
+    /// let mine = digits::data::Dataset::open("my-digits")?; // folders 0/ … 9/ of pictures
+    /// # Ok::<(), digits::Error>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Dataset> {
+        Dataset::open_split(path, Split::Train)
+    }
+
+    /// Opens one split of the data set at `path`: an MNIST directory holds both; a CSV file or
+    /// a picture folder is one set, returned whole for either split
+    /// ([`Source::has_test_split`] tells them apart).
+    ///
+    /// ```
+    /// use digits::data::{Dataset, Split};
+    /// let test = Dataset::open_split("data/mnist", Split::Test)?;
+    /// assert_eq!(test.len(), 10_000);
+    /// # Ok::<(), digits::Error>(())
+    /// ```
+    pub fn open_split(path: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+        Source::detect(path.as_ref()).load(split)
+    }
+
+    /// The first `n` records (all of them when there are fewer), without copying.
+    ///
+    /// ```
+    /// # use digits::data::{Dataset, Split};
+    /// let few = Dataset::open_split("data/mnist", Split::Test)?.first(500);
+    /// assert_eq!(few.len(), 500);
+    /// # Ok::<(), digits::Error>(())
+    /// ```
+    pub fn first(mut self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        self.images.truncate(n * self.pixels_per_image());
+        self.labels.truncate(n);
+        self
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -171,7 +222,7 @@ fn find_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
 /// [`Split::Test`]), each either raw or with a `.gz` suffix (the raw file is preferred when
 /// both exist). Checks each file (see [`idx`]), that the image and label counts match and that
 /// the images are 28x28.
-pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, Error> {
+pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
     let image_names = candidate_names(split, "images-idx3-ubyte");
     let label_names = candidate_names(split, "labels-idx1-ubyte");
     let image_path = find_file(dir, &image_names);
@@ -232,7 +283,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, Error> {
 }
 
 /// Loads a labelled CSV file (Kaggle's `train.csv` layout) as a [`Dataset`].
-pub fn load_csv(path: &Path) -> Result<Dataset, Error> {
+pub fn load_csv(path: &Path) -> Result<Dataset> {
     let c = csv::read_csv(path)?;
     let Some(labels) = c.labels else {
         return Err(Error::Format {
@@ -281,18 +332,14 @@ impl Source {
     }
 
     /// Loads one split; a single-set source returns its one set for either split.
-    pub fn load(&self, split: Split) -> Result<Dataset, Error> {
+    /// [`Dataset::open_split`] does the same from a path.
+    pub fn load(&self, split: Split) -> Result<Dataset> {
         match self {
             Source::MnistDir(dir) => load_mnist(dir, split),
             Source::Csv(path) => load_csv(path),
             Source::Folder(path) => folder::load_folder(path),
         }
     }
-}
-
-/// Loads `split` from whatever `path` names (see [`Source::detect`]).
-pub fn load_path(path: &Path, split: Split) -> Result<Dataset, Error> {
-    Source::detect(path).load(split)
 }
 
 /// Grey levels `0..=255` back from pixels scaled by [`scale_pixels`] (exact for those).
@@ -346,6 +393,28 @@ mod tests {
         counts[3] = 2;
         counts[9] = 1;
         assert_eq!(d.class_counts(), counts);
+    }
+
+    #[test]
+    fn first_keeps_the_leading_records() {
+        let d = tiny().first(2);
+        assert_eq!((d.labels, d.images), (vec![3, 1], vec![0.0, 0.1, 1.0, 1.1]));
+        assert_eq!(tiny().first(10), tiny());
+        assert!(tiny().first(0).is_empty() && tiny().first(0).images.is_empty());
+    }
+
+    #[test]
+    fn open_detects_what_a_path_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Dataset::open(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }) && e.to_string().contains("MNIST train files"), "{e}");
+        let csv = dir.path().join("set.csv");
+        csv::write_csv(&csv, &[7; 2 * csv::PIXELS], Some(&[4, 2])).unwrap();
+        for split in [Split::Train, Split::Test] {
+            let d = Dataset::open_split(&csv, split).unwrap();
+            assert_eq!((d.labels, d.images[0]), (vec![4, 2], 7.0 / 255.0));
+        }
+        assert!(!Source::detect(&csv).has_test_split());
     }
 
     #[test]
