@@ -100,7 +100,11 @@ impl Executor for Threads {
                             .map_err(|e| Error::Invalid(e.to_string()))?;
                         pool.install(run)?
                     };
-                    Ok(TrialResult { val_accuracy: t.val_accuracy, val_loss: t.val_loss, seconds: start.elapsed().as_secs_f64() })
+                    Ok(TrialResult {
+                        val_accuracy: t.val_accuracy,
+                        val_loss: t.val_loss,
+                        seconds: start.elapsed().as_secs_f64(),
+                    })
                 };
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
                     .unwrap_or_else(|_| Err(Error::invalid("the trial panicked")));

@@ -46,6 +46,9 @@ pub mod store;
 pub mod study;
 pub mod trial;
 
+#[cfg(test)]
+mod tests;
+
 pub use executor::{Executor, Job, Threads, TrialData, TrialResult};
 pub use hyperband::Plan;
 pub use results::{ResultsFile, TrialRecord};

@@ -143,7 +143,8 @@ impl Condition {
     fn parse(text: &str) -> Result<Condition, Error> {
         const OPS: [(&str, Op); 6] =
             [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
-        let bad = || Error::Invalid(format!("condition `{text}` is not of the form \"NAME OP VALUE\" (OP: == != < <= > >=)"));
+        let bad =
+            || Error::Invalid(format!("condition `{text}` is not of the form \"NAME OP VALUE\" (OP: == != < <= > >=)"));
         let (at, sym, op) = OPS
             .iter()
             .filter_map(|&(sym, op)| text.find(sym).map(|at| (at, sym, op)))
@@ -396,8 +397,9 @@ impl Space {
         spec.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let mut optimizer = match params.get("optimizer") {
             None => OptimizerConfig::default(),
-            Some(Value::Str(s)) => OptimizerConfig::by_name(s)
-                .map_err(|e| Error::Invalid(format!("parameter `optimizer`: {e}")))?,
+            Some(Value::Str(s)) => {
+                OptimizerConfig::by_name(s).map_err(|e| Error::Invalid(format!("parameter `optimizer`: {e}")))?
+            }
             Some(v) => return Err(Error::Invalid(format!("parameter `optimizer`: expected a name, got {v}"))),
         };
         if params.contains_key("lr") {
@@ -496,7 +498,9 @@ fn check_value(kind: Kind, v: &Value) -> Result<(), Error> {
         },
         (Kind::Bool, Value::Bool(_)) => Ok(()),
         (Kind::Bool, _) => fail(format!("{v} is not true or false")),
-        (Kind::Optimizer, Value::Str(s)) => OptimizerConfig::by_name(s).map(|_| ()).map_err(|e| Error::Invalid(e.to_string())),
+        (Kind::Optimizer, Value::Str(s)) => {
+            OptimizerConfig::by_name(s).map(|_| ()).map_err(|e| Error::Invalid(e.to_string()))
+        }
         (Kind::Optimizer, _) => fail(format!("{v} is not an optimizer name (sgd, adam or rmsprop)")),
     }
 }

@@ -223,7 +223,12 @@ impl<S: StudyStore> Study<S> {
         self.schedule(&data, executor, observer)
     }
 
-    fn schedule(&mut self, data: &Arc<TrialData>, executor: &mut dyn Executor, observer: &mut dyn Observer) -> Result<()> {
+    fn schedule(
+        &mut self,
+        data: &Arc<TrialData>,
+        executor: &mut dyn Executor,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
         let mut running: BTreeSet<Task> = BTreeSet::new();
         let mut failure: Option<Error> = None;
         loop {
@@ -239,7 +244,9 @@ impl<S: StudyStore> Study<S> {
             running.remove(&task);
             let recorded = match result {
                 Ok(t) => self.record(task, t, observer),
-                Err(e) => Err(Error::Invalid(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial])))),
+                Err(e) => {
+                    Err(Error::Invalid(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))
+                }
             };
             if let Err(e) = recorded {
                 failure.get_or_insert(e);

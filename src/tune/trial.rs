@@ -48,8 +48,8 @@ pub fn run_trial(
         }
     }
     let save = &mut |e: crate::train::EpochDone| checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress);
-    let progress =
-        fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save).map_err(Error::io(&last))?;
+    let progress = fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save)
+        .map_err(Error::io(&last))?;
     save_model(dir, spec, &net)?;
     write_history(dir, &progress.history).map_err(Error::io(dir))?;
     let end = progress.history.epochs.last();
