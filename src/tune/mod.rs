@@ -23,14 +23,15 @@
 //! and ends with the same trials as one that was not.
 //!
 //! ```no_run
-//! use digits::tune::{DirStore, Settings, Space, Strategy, Study, Threads};
+//! use digits::tune::{DirStore, Event, Settings, Space, Strategy, Study, Threads};
 //! # fn main() -> digits::Result<()> {
 //! let space = Space::from_file("examples/spaces/tiny.toml".as_ref())?;
 //! let data = digits::data::load_path("data/mnist".as_ref(), digits::data::Split::Train)?;
 //! let search = Strategy::from_name("hyperband", 0, 9, 3)?;
 //! let settings = Settings::new(search, space, "data/mnist".into(), digits::engine::threads());
 //! let mut study = Study::open(DirStore::new("tune-tiny"), settings)?;
-//! study.run(&data, &mut Threads::new(2, digits::engine::threads())?, &mut |_event| {})?;
+//! let mut jobs = Threads::new(2, digits::engine::threads())?;
+//! study.run(&data, &mut jobs, &mut |event: Event| println!("{event:?}"))?;
 //! let outcome = study.finish(None)?;
 //! println!("best: trial {} ({})", outcome.best.trial, outcome.best.command);
 //! # Ok(())

@@ -96,9 +96,14 @@ pub enum Event<'a> {
     TrialFinished { record: &'a TrialRecord, val_loss: f64 },
 }
 
-/// Receives a study's [`Event`]s; any `FnMut(Event)` is one.
+/// Receives a study's [`Event`]s; any `FnMut(Event)` is one (write the closure's argument type,
+/// `|e: Event| …`), and `()` ignores them.
 pub trait Observer {
     fn on_event(&mut self, event: Event<'_>);
+}
+
+impl Observer for () {
+    fn on_event(&mut self, _: Event<'_>) {}
 }
 
 impl<F: FnMut(Event<'_>)> Observer for F {
