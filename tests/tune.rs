@@ -251,9 +251,21 @@ fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
     // plus a random few milliseconds.
     let killed = dir.join("killed");
     let lines = |d: &Path| std::fs::read_to_string(d.join("results.jsonl")).map_or(0, |t| t.lines().count());
-    let random = |n: u64| {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
-        nanos / 1000 % n.max(1)
+    // The moments come from a seed, printed so that a failing run can be replayed with
+    // DIGITS_KILL_SEED=S (the kill lands after the same recorded trials).
+    let seed = std::env::var("DIGITS_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() as u64);
+    eprintln!("kill moments from DIGITS_KILL_SEED={seed}");
+    let mut state = seed;
+    let mut random = |n: u64| {
+        // SplitMix64.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
     };
     let mut target = 0;
     for _ in 0..2 {
