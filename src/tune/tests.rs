@@ -114,12 +114,8 @@ fn a_study_resumed_from_a_store_holding_some_records_ends_with_the_same_trials_a
 
     // Another store holding the first records (and none of the checkpoints): the promoted
     // trials train again from scratch, two at a time, to the same numbers.
-    let mut store = MemoryStore::new();
-    store.settings = Some(serde_json::to_value(settings()).unwrap());
-    store.records = whole.store().records[..3].to_vec();
-    let mut resumed = Study::open(store, settings()).unwrap();
-    let mut events = Vec::new();
-    resumed.run(&data, &mut Threads::new(2, 1).unwrap(), &mut |e: Event| events.push(format!("{e:?}"))).unwrap();
+    let first: Vec<String> = whole.store().records[..3].to_vec();
+    let (mut resumed, events) = resume(&data, first.clone());
     assert!(events[1].starts_with("Resumed { recorded: 3 }"), "{events:?}");
     assert_eq!(
         events.iter().filter(|e| e.starts_with("TrialStarted")).count(),
@@ -138,6 +134,32 @@ fn a_study_resumed_from_a_store_holding_some_records_ends_with_the_same_trials_a
         std::fs::read(best.best_dir.weights()).unwrap(),
         "the best model, bit for bit"
     );
+
+    // Mutation: the decisions come from the store's records, not from memory: a store that
+    // hands back a round-0 loser as its round's best makes the study promote that trial.
+    let round1 = |s: &Study<MemoryStore>| -> Vec<usize> {
+        s.records().iter().filter(|r| r.round == Some(1)).map(|r| r.trial).collect()
+    };
+    let promoted = round1(&whole);
+    let mut forged: Vec<TrialRecord> = first.iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+    let loser = forged.iter_mut().find(|r| r.bracket == Some(1) && !promoted.contains(&r.trial)).expect("a loser");
+    loser.val_accuracy = 1.0;
+    let loser = loser.trial;
+    let (forged, _) = resume(&data, forged.iter().map(|r| serde_json::to_string(r).unwrap()).collect());
+    assert_eq!(round1(&forged), [loser], "the forged record was not what the study decided from");
+    assert_ne!(trials(whole.records()), trials(forged.records()), "the comparison above misses it");
+}
+
+/// A study resumed from a memory store holding `records` (as JSON lines), run to the end with
+/// two trials at a time; with the events it reported.
+fn resume(data: &Dataset, records: Vec<String>) -> (Study<MemoryStore>, Vec<String>) {
+    let mut store = MemoryStore::new();
+    store.settings = Some(serde_json::to_value(settings()).unwrap());
+    store.records = records;
+    let mut study = Study::open(store, settings()).unwrap();
+    let mut events = Vec::new();
+    study.run(data, &mut Threads::new(2, 1).unwrap(), &mut |e: Event| events.push(format!("{e:?}"))).unwrap();
+    (study, events)
 }
 
 #[test]
