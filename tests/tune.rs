@@ -2,27 +2,16 @@
 //! the command: a run killed with SIGKILL and restarted ends with the same trials and the same
 //! best model as an uninterrupted one, and the best trial's `digits train` command reproduces it.
 
+mod common;
+
+use common::{digits_cmd, ok_output, temp_dir, weights_hash};
 use digits::tune::{Plan, ResultsFile, Space, TrialRecord, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-fn digits() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_digits"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("DIGITS_DATA");
-    c
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-tune-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// Runs `digits ARGS`, which must succeed, and returns its standard output.
+fn ok(args: &[String]) -> String {
+    ok_output(args, digits_cmd().args(args).output().expect("run digits"))
 }
 
 fn space(dir: &Path, name: &str, text: &str) -> Result<Space, String> {
@@ -93,7 +82,6 @@ fn draws_respect_ranges_steps_log_scale_and_conditions() {
     for t in 0..20 {
         assert_eq!(fewer.draw(7, t)["lr"], s.draw(7, t)["lr"]);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -148,7 +136,6 @@ fn bad_space_files_are_clear_errors_naming_the_file_and_the_parameter() {
     }
     let missing = Space::from_file(&dir.join("missing.toml")).unwrap_err().to_string();
     assert!(missing.contains("missing.toml"), "{missing}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -218,7 +205,6 @@ fn a_torn_last_line_is_dropped_a_damaged_one_is_an_error() {
     std::fs::write(&path, text).unwrap();
     let err = ResultsFile::open(&path).err().unwrap().to_string();
     assert!(err.contains("results.jsonl") && err.contains("line 2"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The recorded trials without their timings, in a fixed order.
@@ -239,8 +225,8 @@ fn best_json(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("best.json")).unwrap().replace(dir.to_str().unwrap(), "OUT")
 }
 
-fn tune_args(out: &Path, jobs: &str) -> Vec<String> {
-    ["tune", "--space", "examples/spaces/tiny.toml", "--strategy", "hyperband", "--max-epochs", "9"]
+fn tune_args(space: &str, out: &Path, jobs: &str) -> Vec<String> {
+    ["tune", "--space", space, "--strategy", "hyperband", "--max-epochs", "9"]
         .into_iter()
         .chain(["--limit", "6000", "--threads", "2", "--jobs", jobs, "--seed", "3", "--out"])
         .map(String::from)
@@ -248,11 +234,13 @@ fn tune_args(out: &Path, jobs: &str) -> Vec<String> {
         .collect()
 }
 
+const TINY: &str = "examples/spaces/tiny.toml";
+
 #[test]
 fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
     let dir = temp_dir("kill");
     let whole = dir.join("whole");
-    let out = ok(digits().args(tune_args(&whole, "1")).output().unwrap());
+    let out = ok(&tune_args(TINY, &whole, "1"));
     assert!(out.contains("Hyperband plan: max 9 epochs, factor 3") && out.contains("total: 69 epochs"), "{out}");
     let total = results(&whole).len();
     assert_eq!(total, 9 + 3 + 1 + 5 + 1 + 3);
@@ -263,14 +251,27 @@ fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
     // plus a random few milliseconds.
     let killed = dir.join("killed");
     let lines = |d: &Path| std::fs::read_to_string(d.join("results.jsonl")).map_or(0, |t| t.lines().count());
-    let random = |n: u64| {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
-        nanos / 1000 % n.max(1)
+    // The moments come from a seed, printed so that a failing run can be replayed with
+    // DIGITS_KILL_SEED=S (the kill lands after the same recorded trials).
+    let seed = std::env::var("DIGITS_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() as u64);
+    eprintln!("kill moments from DIGITS_KILL_SEED={seed}");
+    let mut state = seed;
+    let mut random = |n: u64| {
+        // SplitMix64.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
     };
     let mut target = 0;
     for _ in 0..2 {
         target = (target + 1 + random(((total - 2 - target) / 2) as u64) as usize).min(total - 2);
-        let mut child = digits().args(tune_args(&killed, "2")).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut child =
+            digits_cmd().args(tune_args(TINY, &killed, "2")).stdout(std::process::Stdio::null()).spawn().unwrap();
         let start = Instant::now();
         while lines(&killed) < target {
             assert!(start.elapsed() < Duration::from_secs(120), "trial {target} was never recorded");
@@ -283,7 +284,7 @@ fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
         assert!(!killed.join("best.json").exists(), "an interrupted run must not look finished");
     }
     let partial = lines(&killed);
-    let out = ok(digits().args(tune_args(&killed, "2")).output().unwrap());
+    let out = ok(&tune_args(TINY, &killed, "2"));
     assert!(out.contains(&format!("resuming {}: {partial} trials already recorded", killed.display())), "{out}");
     assert!(partial < results(&whole).len(), "nothing was left to resume");
     assert_eq!(results(&whole), results(&killed));
@@ -294,44 +295,96 @@ fn a_tuning_run_killed_at_random_moments_resumes_to_the_same_trials_and_best() {
     );
 
     // Other settings in the same directory are refused, not mixed in.
-    let mut other = tune_args(&killed, "1");
+    let mut other = tune_args(TINY, &killed, "1");
     let seed = other.iter().position(|a| a == "--seed").unwrap() + 1;
     other[seed] = "4".into();
-    let bad = digits().args(&other).output().unwrap();
+    let bad = digits_cmd().args(&other).output().unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("other settings") && err.contains("seed: was 3, now 4"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn the_best_trials_command_reproduces_it_and_evaluate_reads_best() {
-    let dir = temp_dir("best");
-    let out_dir = dir.join("out");
-    let out = ok(digits()
-        .args(["tune", "--space", "examples/spaces/tiny.toml", "--strategy", "random", "--trials", "3"])
-        .args(["--max-epochs", "2", "--limit", "3000", "--threads", "2", "--seed", "5", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap());
-    assert!(out.contains("top trials") && out.contains("reproduce: digits train"), "{out}");
-    assert!(out.contains("test accuracy of the best model (reported only"), "{out}");
+/// Trains the best trial of the tuning run in `out` again with the `train_args` of its
+/// `best.json`, and checks that the retrained model is the kept one bit for bit, with the same
+/// validation numbers. Returns `best.json`.
+fn assert_best_reproduces(out: &Path) -> serde_json::Value {
     let best: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("best.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
     let args: Vec<String> = best["train_args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().into()).collect();
-    ok(digits().args(&args).output().unwrap());
-    let retrain = out_dir.join("retrain");
+    assert_eq!(format!("digits {}", args.join(" ")), best["command"], "the command is the arguments");
+    ok(&args);
+    let retrain = out.join("retrain");
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(retrain.join("history.json")).unwrap()).unwrap();
     let last = history.as_array().unwrap().last().unwrap();
     assert_eq!(last["val_accuracy"], best["val_accuracy"]);
     assert_eq!(last["val_loss"], best["val_loss"]);
     assert_eq!(
-        std::fs::read(retrain.join("model.safetensors")).unwrap(),
-        std::fs::read(out_dir.join("best/model.safetensors")).unwrap(),
+        weights_hash(&retrain.join("model.safetensors")),
+        weights_hash(&out.join("best/model.safetensors")),
         "retraining gives other weights"
     );
-    let eval = ok(digits().args(["evaluate", "--model"]).arg(out_dir.join("best")).output().unwrap());
+    best
+}
+
+#[test]
+fn the_best_trials_command_reproduces_it_and_evaluate_reads_best() {
+    let dir = temp_dir("best");
+    let out_dir = dir.join("out");
+    let args = ["tune", "--space", TINY, "--strategy", "random", "--trials", "3", "--max-epochs", "2"]
+        .into_iter()
+        .chain(["--limit", "3000", "--threads", "2", "--seed", "5", "--out", out_dir.to_str().unwrap()])
+        .map(String::from)
+        .collect::<Vec<_>>();
+    let out = ok(&args);
+    assert!(out.contains("top trials") && out.contains("reproduce: digits train"), "{out}");
+    assert!(out.contains("test accuracy of the best model (reported only"), "{out}");
+    let best = assert_best_reproduces(&out_dir);
+    let eval = ok(&["evaluate".into(), "--model".into(), out_dir.join("best").to_str().unwrap().into()]);
     let acc = format!("{:.4}", best["test_accuracy"].as_f64().unwrap());
     assert!(eval.contains(&acc), "evaluate of best/ disagrees with best.json's {acc}:\n{eval}");
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A space of one configuration: every trial draws the same values, so all trials trained to
+/// the same epochs tie, and the tie goes to the lowest trial number: trial 0, which Hyperband
+/// promoted twice (1, then 3, then 9 epochs, continuing from its checkpoints).
+const ONE: &str = r#"
+model = "mlp"
+[params]
+layers = { choice = [1] }
+units_1 = { choice = [16] }
+lr = { choice = [0.01] }
+batch_size = { choice = [64] }
+"#;
+
+#[test]
+fn hyperbands_promoted_best_trial_reproduces_bit_for_bit() {
+    let dir = temp_dir("hyperband-best");
+    let space = dir.join("one.toml");
+    std::fs::write(&space, ONE).unwrap();
+    let out_dir = dir.join("out");
+    ok(&tune_args(space.to_str().unwrap(), &out_dir, "2"));
+    let best = assert_best_reproduces(&out_dir);
+    assert_eq!((best["trial"].as_u64(), best["bracket"].as_u64(), best["round"].as_u64()), (Some(0), Some(2), Some(2)));
+    assert_eq!(best["epochs"], 9);
+    // Trained 1 + 2 + 6 epochs in three rounds, it equals bracket 0's trials, trained 9 from
+    // scratch: the promotion itself changes nothing.
+    for t in [14, 15, 16] {
+        assert_eq!(
+            weights_hash(&out_dir.join(format!("trials/{t:04}/model.safetensors"))),
+            weights_hash(&out_dir.join("best/model.safetensors")),
+            "trial {t}"
+        );
+    }
+
+    // Mutation: a best.json whose command trains one epoch less must fail the check above.
+    let path = out_dir.join("best.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("--epochs 9", "--epochs 8").replace("\"--epochs\",\n    \"9\"", "\"--epochs\",\n    \"8\""),
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(&path).unwrap().contains("\"8\""), "the mutation was planted");
+    let checked = std::panic::catch_unwind(|| assert_best_reproduces(&out_dir));
+    assert!(checked.is_err(), "a retrain of 8 epochs passed for the best trial of 9");
 }

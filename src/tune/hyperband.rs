@@ -12,6 +12,7 @@
 //! loop's shuffling and dropout depend only on the seed and the epoch number, so `r₁` epochs
 //! followed by `r₂ − r₁` more are the same, bit for bit, as `r₂` epochs from scratch.
 
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// One round of a bracket.
@@ -43,12 +44,12 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for `max_epochs` R and `factor` η (R ≥ 1, η ≥ 2).
-    pub fn new(max_epochs: usize, factor: usize) -> Result<Plan, String> {
+    pub fn new(max_epochs: usize, factor: usize) -> Result<Plan> {
         if max_epochs == 0 {
-            return Err("--max-epochs must be at least 1".into());
+            return Err(Error::invalid("--max-epochs must be at least 1"));
         }
         if factor < 2 {
-            return Err(format!("--factor must be at least 2, got {factor}"));
+            return Err(Error::Invalid(format!("--factor must be at least 2, got {factor}")));
         }
         // s_max = ⌊log_η R⌋, in integers so R = η^k is exact.
         let mut s_max = 0;

@@ -6,6 +6,7 @@
 
 use super::hyperband::Plan;
 use super::results::TrialRecord;
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Random search or Hyperband.
@@ -30,6 +31,28 @@ pub struct Task {
 }
 
 impl Strategy {
+    /// The strategy called `name` (`random` or `hyperband`): random search tries `trials`
+    /// configurations of `max_epochs` epochs; Hyperband's plan has budget `max_epochs` (R) and
+    /// factor `factor` (η).
+    pub fn from_name(name: &str, trials: usize, max_epochs: usize, factor: usize) -> Result<Strategy> {
+        match name {
+            "random" if trials == 0 || max_epochs == 0 => {
+                Err(Error::invalid("--trials and --max-epochs must be at least 1"))
+            }
+            "random" => Ok(Strategy::Random { trials, epochs: max_epochs }),
+            "hyperband" => Ok(Strategy::Hyperband(Plan::new(max_epochs, factor)?)),
+            other => Err(Error::Invalid(format!("--strategy must be `random` or `hyperband`, got `{other}`"))),
+        }
+    }
+
+    /// Configurations drawn in all.
+    pub fn configurations(&self) -> usize {
+        match self {
+            Strategy::Random { trials, .. } => *trials,
+            Strategy::Hyperband(plan) => plan.configurations(),
+        }
+    }
+
     /// Every task not yet recorded whose inputs are decided, in a fixed order.
     pub fn ready(&self, done: &[TrialRecord]) -> Vec<Task> {
         match self {

@@ -63,6 +63,16 @@ impl fmt::Display for Value {
 /// The values of one trial: active parameters only, by name.
 pub type Params = BTreeMap<String, Value>;
 
+/// The parameters on one line, numbers shortened (the records keep them exactly).
+pub fn params_text(p: &Params) -> String {
+    let short = |v: &Value| match v {
+        Value::Float(x) if *x != 0.0 && x.abs() < 0.01 => format!("{x:.3e}"),
+        Value::Float(x) => format!("{x:.4}"),
+        v => v.to_string(),
+    };
+    p.iter().map(|(k, v)| format!("{k}={}", short(v))).collect::<Vec<_>>().join(" ")
+}
+
 /// How a parameter is drawn (exactly one of `choice`, `int`, `float`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,10 +140,11 @@ struct Condition {
 }
 
 impl Condition {
-    fn parse(text: &str) -> Result<Condition, String> {
+    fn parse(text: &str) -> Result<Condition, Error> {
         const OPS: [(&str, Op); 6] =
             [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
-        let bad = || format!("condition `{text}` is not of the form \"NAME OP VALUE\" (OP: == != < <= > >=)");
+        let bad =
+            || Error::Invalid(format!("condition `{text}` is not of the form \"NAME OP VALUE\" (OP: == != < <= > >=)"));
         let (at, sym, op) = OPS
             .iter()
             .filter_map(|&(sym, op)| text.find(sym).map(|at| (at, sym, op)))
@@ -154,7 +165,7 @@ impl Condition {
             Value::Str(literal.trim_matches(|c| c == '"' || c == '\'').to_string())
         };
         if matches!(value, Value::Str(_) | Value::Bool(_)) && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(format!("condition `{text}`: only == and != apply to text and true/false"));
+            return Err(Error::Invalid(format!("condition `{text}`: only == and != apply to text and true/false")));
         }
         Ok(Condition { name: name.to_string(), op, value })
     }
@@ -199,65 +210,77 @@ impl Space {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let bad = |message: String| Error::Space { path: path.into(), message };
         let space: Space = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
-        space.check().map_err(bad)?;
+        space.check().map_err(|e| bad(e.to_string()))?;
         Ok(space)
     }
 
     /// Checks every parameter: one kind of range, sensible bounds, values its builder accepts,
     /// conditions naming existing parameters without cycles.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Error> {
         if self.params.is_empty() {
-            return Err("[params] is empty: give at least one parameter to tune".into());
+            return Err(Error::invalid("[params] is empty: give at least one parameter to tune"));
         }
         for (name, p) in &self.params {
-            let at = |m: String| format!("parameter `{name}`: {m}");
-            let kind = self.kind(name).map_err(at)?;
-            let kinds = p.choice.is_some() as usize + p.int.is_some() as usize + p.float.is_some() as usize;
-            if kinds != 1 {
-                return Err(at("give exactly one of `choice = [...]`, `int = [lo, hi]` or `float = [lo, hi]`".into()));
+            self.check_param(name, p).map_err(|e| Error::Invalid(format!("parameter `{name}`: {e}")))?;
+        }
+        self.check_cycles()?;
+        // Build a trial to catch what the single values cannot show (e.g. a model too deep).
+        self.trial(&self.draw(0, 0)).map(|_| ())
+    }
+
+    /// Checks one parameter (the caller names it in the error).
+    fn check_param(&self, name: &str, p: &ParamSpec) -> Result<(), Error> {
+        let kind = self.kind(name)?;
+        let kinds = p.choice.is_some() as usize + p.int.is_some() as usize + p.float.is_some() as usize;
+        let fail = |m: String| Err(Error::Invalid(m));
+        if kinds != 1 {
+            return fail("give exactly one of `choice = [...]`, `int = [lo, hi]` or `float = [lo, hi]`".into());
+        }
+        if p.step.is_some() && p.int.is_none() {
+            return fail("`step` applies to `int` ranges only".into());
+        }
+        if p.log && p.float.is_none() {
+            return fail("`log = true` applies to `float` ranges only".into());
+        }
+        let mut candidates = Vec::new();
+        if let Some(c) = &p.choice {
+            if c.is_empty() {
+                return fail("`choice` is empty".into());
             }
-            if p.step.is_some() && p.int.is_none() {
-                return Err(at("`step` applies to `int` ranges only".into()));
+            candidates.extend(c.iter().cloned());
+        }
+        if let Some([lo, hi]) = p.int {
+            if lo > hi {
+                return fail(format!("int range [{lo}, {hi}] is empty (lo > hi)"));
             }
-            if p.log && p.float.is_none() {
-                return Err(at("`log = true` applies to `float` ranges only".into()));
+            if p.step.is_some_and(|s| s < 1) {
+                return fail("`step` must be at least 1".into());
             }
-            let mut candidates = Vec::new();
-            if let Some(c) = &p.choice {
-                if c.is_empty() {
-                    return Err(at("`choice` is empty".into()));
-                }
-                candidates.extend(c.iter().cloned());
+            candidates.extend([Value::Int(lo), Value::Int(hi)]);
+        }
+        if let Some([lo, hi]) = p.float {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return fail(format!("float range [{lo}, {hi}] is empty or not finite"));
             }
-            if let Some([lo, hi]) = p.int {
-                if lo > hi {
-                    return Err(at(format!("int range [{lo}, {hi}] is empty (lo > hi)")));
-                }
-                if p.step.is_some_and(|s| s < 1) {
-                    return Err(at("`step` must be at least 1".into()));
-                }
-                candidates.extend([Value::Int(lo), Value::Int(hi)]);
+            if p.log && lo <= 0.0 {
+                return fail(format!("a log range must be positive, got [{lo}, {hi}]"));
             }
-            if let Some([lo, hi]) = p.float {
-                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                    return Err(at(format!("float range [{lo}, {hi}] is empty or not finite")));
-                }
-                if p.log && lo <= 0.0 {
-                    return Err(at(format!("a log range must be positive, got [{lo}, {hi}]")));
-                }
-                candidates.extend([Value::Float(lo), Value::Float(hi)]);
-            }
-            for v in &candidates {
-                check_value(kind, v).map_err(at)?;
-            }
-            if let Some(w) = &p.when {
-                let c = Condition::parse(w).map_err(at)?;
-                if !self.params.contains_key(&c.name) {
-                    return Err(at(format!("condition `{w}` names `{}`, which is not a parameter", c.name)));
-                }
+            candidates.extend([Value::Float(lo), Value::Float(hi)]);
+        }
+        for v in &candidates {
+            check_value(kind, v)?;
+        }
+        if let Some(w) = &p.when {
+            let c = Condition::parse(w)?;
+            if !self.params.contains_key(&c.name) {
+                return fail(format!("condition `{w}` names `{}`, which is not a parameter", c.name));
             }
         }
-        // A cycle of conditions would leave its parameters undecidable.
+        Ok(())
+    }
+
+    /// A cycle of conditions would leave its parameters undecidable.
+    fn check_cycles(&self) -> Result<(), Error> {
         for name in self.params.keys() {
             let mut seen = vec![name.as_str()];
             let mut cur = name.as_str();
@@ -265,21 +288,20 @@ impl Space {
                 let next = Condition::parse(w).expect("checked above").name;
                 let next = self.params.get_key_value(&next).expect("checked above").0.as_str();
                 if seen.contains(&next) {
-                    return Err(format!(
+                    return Err(Error::Invalid(format!(
                         "parameter `{name}`: its conditions form a cycle ({} → {next})",
                         seen.join(" → ")
-                    ));
+                    )));
                 }
                 seen.push(next);
                 cur = next;
             }
         }
-        // Build a trial to catch what the single values cannot show (e.g. a model too deep).
-        self.trial(&self.draw(0, 0)).map(|_| ())
+        Ok(())
     }
 
     /// The kind of value a parameter takes in this space's builder.
-    fn kind(&self, name: &str) -> Result<Kind, String> {
+    fn kind(&self, name: &str) -> Result<Kind, Error> {
         let numbered = |prefix: &str| {
             name.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| (1..=16).contains(&n))
         };
@@ -303,7 +325,10 @@ impl Space {
             (Builder::Cnn, _) if numbered("filters_") => Kind::Int(1, 4096),
             (Builder::Mlp, "layers") => Kind::Int(1, 16),
             (Builder::Mlp, _) if numbered("units_") => Kind::Int(1, 1 << 16),
-            (m, _) => return Err(format!("not a parameter of the `{m:?}` builder (known: {})", known()).to_lowercase()),
+            (m, _) => {
+                let known = format!("not a parameter of the `{m:?}` builder (known: {})", known());
+                return Err(Error::Invalid(known.to_lowercase()));
+            }
         })
     }
 
@@ -359,99 +384,124 @@ impl Space {
 
     /// The model and training settings of one trial (`epochs` and `seed` are set by the
     /// caller); parameters not drawn take the builder's defaults.
-    pub fn trial(&self, params: &Params) -> Result<(ModelSpec, TrainConfig), String> {
-        let int = |name: &str, default: i64| -> Result<usize, String> {
-            match params.get(name) {
-                None => Ok(default as usize),
-                Some(Value::Int(i)) if *i >= 0 => Ok(*i as usize),
-                Some(v) => Err(format!("parameter `{name}`: expected a whole number, got {v}")),
-            }
-        };
-        let num = |name: &str, default: f64| -> Result<f64, String> {
-            match params.get(name) {
-                None => Ok(default),
-                Some(v) => v.as_f64().ok_or_else(|| format!("parameter `{name}`: expected a number, got {v}")),
-            }
-        };
-        let flag = match params.get("batch_norm") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => return Err(format!("parameter `batch_norm`: expected true or false, got {v}")),
-        };
-        let dropout = num("dropout", 0.0)? as f32;
-        let mut layers = Vec::new();
-        let name = match self.model {
-            Builder::Cnn => {
-                let blocks = int("blocks", 2)?;
-                let k = int("kernel_size", 3)?;
-                let conv_dropout = num("conv_dropout", 0.0)? as f32;
-                let mut filters = Vec::new();
-                for i in 1..=blocks {
-                    let f = int(&format!("filters_{i}"), 32 << (i - 1).min(5))?;
-                    filters.push(f.to_string());
-                    layers.push(LayerSpec::conv(f, k, Padding::Same, Activation::Relu));
-                    layers.push(LayerSpec::max_pool(2));
-                    if flag {
-                        layers.push(LayerSpec::batch_norm());
-                    }
-                    if conv_dropout > 0.0 {
-                        layers.push(LayerSpec::dropout(conv_dropout));
-                    }
-                }
-                layers.push(LayerSpec::Flatten);
-                let units = int("dense_units", 128)?;
-                layers.push(LayerSpec::dense(units, Activation::Relu));
-                if dropout > 0.0 {
-                    layers.push(LayerSpec::dropout(dropout));
-                }
-                format!("cnn-{}-d{units}", filters.join("-"))
-            }
-            Builder::Mlp => {
-                layers.push(LayerSpec::Flatten);
-                let mut units = Vec::new();
-                for i in 1..=int("layers", 2)? {
-                    let u = int(&format!("units_{i}"), 128)?;
-                    units.push(u.to_string());
-                    layers.push(LayerSpec::dense(u, Activation::Relu));
-                    if flag {
-                        layers.push(LayerSpec::batch_norm());
-                    }
-                    if dropout > 0.0 {
-                        layers.push(LayerSpec::dropout(dropout));
-                    }
-                }
-                format!("mlp-{}", units.join("-"))
-            }
+    pub fn trial(&self, params: &Params) -> Result<(ModelSpec, TrainConfig), Error> {
+        let v = Values(params);
+        let batch_norm = v.flag("batch_norm")?;
+        let dropout = v.num("dropout", 0.0)? as f32;
+        let (name, mut layers) = match self.model {
+            Builder::Cnn => cnn_layers(&v, batch_norm, dropout)?,
+            Builder::Mlp => mlp_layers(&v, batch_norm, dropout)?,
         };
         layers.push(LayerSpec::dense(10, Activation::Softmax));
         let spec = ModelSpec::new(&name, "built by digits tune", layers);
-        spec.check().map_err(|e| e.to_string())?;
+        spec.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let mut optimizer = match params.get("optimizer") {
             None => OptimizerConfig::default(),
-            Some(Value::Str(s)) => OptimizerConfig::by_name(s).map_err(|e| format!("parameter `optimizer`: {e}"))?,
-            Some(v) => return Err(format!("parameter `optimizer`: expected a name, got {v}")),
+            Some(Value::Str(s)) => {
+                OptimizerConfig::by_name(s).map_err(|e| Error::Invalid(format!("parameter `optimizer`: {e}")))?
+            }
+            Some(v) => return Err(Error::Invalid(format!("parameter `optimizer`: expected a name, got {v}"))),
         };
         if params.contains_key("lr") {
-            optimizer.set_lr(num("lr", 0.0)? as f32);
+            optimizer.set_lr(v.num("lr", 0.0)? as f32);
         }
-        let cfg = TrainConfig { batch_size: int("batch_size", 128)?, optimizer, ..TrainConfig::default() };
+        let cfg = TrainConfig { batch_size: v.int("batch_size", 128)?, optimizer, ..TrainConfig::default() };
         Ok((spec, cfg))
     }
 }
 
-fn check_value(kind: Kind, v: &Value) -> Result<(), String> {
+/// A trial's values, read as the builders want them, with their defaults.
+struct Values<'a>(&'a Params);
+
+impl Values<'_> {
+    fn int(&self, name: &str, default: i64) -> Result<usize, Error> {
+        match self.0.get(name) {
+            None => Ok(default as usize),
+            Some(Value::Int(i)) if *i >= 0 => Ok(*i as usize),
+            Some(v) => Err(Error::Invalid(format!("parameter `{name}`: expected a whole number, got {v}"))),
+        }
+    }
+
+    fn num(&self, name: &str, default: f64) -> Result<f64, Error> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => {
+                v.as_f64().ok_or_else(|| Error::Invalid(format!("parameter `{name}`: expected a number, got {v}")))
+            }
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, Error> {
+        match self.0.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(Error::Invalid(format!("parameter `{name}`: expected true or false, got {v}"))),
+        }
+    }
+}
+
+/// The CNN builder's layers (before the output layer) and the model's name.
+fn cnn_layers(v: &Values, batch_norm: bool, dropout: f32) -> Result<(String, Vec<LayerSpec>), Error> {
+    let mut layers = Vec::new();
+    let blocks = v.int("blocks", 2)?;
+    let k = v.int("kernel_size", 3)?;
+    let conv_dropout = v.num("conv_dropout", 0.0)? as f32;
+    let mut filters = Vec::new();
+    for i in 1..=blocks {
+        let f = v.int(&format!("filters_{i}"), 32 << (i - 1).min(5))?;
+        filters.push(f.to_string());
+        layers.push(LayerSpec::conv(f, k, Padding::Same, Activation::Relu));
+        layers.push(LayerSpec::max_pool(2));
+        if batch_norm {
+            layers.push(LayerSpec::batch_norm());
+        }
+        if conv_dropout > 0.0 {
+            layers.push(LayerSpec::dropout(conv_dropout));
+        }
+    }
+    layers.push(LayerSpec::Flatten);
+    let units = v.int("dense_units", 128)?;
+    layers.push(LayerSpec::dense(units, Activation::Relu));
+    if dropout > 0.0 {
+        layers.push(LayerSpec::dropout(dropout));
+    }
+    Ok((format!("cnn-{}-d{units}", filters.join("-")), layers))
+}
+
+/// The MLP builder's layers (before the output layer) and the model's name.
+fn mlp_layers(v: &Values, batch_norm: bool, dropout: f32) -> Result<(String, Vec<LayerSpec>), Error> {
+    let mut layers = vec![LayerSpec::Flatten];
+    let mut units = Vec::new();
+    for i in 1..=v.int("layers", 2)? {
+        let u = v.int(&format!("units_{i}"), 128)?;
+        units.push(u.to_string());
+        layers.push(LayerSpec::dense(u, Activation::Relu));
+        if batch_norm {
+            layers.push(LayerSpec::batch_norm());
+        }
+        if dropout > 0.0 {
+            layers.push(LayerSpec::dropout(dropout));
+        }
+    }
+    Ok((format!("mlp-{}", units.join("-")), layers))
+}
+
+fn check_value(kind: Kind, v: &Value) -> Result<(), Error> {
+    let fail = |m: String| Err(Error::Invalid(m));
     match (kind, v) {
         (Kind::Int(lo, hi), Value::Int(i)) if (lo..=hi).contains(i) => Ok(()),
-        (Kind::Int(lo, hi), _) => Err(format!("{v} is not a whole number in {lo}..={hi}")),
+        (Kind::Int(lo, hi), _) => fail(format!("{v} is not a whole number in {lo}..={hi}")),
         (Kind::Num(lo, hi, open), v) => match v.as_f64() {
             Some(x) if x >= lo && (x < hi || (!open && x == hi)) && (lo > 0.0 || open || x > 0.0) => Ok(()),
-            _ if open => Err(format!("{v} is not a number in [{lo}, {hi})")),
-            _ => Err(format!("{v} is not a number in ({lo}, {hi}]")),
+            _ if open => fail(format!("{v} is not a number in [{lo}, {hi})")),
+            _ => fail(format!("{v} is not a number in ({lo}, {hi}]")),
         },
         (Kind::Bool, Value::Bool(_)) => Ok(()),
-        (Kind::Bool, _) => Err(format!("{v} is not true or false")),
-        (Kind::Optimizer, Value::Str(s)) => OptimizerConfig::by_name(s).map(|_| ()),
-        (Kind::Optimizer, _) => Err(format!("{v} is not an optimizer name (sgd, adam or rmsprop)")),
+        (Kind::Bool, _) => fail(format!("{v} is not true or false")),
+        (Kind::Optimizer, Value::Str(s)) => {
+            OptimizerConfig::by_name(s).map(|_| ()).map_err(|e| Error::Invalid(e.to_string()))
+        }
+        (Kind::Optimizer, _) => fail(format!("{v} is not an optimizer name (sgd, adam or rmsprop)")),
     }
 }
 

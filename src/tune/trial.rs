@@ -9,10 +9,10 @@
 use crate::Error;
 use crate::data::Dataset;
 use crate::engine::Network;
+use crate::layout::RunDir;
 use crate::model::{ModelSpec, save_model};
 use crate::optim::Optimizer;
 use crate::train::{Progress, TrainConfig, checkpoint, fit_from, run::write_history};
-use std::path::Path;
 
 /// A trained trial.
 pub struct Trained {
@@ -26,18 +26,14 @@ pub struct Trained {
 /// Trains `spec` with `cfg` (to `cfg.epochs` in all) in `dir`, leaving the model
 /// (`model.json`, `model.safetensors`), the history and `checkpoint-last.safetensors` there.
 pub fn run_trial(
-    dir: &Path,
+    dir: &RunDir,
     spec: &ModelSpec,
     cfg: &TrainConfig,
     train: &Dataset,
     val: &Dataset,
 ) -> Result<Trained, Error> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let last = crate::layout::RunDir::new(dir).checkpoint_last();
+    let (last, run_dir, dir) = (dir.checkpoint_last(), dir, dir.path());
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut net = spec.build(cfg.seed)?;
     let mut opt = Optimizer::new(cfg.optimizer.clone());
     let mut progress = Progress::default();
@@ -54,7 +50,7 @@ pub fn run_trial(
     let save = &mut |e: crate::train::EpochDone| checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress);
     let progress = fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save)?;
     save_model(dir, spec, &net)?;
-    write_history(&crate::layout::RunDir::new(dir), &progress.history)?;
+    write_history(run_dir, &progress.history)?;
     let end = progress.history.epochs.last();
     let val_accuracy = end.and_then(|r| r.val_accuracy).unwrap_or(0.0);
     let val_loss = end.and_then(|r| r.val_loss).unwrap_or(f64::NAN);
