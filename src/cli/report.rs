@@ -4,7 +4,7 @@ use super::common::{DataArgs, init_threads, load_any};
 use anyhow::Context;
 use digits::data::Split;
 use digits::model::ensemble::{Classifier, Model};
-use digits::report::{EnsembleSummary, RunReport, write_run_report};
+use digits::report::{EnsembleSummary, ReportInput, write_run};
 use digits::train::run::{read_history, read_run_info};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -53,7 +53,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     };
     let is_ensemble = !members.is_empty();
-    let files = write_run_report(RunReport {
+    let files = write_run(ReportInput {
         dir: &a.run,
         html: a.out,
         name,
@@ -71,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "report: {} ({} charts in {}, {:.1}s)",
         files.html.display(),
         files.charts.len(),
-        a.run.join(digits::report::CHARTS_DIR).display(),
+        a.run.join(digits::layout::CHARTS_DIR).display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -458,7 +458,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 train_seconds,
                 out.display()
             );
-            let files = digits::report::write_run_report(digits::report::RunReport {
+            let files = digits::report::write_run(digits::report::ReportInput {
                 dir: &out,
                 html: None,
                 name: spec.display_name().to_string(),
