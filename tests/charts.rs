@@ -321,10 +321,10 @@ fn check_mistakes(labels: &[u8], probs: &[f32], classes: usize, n: usize, got: &
             return Err(format!("#{} comes before #{}", w[0].index, w[1].index));
         }
     }
-    if let Some(last) = got.last() {
-        if let Some(m) = all.iter().find(|m| rank(m) < rank(last) && !got.contains(m)) {
-            return Err(format!("#{} is left out but more confident than #{}", m.index, last.index));
-        }
+    if let Some(last) = got.last()
+        && let Some(m) = all.iter().find(|m| rank(m) < rank(last) && !got.contains(m))
+    {
+        return Err(format!("#{} is left out but more confident than #{}", m.index, last.index));
     }
     Ok(())
 }
