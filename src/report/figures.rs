@@ -88,26 +88,18 @@ fn curves<'a>(r: &'a ReportInput<'_>) -> Option<Figure<'a>> {
 
 /// The confusion matrix and the per-class scores.
 fn metrics<'a>(r: &'a ReportInput<'_>) -> [Figure<'a>; 2] {
-    let name = &r.name;
+    let (name, m) = (&r.name, r.metrics);
+    let heatmap =
+        ConfusionHeatmap { title: format!("{name}: confusion matrix (test set)"), matrix: &m.confusion_matrix };
+    let bars = PerClassBars { title: format!("{name}: precision, recall and F1 per class"), per_class: &m.per_class };
     [
         figure(
             "confusion-matrix",
             Section::Metrics,
             "Confusion matrix on the test set: rows are true classes, columns predicted classes.".into(),
-            ConfusionHeatmap {
-                title: format!("{name}: confusion matrix (test set)"),
-                matrix: &r.metrics.confusion_matrix,
-            },
+            heatmap,
         ),
-        figure(
-            "per-class",
-            Section::Metrics,
-            "Precision, recall and F1 of each class on the test set.".into(),
-            PerClassBars {
-                title: format!("{name}: precision, recall and F1 per class"),
-                per_class: &r.metrics.per_class,
-            },
-        ),
+        figure("per-class", Section::Metrics, "Precision, recall and F1 of each class on the test set.".into(), bars),
     ]
 }
 

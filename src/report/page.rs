@@ -136,3 +136,70 @@ fn settings(r: &ReportInput) -> Settings {
 pub fn render(page: &Page, path: &Path) -> Result<String, Error> {
     page.render().map_err(|e| Error::format(path, format!("rendering the report page: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tables::Row;
+
+    fn table(cells: &[&str], total: bool) -> Table {
+        Table {
+            headers: &["name", "value"],
+            rows: vec![Row { total, cells: cells.iter().map(|c| c.to_string()).collect() }],
+        }
+    }
+
+    fn page(hostile: &str) -> Page {
+        let img = |stem| Img { stem, png_base64: "iVBORw0KGgo=".into(), caption: hostile.into() };
+        Page {
+            title: format!("digits report: {hostile}"),
+            lead: hostile.into(),
+            ensemble: Some(hostile.into()),
+            model_summary: hostile.into(),
+            model: table(&[hostile, "1"], true),
+            settings: Settings::Known(vec![(hostile.into(), hostile.into())]),
+            history: None,
+            curves: Vec::new(),
+            metrics_summary: hostile.into(),
+            metrics: table(&["0", hostile], false),
+            metric_figures: vec![img("confusion-matrix")],
+            mistakes: vec![img("misclassified")],
+            weights: vec![img("weights")],
+            filters: Vec::new(),
+            features: Vec::new(),
+        }
+    }
+
+    const HOSTILE: &str = "<script>alert('x')</script> & \"q\"";
+    const ESCAPED: &str = "&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; &#34;q&#34;";
+
+    /// The hostile value stands escaped in each of its 13 places (title and heading, lead, three
+    /// paragraphs, two table cells, a setting's name and value, three captions) and never raw.
+    fn check_escaped(html: &str) -> Result<(), String> {
+        if html.contains("<script") || html.contains("& \"") {
+            return Err("a value is not escaped".into());
+        }
+        match html.matches(ESCAPED).count() {
+            13 => Ok(()),
+            n => Err(format!("the value is escaped in {n} places, not 13")),
+        }
+    }
+
+    #[test]
+    fn report_page_escapes_every_value_and_says_what_is_missing() {
+        let html = render(&page(HOSTILE), Path::new("page.html")).unwrap();
+        check_escaped(&html).unwrap();
+        for note in ["No history in the run directory.", "No member came with its history.", "no convolution layer"] {
+            assert!(html.contains(note), "{note}");
+        }
+        assert!(html.contains("<tr class=\"total\"><td class=\"l\">&#60;script"), "the total row");
+        assert!(html.contains("<img alt=\"weights\" src=\"data:image/png;base64,iVBORw0KGgo=\">"));
+    }
+
+    #[test]
+    fn escape_checker_rejects_one_raw_value() {
+        let html = render(&page(HOSTILE), Path::new("page.html")).unwrap();
+        assert!(check_escaped(&html.replacen(ESCAPED, HOSTILE, 1)).is_err());
+        assert!(check_escaped(&html.replacen(ESCAPED, "", 1)).is_err());
+    }
+}

@@ -26,6 +26,12 @@ pub fn pixel_fractions(values: &[f32], bins: usize) -> Vec<f64> {
     counts.into_iter().map(|c| c as f64 / n).collect()
 }
 
+/// A fraction as a percentage: whole percents from 1% up, otherwise up to four decimals.
+fn percent(y: &f64) -> String {
+    let p = y * 100.0;
+    if p >= 1.0 { format!("{p:.0}%") } else { format!("{}%", format!("{p:.4}").trim_end_matches('0')) }
+}
+
 impl Chart for PixelHistogram<'_> {
     fn kind(&self) -> &'static str {
         "pixel histogram"
@@ -55,10 +61,7 @@ impl Chart for PixelHistogram<'_> {
             .y_desc("fraction of pixels (log scale)")
             .x_labels(11)
             .x_label_formatter(&|x| format!("{x:.1}"))
-            .y_label_formatter(&|y| {
-                let p = y * 100.0;
-                if p >= 1.0 { format!("{p:.0}%") } else { format!("{}%", format!("{p:.4}").trim_end_matches('0')) }
-            })
+            .y_label_formatter(&percent)
             .label_style(font(14.0))
             .axis_desc_style(font(15.0))
             .light_line_style(TRANSPARENT)
