@@ -457,6 +457,10 @@ const SECTIONS: [&str; 9] = [
     "Feature maps",
 ];
 
+/// Every chart of a CNN's report, in page order; an MLP's are the first five.
+const CNN_CHARTS: [&str; 7] =
+    ["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights", "conv-filters", "feature-maps"];
+
 /// The page is one self-contained document: every section, every chart as an embedded PNG
 /// that decodes, balanced tags, and nothing loaded from elsewhere.
 fn check_report_html(html: &str, charts: &[&str]) {
@@ -481,18 +485,19 @@ fn check_report_html(html: &str, charts: &[&str]) {
     assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"), "self-contained");
 }
 
+/// A small CNN: a 3×3 convolution of `filters` channels, 2×2 pooling, optional dropout, softmax.
+fn tiny_cnn(name: &str, filters: usize, dropout: bool) -> ModelSpec {
+    let mut layers = vec![LayerSpec::conv(filters, 3, Padding::Same, Activation::Relu), LayerSpec::max_pool(2)];
+    if dropout {
+        layers.push(LayerSpec::dropout(0.5));
+    }
+    layers.extend([LayerSpec::Flatten, LayerSpec::dense(10, Activation::Softmax)]);
+    ModelSpec::new(name, "", layers)
+}
+
 #[test]
 fn run_report_embeds_every_chart_under_every_section() {
-    let spec = ModelSpec::new(
-        "tiny <cnn>",
-        "",
-        vec![
-            LayerSpec::conv(4, 3, Padding::Same, Activation::Relu),
-            LayerSpec::max_pool(2),
-            LayerSpec::Flatten,
-            LayerSpec::dense(10, Activation::Softmax),
-        ],
-    );
+    let spec = tiny_cnn("tiny <cnn>", 4, false);
     let mut net = spec.build(0).unwrap();
     let test = dataset(5, 60);
     let probabilities = net.predict(&test.images, 32);
@@ -515,15 +520,7 @@ fn run_report_embeds_every_chart_under_every_section() {
     })
     .unwrap();
     assert_eq!(files.html, dir.join("report.html"));
-    let charts = [
-        "learning-curves",
-        "confusion-matrix",
-        "per-class",
-        "misclassified",
-        "weights",
-        "conv-filters",
-        "feature-maps",
-    ];
+    let charts = CNN_CHARTS;
     for c in charts {
         for ext in ["png", "svg"] {
             let p = dir.join("report").join(format!("{c}.{ext}"));
@@ -581,7 +578,7 @@ fn train_writes_the_report_and_compare_overlays_two_runs() {
         let last = out.lines().last().unwrap();
         assert_eq!(last, format!("report: {}", run.join("report.html").display()), "{out}");
         let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-        check_report_html(&html, &["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights"]);
+        check_report_html(&html, &CNN_CHARTS[..5]);
         assert!(html.contains("no convolution layer"), "an MLP has no filters to show");
         assert_eq!(png_size(&run.join("report/learning-curves.png")), (1200, 500));
         assert_eq!(png_size(&run.join("report/confusion-matrix.png")), (760, 800));
@@ -610,18 +607,7 @@ fn report_of_a_cnn_run_shows_filters_and_feature_maps() {
     let out = ok(&["report", s(&run), "--out", s(&page), "--sample", "1"]);
     assert!(out.starts_with(&format!("report: {}", page.display())), "{out}");
     let html = std::fs::read_to_string(&page).unwrap();
-    check_report_html(
-        &html,
-        &[
-            "learning-curves",
-            "confusion-matrix",
-            "per-class",
-            "misclassified",
-            "weights",
-            "conv-filters",
-            "feature-maps",
-        ],
-    );
+    check_report_html(&html, &CNN_CHARTS);
     assert!(html.contains("test image #1"), "the chosen sample");
     let (w, h) = png_size(&run.join("report/feature-maps.png"));
     assert!(w > 1000 && h > 1000, "every channel of 4 layers: {w}×{h}");
@@ -647,17 +633,7 @@ fn data_prints_counts_and_statistics_and_draws_the_views() {
 
 #[test]
 fn layer_outputs_give_every_layer_and_end_in_the_prediction() {
-    let spec = ModelSpec::new(
-        "t",
-        "",
-        vec![
-            LayerSpec::conv(3, 3, Padding::Same, Activation::Relu),
-            LayerSpec::max_pool(2),
-            LayerSpec::dropout(0.5),
-            LayerSpec::Flatten,
-            LayerSpec::dense(10, Activation::Softmax),
-        ],
-    );
+    let spec = tiny_cnn("t", 3, true);
     let mut net = spec.build(1).unwrap();
     let d = dataset(11, 2);
     let outs = net.layer_outputs(d.image(1));
