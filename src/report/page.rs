@@ -54,25 +54,7 @@ pub struct Page {
 /// The page of a run: `net` is the model whose layers are shown, `figures` the charts drawn
 /// and `pngs` their PNG files by stem.
 pub fn build(r: &ReportInput, net: &Network, figures: &[Figure], pngs: &HashMap<&'static str, Vec<u8>>) -> Page {
-    let imgs = |section: Section| -> Vec<Img> {
-        figures
-            .iter()
-            .filter(|f| f.section == section)
-            .filter_map(|f| {
-                let png = pngs.get(f.stem)?;
-                Some(Img {
-                    stem: f.stem,
-                    png_base64: base64::engine::general_purpose::STANDARD.encode(png),
-                    caption: format!(
-                        "{} Files: {dir}/{stem}.png, {dir}/{stem}.svg.",
-                        f.caption,
-                        dir = CHARTS_DIR,
-                        stem = f.stem
-                    ),
-                })
-            })
-            .collect()
-    };
+    let imgs = |section| images(figures, pngs, section);
     let m = r.metrics;
     let loss = |prefix: &str| m.loss.map_or(String::new(), |l| format!("{prefix}{l:.4}"));
     Page {
@@ -101,6 +83,27 @@ pub fn build(r: &ReportInput, net: &Network, figures: &[Figure], pngs: &HashMap<
         filters: imgs(Section::Filters),
         features: imgs(Section::Features),
     }
+}
+
+/// The figures of one section, with their PNGs as base64 and captions naming their files.
+fn images(figures: &[Figure], pngs: &HashMap<&'static str, Vec<u8>>, section: Section) -> Vec<Img> {
+    figures
+        .iter()
+        .filter(|f| f.section == section)
+        .filter_map(|f| {
+            let png = pngs.get(f.stem)?;
+            Some(Img {
+                stem: f.stem,
+                png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+                caption: format!(
+                    "{} Files: {dir}/{stem}.png, {dir}/{stem}.svg.",
+                    f.caption,
+                    dir = CHARTS_DIR,
+                    stem = f.stem
+                ),
+            })
+        })
+        .collect()
 }
 
 /// What an ensemble averages, and whose layers the page shows.
