@@ -1,19 +1,24 @@
 //! The charts and the report page: every chart is a valid PNG and SVG of its stated size whose
 //! content follows the data; the report embeds every chart under every section heading; and
-//! the CLI (`train` → report, `report`, `compare`, `data`) writes them for real runs.
+//! the CLI (`train` → report, `report`, `compare`, `data`) writes them for real runs. The
+//! confusion matrix's orientation and the order of the most confident mistakes are checked by
+//! checkers that a mutation test shows reject a planted bug (a transposed matrix, a reversed list).
 
+mod common;
+
+use common::{ok, s, temp_dir};
 use digits::data::Dataset;
 use digits::engine::{Activation, Padding};
 use digits::eval::Metrics;
 use digits::model::{LayerSpec, ModelSpec};
 use digits::report::charts::{
     Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, DigitGrid, DigitTile, FeatureMap, FeatureMaps,
-    LearningCurves, PerClassBars, PixelHistogram, WeightHistograms, render,
+    HeatmapCell, LearningCurves, Mistake, PerClassBars, PixelHistogram, WeightHistograms, confident_mistakes,
+    mistakes_grid, render,
 };
-use digits::report::{RunReport, data_view, write_run_report};
+use digits::report::{ReportInput, data_view, write_run};
 use digits::train::{EpochRecord, History};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// A small deterministic generator (the tests need varied data, not good randomness).
 struct Lcg(u64);
@@ -161,6 +166,211 @@ fn confusion_matrix_and_per_class_charts_follow_the_predictions() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// The confusion matrix's orientation: true classes on rows, predicted classes on columns.
+
+/// An asymmetric matrix whose counts are all different (and differ from the class labels 0-2),
+/// so each count names one cell and a transposed drawing moves every off-diagonal count.
+const ASYMMETRIC: [[u64; 3]; 3] = [[50, 3, 4], [5, 40, 6], [7, 8, 30]];
+
+fn asymmetric() -> Vec<Vec<u64>> {
+    ASYMMETRIC.iter().map(|r| r.to_vec()).collect()
+}
+
+fn transposed(m: &[Vec<u64>]) -> Vec<Vec<u64>> {
+    (0..m.len()).map(|c| m.iter().map(|row| row[c]).collect()).collect()
+}
+
+/// The heatmap's cell layout says `matrix[row][col]` stands in row `row` (top to bottom) and
+/// column `col` (left to right) of an even grid.
+fn check_cells(cells: &[HeatmapCell], matrix: &[Vec<u64>]) -> Result<(), String> {
+    let k = matrix.len();
+    if cells.len() != k * k {
+        return Err(format!("{} cells for a {k}×{k} matrix", cells.len()));
+    }
+    let side = cells[0].side;
+    let (x0, y0) = (cells[0].x, cells[0].y);
+    for c in cells {
+        let want = matrix[c.row][c.col];
+        if c.count != want {
+            return Err(format!("cell (true {}, predicted {}) shows {} instead of {want}", c.row, c.col, c.count));
+        }
+        if (c.x, c.y) != (x0 + c.col as i32 * side, y0 + c.row as i32 * side) {
+            return Err(format!("cell (true {}, predicted {}) drawn at ({}, {})", c.row, c.col, c.x, c.y));
+        }
+    }
+    Ok(())
+}
+
+/// A `<text>` of an SVG: its anchor point and content.
+fn svg_text_positions(svg: &str) -> Vec<(f64, f64, String)> {
+    let attr = |tag: &str, name: &str| -> Option<f64> {
+        tag.split_once(&format!(" {name}=\""))?.1.split_once('"')?.0.parse().ok()
+    };
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let (tag, rest) = t.split_once('>')?;
+            Some((attr(tag, "x")?, attr(tag, "y")?, rest.split_once("</text>")?.0.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Reads the drawn confusion matrix back from the SVG: each count must sit in the row of its
+/// true-class label (left of the grid, same height) and the column of its predicted-class label
+/// (above the grid, same x), and the "true" and "predicted" axis names must be on those sides.
+fn check_confusion_svg(svg: &str, matrix: &[Vec<u64>]) -> Result<(), String> {
+    let texts = svg_text_positions(svg);
+    let find = |text: &str| -> Vec<(f64, f64)> { texts.iter().filter(|t| t.2 == text).map(|t| (t.0, t.1)).collect() };
+    let one = |text: &str| -> Result<(f64, f64), String> {
+        match find(text)[..] {
+            [p] => Ok(p),
+            ref found => Err(format!("text {text:?} drawn {} times", found.len())),
+        }
+    };
+    let (x_true, _) = one("true")?;
+    let (_, y_pred) = one("predicted")?;
+    for (t, row) in matrix.iter().enumerate() {
+        for (p, &n) in row.iter().enumerate() {
+            let (x, y) = one(&n.to_string())?;
+            // Each class label is drawn twice: left of its row and above its column.
+            let row_label = find(&t.to_string()).into_iter().any(|(lx, ly)| ly == y && lx < x && lx > x_true);
+            let col_label = find(&p.to_string()).into_iter().any(|(lx, ly)| lx == x && ly < y && ly > y_pred);
+            if !row_label || !col_label {
+                return Err(format!("count {n} (true {t}, predicted {p}) is not in row {t} and column {p}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn confusion_matrix_puts_true_classes_on_rows_and_predictions_on_columns() {
+    let m = asymmetric();
+    let chart = ConfusionHeatmap { title: "cm".into(), matrix: &m };
+    check_cells(&chart.cells(), &m).unwrap();
+    let svg = String::from_utf8(render(&chart, ChartFormat::Svg).unwrap()).unwrap();
+    check_confusion_svg(&svg, &m).unwrap();
+    // Colours: the diagonal is blue (correct), the largest mistake the darkest red.
+    let cells = chart.cells();
+    let at = |t: usize, p: usize| cells.iter().find(|c| (c.row, c.col) == (t, p)).unwrap().fill;
+    assert!(at(1, 1).2 > at(1, 1).0, "diagonal is blue: {:?}", at(1, 1));
+    assert!(at(2, 1).0 > at(2, 1).2 && at(2, 1).1 < at(0, 1).1, "8 is a redder mistake than 3");
+}
+
+#[test]
+fn confusion_checkers_reject_a_transposed_matrix() {
+    let m = asymmetric();
+    let t = transposed(&m);
+    assert_ne!(t, m);
+    // A chart that draws the transposed matrix: the cells and the SVG both give it away.
+    let wrong = ConfusionHeatmap { title: "cm".into(), matrix: &t };
+    let err = check_cells(&wrong.cells(), &m).unwrap_err();
+    assert!(err.contains("shows"), "{err}");
+    let svg = String::from_utf8(render(&wrong, ChartFormat::Svg).unwrap()).unwrap();
+    let err = check_confusion_svg(&svg, &m).unwrap_err();
+    assert!(err.contains("is not in row"), "{err}");
+    // Cells that carry the right counts but are laid out column-major (x from the row).
+    let swapped: Vec<HeatmapCell> = ConfusionHeatmap { title: "cm".into(), matrix: &m }
+        .cells()
+        .into_iter()
+        .map(|c| HeatmapCell { x: c.y - 20, y: c.x + 20, ..c })
+        .collect();
+    assert!(check_cells(&swapped, &m).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The most confident mistakes: which and in what order.
+
+/// Seven images of three classes: five mistakes, three of them tied at 0.7.
+fn mistake_table() -> (Vec<u8>, Vec<f32>) {
+    let rows: [(u8, [f32; 3]); 7] = [
+        (0, [0.9, 0.05, 0.05]),  // right
+        (0, [0.1, 0.7, 0.2]),    // wrong: 1 at 0.7
+        (1, [0.95, 0.03, 0.02]), // wrong: 0 at 0.95
+        (2, [0.1, 0.7, 0.2]),    // wrong: 1 at 0.7
+        (2, [0.2, 0.2, 0.6]),    // right
+        (1, [0.5, 0.1, 0.4]),    // wrong: 0 at 0.5
+        (0, [0.3, 0.0, 0.7]),    // wrong: 2 at 0.7
+    ];
+    (rows.iter().map(|r| r.0).collect(), rows.iter().flat_map(|r| r.1).collect())
+}
+
+/// `got` must be exactly the `n` most confident mistakes: each one wrong with the model's most
+/// probable class and its probability, most confident first, equal probabilities by test index,
+/// and no mistake left out that ranks before the last one shown.
+fn check_mistakes(labels: &[u8], probs: &[f32], classes: usize, n: usize, got: &[Mistake]) -> Result<(), String> {
+    let mut all = Vec::new();
+    for (i, (p, &l)) in probs.chunks(classes).zip(labels).enumerate() {
+        let best = (0..classes).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        if best != l as usize {
+            all.push(Mistake { index: i, label: l, predicted: best as u8, probability: p[best] });
+        }
+    }
+    if got.len() != n.min(all.len()) {
+        return Err(format!("{} mistakes shown, {} expected", got.len(), n.min(all.len())));
+    }
+    let rank = |m: &Mistake| (std::cmp::Reverse(m.probability.to_bits()), m.index);
+    for m in got {
+        if !all.contains(m) {
+            return Err(format!("{m:?} is not one of the model's mistakes"));
+        }
+    }
+    for w in got.windows(2) {
+        if rank(&w[0]) >= rank(&w[1]) {
+            return Err(format!("#{} comes before #{}", w[0].index, w[1].index));
+        }
+    }
+    if let Some(last) = got.last()
+        && let Some(m) = all.iter().find(|m| rank(m) < rank(last) && !got.contains(m))
+    {
+        return Err(format!("#{} is left out but more confident than #{}", m.index, last.index));
+    }
+    Ok(())
+}
+
+#[test]
+fn confident_mistakes_come_most_confident_first_ties_by_index() {
+    let (labels, probs) = mistake_table();
+    let all = confident_mistakes(&labels, &probs, 3, 10);
+    let order: Vec<usize> = all.iter().map(|m| m.index).collect();
+    assert_eq!(order, [2, 1, 3, 6, 5]);
+    assert_eq!(all[0], Mistake { index: 2, label: 1, predicted: 0, probability: 0.95 });
+    assert_eq!(all[3], Mistake { index: 6, label: 0, predicted: 2, probability: 0.7 });
+    check_mistakes(&labels, &probs, 3, 10, &all).unwrap();
+    // Cut in the middle of the tie: the lower indices stay.
+    let three = confident_mistakes(&labels, &probs, 3, 3);
+    assert_eq!(three.iter().map(|m| m.index).collect::<Vec<_>>(), [2, 1, 3]);
+    check_mistakes(&labels, &probs, 3, 3, &three).unwrap();
+    assert!(confident_mistakes(&labels, &probs, 3, 0).is_empty());
+    // The grid shows them in that order, each captioned with its classes, probability and index.
+    let d = dataset(3, 7);
+    let grid = mistakes_grid("m".into(), &d, &three);
+    let captions: Vec<&[String]> = grid.tiles.iter().map(|t| t.caption.as_slice()).collect();
+    assert_eq!(captions[0], ["true 1 → 0", "p 0.950 · #2"]);
+    assert_eq!(captions[2], ["true 2 → 1", "p 0.700 · #3"]);
+    assert_eq!(grid.tiles[1].pixels, d.image(1));
+}
+
+#[test]
+fn mistake_checker_rejects_a_wrong_order_or_selection() {
+    let (labels, probs) = mistake_table();
+    let right = confident_mistakes(&labels, &probs, 3, 10);
+    let reversed: Vec<Mistake> = right.iter().rev().copied().collect();
+    assert!(check_mistakes(&labels, &probs, 3, 10, &reversed).unwrap_err().contains("comes before"));
+    // Ties in the wrong order.
+    let mut tie = right.clone();
+    tie.swap(1, 2);
+    assert!(check_mistakes(&labels, &probs, 3, 10, &tie).is_err());
+    // The most confident mistake left out of the top three.
+    let skipped = confident_mistakes(&labels, &probs, 3, 4)[1..].to_vec();
+    assert!(check_mistakes(&labels, &probs, 3, 3, &skipped).unwrap_err().contains("left out"));
+    // A right answer passed off as a mistake.
+    let mut fake = right[..2].to_vec();
+    fake.push(Mistake { index: 0, label: 0, predicted: 1, probability: 0.05 });
+    assert!(check_mistakes(&labels, &probs, 3, 3, &fake).unwrap_err().contains("not one of"));
+}
+
 #[test]
 fn image_charts_follow_their_pixels() {
     let (d1, d2) = (dataset(1, 30), dataset(2, 30));
@@ -226,17 +436,13 @@ fn empty_inputs_draw_a_note_instead_of_failing() {
     let empty = History::default();
     check_png(&render(&LearningCurves { title: "e".into(), history: &empty }, ChartFormat::Png).unwrap(), (1200, 500));
     check_png(&render(&ConfusionHeatmap { title: "e".into(), matrix: &[] }, ChartFormat::Png).unwrap(), (760, 800));
+    // A ragged matrix (hostile input) is drawn as it is, not a panic.
+    let ragged = [vec![1], vec![2, 3, 4]];
+    check_png(&render(&ConfusionHeatmap { title: "r".into(), matrix: &ragged }, ChartFormat::Png).unwrap(), (760, 800));
     check_png(
         &render(&WeightHistograms { title: "e".into(), tensors: vec![] }, ChartFormat::Png).unwrap(),
         (1200, 370),
     );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("digits-charts-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 const SECTIONS: [&str; 9] = [
@@ -250,6 +456,10 @@ const SECTIONS: [&str; 9] = [
     "Convolution filters",
     "Feature maps",
 ];
+
+/// Every chart of a CNN's report, in page order; an MLP's are the first five.
+const CNN_CHARTS: [&str; 7] =
+    ["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights", "conv-filters", "feature-maps"];
 
 /// The page is one self-contained document: every section, every chart as an embedded PNG
 /// that decodes, balanced tags, and nothing loaded from elsewhere.
@@ -275,18 +485,19 @@ fn check_report_html(html: &str, charts: &[&str]) {
     assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"), "self-contained");
 }
 
+/// A small CNN: a 3×3 convolution of `filters` channels, 2×2 pooling, optional dropout, softmax.
+fn tiny_cnn(name: &str, filters: usize, dropout: bool) -> ModelSpec {
+    let mut layers = vec![LayerSpec::conv(filters, 3, Padding::Same, Activation::Relu), LayerSpec::max_pool(2)];
+    if dropout {
+        layers.push(LayerSpec::dropout(0.5));
+    }
+    layers.extend([LayerSpec::Flatten, LayerSpec::dense(10, Activation::Softmax)]);
+    ModelSpec::new(name, "", layers)
+}
+
 #[test]
 fn run_report_embeds_every_chart_under_every_section() {
-    let spec = ModelSpec::new(
-        "tiny <cnn>",
-        "",
-        vec![
-            LayerSpec::conv(4, 3, Padding::Same, Activation::Relu),
-            LayerSpec::max_pool(2),
-            LayerSpec::Flatten,
-            LayerSpec::dense(10, Activation::Softmax),
-        ],
-    );
+    let spec = tiny_cnn("tiny <cnn>", 4, false);
     let mut net = spec.build(0).unwrap();
     let test = dataset(5, 60);
     let probabilities = net.predict(&test.images, 32);
@@ -294,7 +505,7 @@ fn run_report_embeds_every_chart_under_every_section() {
     let metrics = Metrics::compute(&test.labels, &predicted, 10, Some(2.3));
     let hist = history(7, 3, false);
     let dir = temp_dir("report");
-    let files = write_run_report(RunReport {
+    let files = write_run(ReportInput {
         dir: &dir,
         html: None,
         name: spec.display_name().into(),
@@ -309,15 +520,7 @@ fn run_report_embeds_every_chart_under_every_section() {
     })
     .unwrap();
     assert_eq!(files.html, dir.join("report.html"));
-    let charts = [
-        "learning-curves",
-        "confusion-matrix",
-        "per-class",
-        "misclassified",
-        "weights",
-        "conv-filters",
-        "feature-maps",
-    ];
+    let charts = CNN_CHARTS;
     for c in charts {
         for ext in ["png", "svg"] {
             let p = dir.join("report").join(format!("{c}.{ext}"));
@@ -330,31 +533,21 @@ fn run_report_embeds_every_chart_under_every_section() {
             }
         }
     }
+    // The mistakes grid shows the most confident mistakes in order (its captions end in `#index`).
+    let svg = std::fs::read_to_string(dir.join("report/misclassified.svg")).unwrap();
+    let shown: Vec<usize> =
+        svg_texts(&svg).iter().filter_map(|t| t.rsplit_once(" · #").and_then(|(_, i)| i.parse().ok())).collect();
+    let expected = confident_mistakes(&test.labels, &probabilities, 10, digits::report::MISTAKES);
+    assert!(!expected.is_empty());
+    assert_eq!(shown, expected.iter().map(|m| m.index).collect::<Vec<_>>());
     let html = std::fs::read_to_string(&files.html).unwrap();
     check_report_html(&html, &charts);
-    assert!(html.contains("tiny &lt;cnn&gt;") && !html.contains("tiny <cnn>"), "names are escaped");
+    assert!(html.contains("tiny &#60;cnn&#62;") && !html.contains("tiny <cnn>"), "names are escaped");
     assert!(html.contains("No train.json"), "missing settings are said to be missing");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The command line, on real (small) runs.
-
-fn digits(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DIGITS_DATA")
-        .output()
-        .expect("run digits");
-    assert!(
-        out.status.success(),
-        "digits {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn png_size(path: &Path) -> (u32, u32) {
     let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -367,7 +560,7 @@ fn train_writes_the_report_and_compare_overlays_two_runs() {
     let mut runs = Vec::new();
     for (name, seed) in [("dropout", "0"), ("other-seed", "1")] {
         let run = dir.join(name);
-        let out = digits(&[
+        let out = ok(&[
             "train",
             "--model",
             "mlp-64-64",
@@ -380,12 +573,12 @@ fn train_writes_the_report_and_compare_overlays_two_runs() {
             "--seed",
             seed,
             "--out",
-            run.to_str().unwrap(),
+            s(&run),
         ]);
         let last = out.lines().last().unwrap();
         assert_eq!(last, format!("report: {}", run.join("report.html").display()), "{out}");
         let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-        check_report_html(&html, &["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights"]);
+        check_report_html(&html, &CNN_CHARTS[..5]);
         assert!(html.contains("no convolution layer"), "an MLP has no filters to show");
         assert_eq!(png_size(&run.join("report/learning-curves.png")), (1200, 500));
         assert_eq!(png_size(&run.join("report/confusion-matrix.png")), (760, 800));
@@ -397,48 +590,33 @@ fn train_writes_the_report_and_compare_overlays_two_runs() {
     assert_ne!(a, b);
 
     let out_dir = dir.join("cmp");
-    let out =
-        digits(&["compare", runs[0].to_str().unwrap(), runs[1].to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let out = ok(&["compare", s(&runs[0]), s(&runs[1]), "--out", s(&out_dir)]);
     assert!(out.contains("dropout") && out.contains("other-seed"), "{out}");
     assert_eq!(png_size(&out_dir.join("compare.png")), (1200, 540));
     let svg = std::fs::read_to_string(out_dir.join("compare.svg")).unwrap();
     let texts = svg_texts(&svg);
     assert!(texts.iter().any(|t| t == "dropout") && texts.iter().any(|t| t == "other-seed"), "legend: {texts:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn report_of_a_cnn_run_shows_filters_and_feature_maps() {
     let dir = temp_dir("cli-cnn");
     let run = dir.join("cnn");
-    digits(&["train", "--model", "cnn-32-64", "--limit", "1000", "--epochs", "1", "--out", run.to_str().unwrap()]);
+    ok(&["train", "--model", "cnn-32-64", "--limit", "1000", "--epochs", "1", "--out", s(&run)]);
     let page = dir.join("page.html");
-    let out = digits(&["report", run.to_str().unwrap(), "--out", page.to_str().unwrap(), "--sample", "1"]);
+    let out = ok(&["report", s(&run), "--out", s(&page), "--sample", "1"]);
     assert!(out.starts_with(&format!("report: {}", page.display())), "{out}");
     let html = std::fs::read_to_string(&page).unwrap();
-    check_report_html(
-        &html,
-        &[
-            "learning-curves",
-            "confusion-matrix",
-            "per-class",
-            "misclassified",
-            "weights",
-            "conv-filters",
-            "feature-maps",
-        ],
-    );
+    check_report_html(&html, &CNN_CHARTS);
     assert!(html.contains("test image #1"), "the chosen sample");
     let (w, h) = png_size(&run.join("report/feature-maps.png"));
     assert!(w > 1000 && h > 1000, "every channel of 4 layers: {w}×{h}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn data_prints_counts_and_statistics_and_draws_the_views() {
     let dir = temp_dir("data");
-    let v: serde_json::Value =
-        serde_json::from_str(&digits(&["data", "--out", dir.to_str().unwrap(), "--json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&["data", "--out", dir.s(), "--json"])).unwrap();
     let sets = v["sets"].as_array().unwrap();
     assert_eq!(sets[0]["samples"], 60000);
     assert_eq!(sets[1]["samples"], 10000);
@@ -449,24 +627,13 @@ fn data_prints_counts_and_statistics_and_draws_the_views() {
     assert!((sets[0]["pixel_std"].as_f64().unwrap() - 0.3081).abs() < 1e-3);
     assert_eq!(png_size(&dir.join("pixel-histogram.png")), (1000, 480));
     assert!(png_size(&dir.join("samples.png")).1 > 600);
-    let table = digits(&["data", "--out", dir.to_str().unwrap()]);
+    let table = ok(&["data", "--out", dir.s()]);
     assert!(table.contains("class 9") && table.contains("zero pixels") && table.contains("pixel std"), "{table}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn layer_outputs_give_every_layer_and_end_in_the_prediction() {
-    let spec = ModelSpec::new(
-        "t",
-        "",
-        vec![
-            LayerSpec::conv(3, 3, Padding::Same, Activation::Relu),
-            LayerSpec::max_pool(2),
-            LayerSpec::dropout(0.5),
-            LayerSpec::Flatten,
-            LayerSpec::dense(10, Activation::Softmax),
-        ],
-    );
+    let spec = tiny_cnn("t", 3, true);
     let mut net = spec.build(1).unwrap();
     let d = dataset(11, 2);
     let outs = net.layer_outputs(d.image(1));

@@ -230,7 +230,7 @@ impl Trainer {
             run.scored = Some(Scored::new(name, set, &e));
             run.metrics = Some(metrics);
             if self.report {
-                run.report = Some(crate::report::write_after_training(&mut run, set, &e)?);
+                run.report = Some(crate::report::write(&mut run, set, &e)?);
             }
         }
         Ok(run)
