@@ -2,6 +2,7 @@
 
 use crate::data::Dataset;
 use crate::engine::loss;
+use crate::eval::Metrics;
 use crate::model::classifier::{BATCH, Classify};
 use crate::{Error, Result};
 
@@ -14,6 +15,14 @@ pub struct Evaluation {
     /// `classes` probabilities per image.
     pub probabilities: Vec<f32>,
     pub predicted: Vec<u8>,
+}
+
+impl Evaluation {
+    /// Per-class precision, recall and F1 and the confusion matrix, against `data`'s labels.
+    pub fn metrics(&self, data: &Dataset) -> Metrics {
+        let classes = self.probabilities.len() / self.predicted.len().max(1);
+        Metrics::compute(&data.labels, &self.predicted, classes, Some(self.loss))
+    }
 }
 
 /// Evaluates `model` on `data`. An error when the data set's images are not the shape the

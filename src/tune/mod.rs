@@ -26,7 +26,7 @@
 //! use digits::tune::{DirStore, Event, Settings, Space, Strategy, Study, Threads};
 //! # fn main() -> digits::Result<()> {
 //! let space = Space::from_file("examples/spaces/tiny.toml".as_ref())?;
-//! let data = digits::data::load_path("data/mnist".as_ref(), digits::data::Split::Train)?;
+//! let data = digits::data::Dataset::open("data/mnist")?;
 //! let search = Strategy::from_name("hyperband", 0, 9, 3)?;
 //! let settings = Settings::new(search, space, "data/mnist".into(), digits::engine::threads());
 //! let mut study = Study::open(DirStore::new("tune-tiny"), settings)?;
