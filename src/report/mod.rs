@@ -10,6 +10,7 @@
 //!
 //! The page is the askama template `templates/report.html`.
 
+pub mod augment_preview;
 pub mod charts;
 pub mod data_view;
 mod figures;
