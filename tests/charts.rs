@@ -283,7 +283,7 @@ fn run_report_embeds_every_chart_under_every_section() {
         vec![
             LayerSpec::conv(4, 3, Padding::Same, Activation::Relu),
             LayerSpec::max_pool(2),
-            LayerSpec::Flatten,
+            LayerSpec::flatten(),
             LayerSpec::dense(10, Activation::Softmax),
         ],
     );
@@ -463,7 +463,7 @@ fn layer_outputs_give_every_layer_and_end_in_the_prediction() {
             LayerSpec::conv(3, 3, Padding::Same, Activation::Relu),
             LayerSpec::max_pool(2),
             LayerSpec::dropout(0.5),
-            LayerSpec::Flatten,
+            LayerSpec::flatten(),
             LayerSpec::dense(10, Activation::Softmax),
         ],
     );

@@ -2,12 +2,11 @@
 //! gradients of the engine's backward passes must match central differences of the forward
 //! pass.
 
-use digits::engine::batch_norm::BatchNormConfig;
-use digits::engine::conv2d::Conv2DConfig;
-use digits::engine::dense::DenseConfig;
 use digits::engine::loss::{self, Targets};
-use digits::engine::max_pool::MaxPool2DConfig;
-use digits::engine::{Activation, ActivationLayer, Ctx, Dropout, Flatten, L2, Layer, Loss, Padding, Shape};
+use digits::engine::{
+    Activation, ActivationConfig, BatchNormConfig, Conv2DConfig, Ctx, DenseConfig, DropoutConfig, FlattenConfig,
+    KernelOptions, L2, Layer, Loss, MaxPool2DConfig, Padding, Shape, Size2,
+};
 use digits::model::{LayerSpec, ModelSpec};
 use digits::rng::Rng;
 
@@ -100,25 +99,21 @@ fn dense_gradients_for_every_activation() {
         .into_iter()
         .enumerate()
     {
-        let cfg = DenseConfig { units: 7, activation: act, ..Default::default() };
-        let mut l = cfg.init(format!("dense_{}", act.name()), Shape::flat(11), &mut Rng::new(k as u64));
+        let cfg = DenseConfig::new(7, act);
+        let mut l = cfg.init(format!("dense_{}", act.name()), Shape::flat(11), &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 4, 10 + k as u64);
     }
 }
 
 #[test]
 fn dense_gradients_with_l2_kernel_and_activity_regularisers() {
-    let cfg = DenseConfig {
-        units: 6,
-        activation: Activation::Sigmoid,
-        kernel_regularizer: Some(L2 { l2: 0.05 }),
-        activity_regularizer: Some(L2 { l2: 0.1 }),
-        ..Default::default()
-    };
-    let mut l = cfg.init("dense_l2".into(), Shape::flat(9), &mut Rng::new(3));
+    let mut cfg = DenseConfig::new(6, Activation::Sigmoid);
+    cfg.options.kernel_regularizer = Some(L2 { l2: 0.05 });
+    cfg.options.activity_regularizer = Some(L2 { l2: 0.1 });
+    let mut l = cfg.init("dense_l2".into(), Shape::flat(9), &mut Rng::new(3)).unwrap();
     check_layer(&mut l, 5, 20);
     // The penalty itself: l2 · Σw² for the kernel.
-    let w2: f64 = l.kernel.value.iter().map(|v| (*v as f64).powi(2)).sum();
+    let w2: f64 = l.w.kernel.value.iter().map(|v| (*v as f64).powi(2)).sum();
     let mut y = vec![0.0; 5 * 6];
     l.forward(&random(45, 1, 1.0), &mut y, 5, Ctx { training: false, seed: 0 });
     assert!((l.penalty() / (0.05 * w2) - 1.0).abs() < 1e-6, "inference adds no activity penalty");
@@ -127,21 +122,23 @@ fn dense_gradients_with_l2_kernel_and_activity_regularisers() {
 #[test]
 fn conv2d_gradients_same_and_valid_padding_and_strides() {
     let cases = [
-        (Shape::new(6, 7, 3), (3, 3), (1, 1), Padding::Same, Activation::Relu),
-        (Shape::new(6, 6, 2), (5, 5), (1, 1), Padding::Same, Activation::Tanh),
-        (Shape::new(7, 6, 2), (3, 2), (2, 2), Padding::Valid, Activation::Linear),
-        (Shape::new(8, 8, 1), (4, 4), (2, 3), Padding::Same, Activation::Sigmoid),
+        (Shape::new(6, 7, 3), [3, 3], [1, 1], Padding::Same, Activation::Relu),
+        (Shape::new(6, 6, 2), [5, 5], [1, 1], Padding::Same, Activation::Tanh),
+        (Shape::new(7, 6, 2), [3, 2], [2, 2], Padding::Valid, Activation::Linear),
+        (Shape::new(8, 8, 1), [4, 4], [2, 3], Padding::Same, Activation::Sigmoid),
     ];
     for (k, (input, ks, st, pad, act)) in cases.into_iter().enumerate() {
         let cfg = Conv2DConfig {
             filters: 4,
-            kernel_size: ks,
-            strides: st,
+            kernel_size: Size2::Two(ks),
+            strides: Size2::Two(st),
             padding: pad,
-            activation: act,
-            kernel_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
-            activity_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
-            ..Default::default()
+            options: KernelOptions {
+                activation: act,
+                kernel_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
+                activity_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
+                ..Default::default()
+            },
         };
         let mut l = cfg.init(format!("conv2d_{k}"), input, &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 3, 30 + k as u64);
@@ -153,16 +150,16 @@ fn max_pool_gradients() {
     let cfg = MaxPool2DConfig::default();
     let mut l = cfg.init("max_pooling2d".into(), Shape::new(6, 6, 3)).unwrap();
     check_layer(&mut l, 2, 40);
-    let cfg = MaxPool2DConfig { pool_size: (3, 3), strides: Some((2, 2)), padding: Padding::Same };
+    let cfg = MaxPool2DConfig { pool_size: Size2::One(3), strides: Some(Size2::Two([2, 2])), padding: Padding::Same };
     let mut l = cfg.init("max_pooling2d_1".into(), Shape::new(7, 5, 2)).unwrap();
     check_layer(&mut l, 2, 41);
 }
 
 #[test]
 fn batch_norm_gradients_dense_and_spatial() {
-    let mut l = BatchNormConfig::default().init("batch_normalization".into(), Shape::flat(5));
+    let mut l = BatchNormConfig::default().init("batch_normalization".into(), Shape::flat(5)).unwrap();
     check_layer(&mut l, 8, 50);
-    let mut l = BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3));
+    let mut l = BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3)).unwrap();
     // Non-trivial gamma and beta.
     l.gamma.value = vec![0.5, 1.5, -0.7];
     l.beta.value = vec![0.1, -0.2, 0.3];
@@ -171,14 +168,14 @@ fn batch_norm_gradients_dense_and_spatial() {
 
 #[test]
 fn dropout_flatten_and_activation_layers() {
-    let mut l = Dropout::new("dropout".into(), Shape::flat(50), 0.4);
+    let mut l = DropoutConfig { rate: 0.4 }.init("dropout".into(), Shape::flat(50)).unwrap();
     check_layer(&mut l, 3, 60);
-    let mut l = Flatten::new("flatten".into(), Shape::new(3, 2, 4));
+    let mut l = FlattenConfig {}.init("flatten".into(), Shape::new(3, 2, 4));
     check_layer(&mut l, 2, 61);
     for (k, act) in
         [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax].into_iter().enumerate()
     {
-        let mut l = ActivationLayer::new(format!("activation_{k}"), Shape::new(2, 2, 5), act);
+        let mut l = ActivationConfig { activation: act }.init(format!("activation_{k}"), Shape::new(2, 2, 5));
         check_layer(&mut l, 3, 62 + k as u64);
     }
 }
@@ -225,14 +222,12 @@ fn whole_network_gradients_through_softmax_fused_loss() {
             LayerSpec::max_pool(2),
             LayerSpec::batch_norm(),
             LayerSpec::dropout(0.2),
-            LayerSpec::Flatten,
-            LayerSpec::Dense {
-                units: 6,
-                activation: Activation::Tanh,
-                use_bias: true,
-                kernel_initializer: Default::default(),
-                kernel_regularizer: Some(L2 { l2: 0.01 }),
-                activity_regularizer: Some(L2 { l2: 0.01 }),
+            LayerSpec::flatten(),
+            {
+                let mut dense = DenseConfig::new(6, Activation::Tanh);
+                dense.options.kernel_regularizer = Some(L2 { l2: 0.01 });
+                dense.options.activity_regularizer = Some(L2 { l2: 0.01 });
+                dense.into()
             },
             LayerSpec::dense(10, Activation::Softmax),
         ],

@@ -398,7 +398,7 @@ impl Space {
                         layers.push(LayerSpec::dropout(conv_dropout));
                     }
                 }
-                layers.push(LayerSpec::Flatten);
+                layers.push(LayerSpec::flatten());
                 let units = int("dense_units", 128)?;
                 layers.push(LayerSpec::dense(units, Activation::Relu));
                 if dropout > 0.0 {
@@ -407,7 +407,7 @@ impl Space {
                 format!("cnn-{}-d{units}", filters.join("-"))
             }
             Builder::Mlp => {
-                layers.push(LayerSpec::Flatten);
+                layers.push(LayerSpec::flatten());
                 let mut units = Vec::new();
                 for i in 1..=int("layers", 2)? {
                     let u = int(&format!("units_{i}"), 128)?;
@@ -450,7 +450,7 @@ fn check_value(kind: Kind, v: &Value) -> Result<(), String> {
         },
         (Kind::Bool, Value::Bool(_)) => Ok(()),
         (Kind::Bool, _) => Err(format!("{v} is not true or false")),
-        (Kind::Optimizer, Value::Str(s)) => OptimizerConfig::by_name(s).map(|_| ()),
+        (Kind::Optimizer, Value::Str(s)) => OptimizerConfig::by_name(s).map(|_| ()).map_err(|e| e.to_string()),
         (Kind::Optimizer, _) => Err(format!("{v} is not an optimizer name (sgd, adam or rmsprop)")),
     }
 }
