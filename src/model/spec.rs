@@ -206,3 +206,91 @@ impl ModelSpec {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml_model(layers: &str) -> Result<ModelSpec, String> {
+        toml::from_str(&format!("input = [8, 8, 1]\nlayers = [{layers}]")).map_err(|e| e.to_string())
+    }
+
+    /// The message of building a one-layer model that must fail, checked to name the layer.
+    fn build_error(layer: &str) -> String {
+        let spec = toml_model(layer).unwrap();
+        match spec.build(0) {
+            Err(e @ Error::Layer { index: 0, .. }) => e.to_string(),
+            other => panic!("{layer}: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn every_layer_type_rejects_unknown_options() {
+        for layer in [
+            "{ type = \"dense\", units = 3, unit = 4 }",
+            "{ type = \"conv2d\", filters = 3, kernel_size = 3, stride = 2 }",
+            "{ type = \"max_pool2d\", pool = 2 }",
+            "{ type = \"batch_normalization\", eps = 0.1 }",
+            "{ type = \"dropout\", rate = 0.1, seed = 3 }",
+            "{ type = \"flatten\", units = 3 }",
+            "{ type = \"activation\", activation = \"relu\", alpha = 0.1 }",
+            "{ type = \"dense\", units = 3, kernel_regularizer = { l2 = 0.1, l1 = 0.1 } }",
+        ] {
+            let e = toml_model(layer).unwrap_err();
+            assert!(e.contains("unknown field"), "{layer}: {e}");
+        }
+        let e = toml_model("{ type = \"lstm\" }").unwrap_err();
+        assert!(e.contains("unknown variant `lstm`"), "{e}");
+    }
+
+    #[test]
+    fn names_sizes_and_defaults_read_as_keras_writes_them() {
+        let spec = toml_model(
+            "{ type = \"conv2d\", filters = 2, kernel_size = [3, 2] }, { type = \"max_pooling2d\" }, \
+             { type = \"batch_normalization\" }, { type = \"flatten\" }, { type = \"dense\", units = 3 }",
+        )
+        .unwrap();
+        let LayerSpec::Conv2D(conv) = &spec.layers[0] else { panic!("{:?}", spec.layers[0]) };
+        assert_eq!((conv.kernel_size.pair(), conv.strides, conv.padding), ((3, 2), Size2::One(1), Padding::Valid));
+        assert_eq!(conv.options, crate::engine::KernelOptions::default());
+        assert_eq!(spec.layers[1], LayerSpec::max_pool(2));
+        assert_eq!(spec.layers[2], LayerSpec::batch_norm());
+        assert_eq!(spec.layers[4], LayerSpec::dense(3, Activation::Linear));
+        // The alias is read; the name written is the canonical one.
+        assert!(serde_json::to_string(&spec.layers[1]).unwrap().starts_with(r#"{"type":"max_pool2d""#));
+        let names: Vec<String> = spec.build(0).unwrap().layers.iter().map(|l| l.name().to_string()).collect();
+        assert_eq!(names, ["conv2d", "max_pooling2d", "batch_normalization", "flatten", "dense"]);
+        let e = toml_model("{ type = \"conv2d\", filters = 2, kernel_size = [3, 2, 1] }").unwrap_err();
+        assert!(e.contains("Size2"), "{e}");
+    }
+
+    #[test]
+    fn each_config_checks_its_own_options() {
+        let cases = [
+            ("{ type = \"dense\", units = 0 }", "units must be at least 1"),
+            ("{ type = \"conv2d\", filters = 0, kernel_size = 3 }", "filters must be at least 1"),
+            (
+                "{ type = \"conv2d\", filters = 1, kernel_size = 9 }",
+                "kernel 9×9 with stride 1×1 does not fit input 8×8×1",
+            ),
+            ("{ type = \"conv2d\", filters = 1, kernel_size = 3, strides = 0 }", "does not fit input"),
+            ("{ type = \"max_pool2d\", pool_size = 0 }", "pool 0×0 with stride 0×0 does not fit input"),
+            ("{ type = \"dropout\", rate = 1.0 }", "dropout rate 1 is outside [0, 1)"),
+            ("{ type = \"dropout\", rate = -0.1 }", "dropout rate -0.1 is outside [0, 1)"),
+            ("{ type = \"dropout\", rate = nan }", "is outside [0, 1)"),
+            ("{ type = \"batch_normalization\", momentum = 1.0 }", "momentum must be in [0, 1)"),
+            ("{ type = \"batch_normalization\", epsilon = 0.0 }", "epsilon positive"),
+            ("{ type = \"batch_normalization\", epsilon = inf }", "epsilon positive"),
+            ("{ type = \"batch_normalization\", epsilon = nan }", "epsilon positive"),
+            ("{ type = \"dense\", units = 2, kernel_regularizer = { l2 = -1.0 } }", "L2 factor -1 must be finite"),
+            (
+                "{ type = \"conv2d\", filters = 1, kernel_size = 1, activity_regularizer = { l2 = inf } }",
+                "L2 factor inf",
+            ),
+        ];
+        for (layer, want) in cases {
+            let e = build_error(layer);
+            assert!(e.starts_with("model 'model', layer 0 (") && e.contains(want), "{layer}: {e}");
+        }
+    }
+}
