@@ -338,7 +338,8 @@ fn l2_conv(l2: f32) -> Conv2DConfig {
 
 #[test]
 fn the_gradient_check_catches_a_planted_bug() {
-    let dense = || DenseConfig::new(7, Activation::Tanh).init("dense".into(), Shape::flat(11), &mut Rng::new(1)).unwrap();
+    let dense =
+        || DenseConfig::new(7, Activation::Tanh).init("dense".into(), Shape::flat(11), &mut Rng::new(1)).unwrap();
     check_layer(&mut dense(), 4, 90);
     let mut planted = Planted { inner: dense(), plant: |l| scale_largest(&mut l.w.kernel) };
     let bad = gradient_mismatches(&mut planted, 4, 90);

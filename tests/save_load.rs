@@ -48,8 +48,10 @@ fn save_load_predict_reproduces_outputs_bit_for_bit() {
             assert_eq!(p1.value, p2.value, "{k1}");
         }
         // No temporary files are left beside the model.
-        let names: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 }

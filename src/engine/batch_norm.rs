@@ -27,7 +27,8 @@ impl BatchNormConfig {
     /// Builds the layer for `input` (one scale and shift per channel), or says which option
     /// is out of range.
     pub fn init(&self, name: String, input: Shape) -> Result<BatchNorm> {
-        if !(0.0..1.0).contains(&self.momentum) || !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
+        let in_range = (0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0 && self.epsilon.is_finite();
+        if !in_range {
             return Err(Error::invalid("momentum must be in [0, 1) and epsilon positive"));
         }
         let c = input.c;

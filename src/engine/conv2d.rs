@@ -9,8 +9,8 @@
 //! batch's patches back from memory.
 
 use super::gemm::matmul;
-use super::kernel::{KernelOptions, Weights};
-use super::{Activation, Ctx, Layer, LayerConfig, Param, Shape, ensure};
+use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -162,6 +162,14 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// The pointer, taken through the whole wrapper so closures capture the (Send) wrapper
+    /// rather than its raw-pointer field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 impl Conv2D {
     fn kdim(&self) -> usize {
         self.ksize.0 * self.ksize.1 * self.input.c
@@ -290,13 +298,12 @@ impl Layer for Conv2D {
         let this = &*self;
         let w = &this.w;
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
-            let yp = yp;
             for ci in (s..nchunks).step_by(nslots) {
                 let b0 = ci * chunk;
                 let ns = chunk.min(batch - b0);
                 let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
-                let yc = unsafe { std::slice::from_raw_parts_mut(yp.0.add(b0 * out_len), ns * out_len) };
+                let yc = unsafe { std::slice::from_raw_parts_mut(yp.get().add(b0 * out_len), ns * out_len) };
                 let p = &mut slot.patches[..ns * opix * kdim];
                 this.im2col(xc, ns, p);
                 if w.options.use_bias {
@@ -322,7 +329,6 @@ impl Layer for Conv2D {
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
-            let dxp = dxp;
             let mut first = true;
             for ci in (s..nchunks).step_by(nslots) {
                 let b0 = ci * chunk;
@@ -345,7 +351,7 @@ impl Layer for Conv2D {
                 if want_dx {
                     matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);
                     // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
-                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.0.add(b0 * in_len), ns * in_len) };
+                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
                     this.col2im(p, ns, dxc);
                 }
             }
@@ -366,18 +372,7 @@ impl Layer for Conv2D {
         self.w.add_kernel_penalty_grad();
     }
 
-    fn params(&self) -> Vec<&Param> {
-        self.w.params()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.w.params_mut()
-    }
-    fn penalty(&self) -> f64 {
-        self.w.penalty()
-    }
-    fn activation_mut(&mut self) -> Option<&mut Activation> {
-        Some(&mut self.w.options.activation)
-    }
+    weights_layer_methods!();
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! stores it.
 
 use super::gemm::matmul;
-use super::kernel::{KernelOptions, Weights};
-use super::{Activation, Ctx, Layer, LayerConfig, Param, Shape};
+use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -98,18 +98,7 @@ impl Layer for Dense {
         }
     }
 
-    fn params(&self) -> Vec<&Param> {
-        self.w.params()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.w.params_mut()
-    }
-    fn penalty(&self) -> f64 {
-        self.w.penalty()
-    }
-    fn activation_mut(&mut self) -> Option<&mut Activation> {
-        Some(&mut self.w.options.activation)
-    }
+    weights_layer_methods!();
 }
 
 /// `acc[j] += Σ_i m[i, j]` for a row-major matrix of `width` columns (a dense layer's batch:

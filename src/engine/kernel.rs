@@ -105,3 +105,23 @@ impl Weights {
         self.activity_penalty + self.options.kernel_regularizer.map_or(0.0, |r| r.penalty(&self.kernel.value))
     }
 }
+
+/// The [`super::Layer`] methods of a layer whose weights are the [`Weights`] in its field `w`:
+/// parameters, penalty and the activation the network may fuse with the loss.
+macro_rules! weights_layer_methods {
+    () => {
+        fn params(&self) -> Vec<&$crate::engine::Param> {
+            self.w.params()
+        }
+        fn params_mut(&mut self) -> Vec<&mut $crate::engine::Param> {
+            self.w.params_mut()
+        }
+        fn penalty(&self) -> f64 {
+            self.w.penalty()
+        }
+        fn activation_mut(&mut self) -> Option<&mut $crate::engine::Activation> {
+            Some(&mut self.w.options.activation)
+        }
+    };
+}
+pub(crate) use weights_layer_methods;
