@@ -1,5 +1,9 @@
 //! The model file: a list of layers with Keras' names and options, as TOML or JSON.
 //!
+//! A layer's options are its engine config (`engine::DenseConfig`, ...), which also checks
+//! them and builds the layer; [`LayerSpec`] only names the configs, so `model.json` saves
+//! exactly what the engine is built from.
+//!
 //! ```toml
 //! name = "small-cnn"
 //! input = [28, 28, 1]
@@ -211,8 +215,8 @@ impl ModelSpec {
 mod tests {
     use super::*;
 
-    fn toml_model(layers: &str) -> Result<ModelSpec, String> {
-        toml::from_str(&format!("input = [8, 8, 1]\nlayers = [{layers}]")).map_err(|e| e.to_string())
+    fn toml_model(layers: &str) -> Result<ModelSpec, toml::de::Error> {
+        toml::from_str(&format!("input = [8, 8, 1]\nlayers = [{layers}]"))
     }
 
     /// The message of building a one-layer model that must fail, checked to name the layer.
@@ -236,10 +240,10 @@ mod tests {
             "{ type = \"activation\", activation = \"relu\", alpha = 0.1 }",
             "{ type = \"dense\", units = 3, kernel_regularizer = { l2 = 0.1, l1 = 0.1 } }",
         ] {
-            let e = toml_model(layer).unwrap_err();
+            let e = toml_model(layer).unwrap_err().to_string();
             assert!(e.contains("unknown field"), "{layer}: {e}");
         }
-        let e = toml_model("{ type = \"lstm\" }").unwrap_err();
+        let e = toml_model("{ type = \"lstm\" }").unwrap_err().to_string();
         assert!(e.contains("unknown variant `lstm`"), "{e}");
     }
 
@@ -260,7 +264,7 @@ mod tests {
         assert!(serde_json::to_string(&spec.layers[1]).unwrap().starts_with(r#"{"type":"max_pool2d""#));
         let names: Vec<String> = spec.build(0).unwrap().layers.iter().map(|l| l.name().to_string()).collect();
         assert_eq!(names, ["conv2d", "max_pooling2d", "batch_normalization", "flatten", "dense"]);
-        let e = toml_model("{ type = \"conv2d\", filters = 2, kernel_size = [3, 2, 1] }").unwrap_err();
+        let e = toml_model("{ type = \"conv2d\", filters = 2, kernel_size = [3, 2, 1] }").unwrap_err().to_string();
         assert!(e.contains("Size2"), "{e}");
     }
 
