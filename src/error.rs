@@ -68,9 +68,3 @@ impl Error {
         Error::Invalid(message.into())
     }
 }
-
-impl From<String> for Error {
-    fn from(message: String) -> Self {
-        Error::Invalid(message)
-    }
-}

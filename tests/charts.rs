@@ -491,7 +491,7 @@ fn tiny_cnn(name: &str, filters: usize, dropout: bool) -> ModelSpec {
     if dropout {
         layers.push(LayerSpec::dropout(0.5));
     }
-    layers.extend([LayerSpec::Flatten, LayerSpec::dense(10, Activation::Softmax)]);
+    layers.extend([LayerSpec::flatten(), LayerSpec::dense(10, Activation::Softmax)]);
     ModelSpec::new(name, "", layers)
 }
 

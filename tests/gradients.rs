@@ -2,12 +2,11 @@
 //! gradients of the engine's backward passes must match central differences of the forward
 //! pass.
 
-use digits::engine::batch_norm::BatchNormConfig;
-use digits::engine::conv2d::Conv2DConfig;
-use digits::engine::dense::DenseConfig;
 use digits::engine::loss::{self, Targets};
-use digits::engine::max_pool::MaxPool2DConfig;
-use digits::engine::{Activation, ActivationLayer, Ctx, Dropout, Flatten, L2, Layer, Loss, Padding, Shape};
+use digits::engine::{
+    Activation, ActivationConfig, BatchNormConfig, Conv2DConfig, Ctx, DenseConfig, DropoutConfig, FlattenConfig,
+    KernelOptions, L2, Layer, Loss, MaxPool2DConfig, Padding, Shape, Size2,
+};
 use digits::model::{LayerSpec, ModelSpec};
 use digits::rng::Rng;
 
@@ -37,45 +36,50 @@ fn objective(layer: &mut dyn Layer, x: &[f32], r: &[f32], batch: usize) -> f64 {
     y.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() + layer.penalty()
 }
 
-/// Checks d objective / d input and / d every trainable parameter of `layer`.
-fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
-    let n_in = batch * layer.input_shape().len();
-    let n_out = batch * layer.output_shape().len();
-    let x = random(n_in, seed, 1.0);
-    let r = random(n_out, seed + 1, 1.0);
-    // Analytic.
-    let mut y = vec![0.0; n_out];
-    layer.forward(&x, &mut y, batch, Ctx { training: true, seed: 42 });
+/// The entries to probe: all of a small tensor, else `most` drawn at random.
+fn probes(len: usize, most: usize, pick: &mut Rng) -> Vec<usize> {
+    if len <= most { (0..len).collect() } else { (0..most).map(|_| pick.below(len)).collect() }
+}
+
+/// The analytic gradients of `layer` (input, then each parameter) for input `x` and output
+/// weights `r`.
+fn analytic(layer: &mut dyn Layer, x: &[f32], r: &[f32], batch: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let mut y = vec![0.0; r.len()];
+    layer.forward(x, &mut y, batch, Ctx { training: true, seed: 42 });
     for p in layer.params_mut() {
         p.grad.fill(0.0);
     }
-    let mut dy = r.clone();
-    let mut dx = vec![0.0; n_in];
-    layer.backward(&x, &y, &mut dy, Some(&mut dx), batch);
+    let mut dy = r.to_vec();
+    let mut dx = vec![0.0; x.len()];
+    layer.backward(x, &y, &mut dy, Some(&mut dx), batch);
+    (dx, layer.params().iter().map(|p| p.grad.clone()).collect())
+}
+
+/// Compares d objective / d input and / d every trainable parameter of `layer` with central
+/// differences; returns one line per entry that disagrees.
+fn gradient_mismatches(layer: &mut dyn Layer, batch: usize, seed: u64) -> Vec<String> {
+    let x = random(batch * layer.input_shape().len(), seed, 1.0);
+    let r = random(batch * layer.output_shape().len(), seed + 1, 1.0);
+    let (dx, grads) = analytic(layer, &x, &r, batch);
     let name = layer.name().to_string();
-    // Numeric, input.
+    let mut bad = Vec::new();
     let mut pick = Rng::new(seed + 2);
-    for _ in 0..40.min(n_in) {
-        let i = pick.below(n_in);
+    for i in probes(x.len(), 200, &mut pick) {
         let mut xp = x.clone();
         xp[i] += EPS;
         let fp = objective(layer, &xp, &r, batch);
         xp[i] -= 2.0 * EPS;
         let fm = objective(layer, &xp, &r, batch);
         let f0 = objective(layer, &x, &r, batch);
-        let num = (fp - fm) / (2.0 * EPS as f64);
-        assert!(matches(dx[i] as f64, fp, f0, fm), "{name}: d/dx[{i}] analytic {} numeric {num}", dx[i]);
+        if !matches(dx[i] as f64, fp, f0, fm) {
+            bad.push(format!("{name}: d/dx[{i}] analytic {} numeric {}", dx[i], (fp - fm) / (2.0 * EPS as f64)));
+        }
     }
-    // Numeric, parameters.
-    let grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.clone()).collect();
-    let count = layer.params().len();
-    for pi in 0..count {
+    for (pi, grad) in grads.iter().enumerate() {
         if !layer.params()[pi].trainable {
             continue;
         }
-        let len = layer.params()[pi].value.len();
-        for _ in 0..30.min(len) {
-            let i = pick.below(len);
+        for i in probes(grad.len(), 200, &mut pick) {
             let orig = layer.params()[pi].value[i];
             layer.params_mut()[pi].value[i] = orig + EPS;
             let fp = objective(layer, &x, &r, batch);
@@ -83,15 +87,19 @@ fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
             let fm = objective(layer, &x, &r, batch);
             layer.params_mut()[pi].value[i] = orig;
             let f0 = objective(layer, &x, &r, batch);
-            let num = (fp - fm) / (2.0 * EPS as f64);
-            let pname = layer.params()[pi].name;
-            assert!(
-                matches(grads[pi][i] as f64, fp, f0, fm),
-                "{name}.{pname}[{i}]: analytic {} numeric {num}",
-                grads[pi][i]
-            );
+            if !matches(grad[i] as f64, fp, f0, fm) {
+                let numeric = (fp - fm) / (2.0 * EPS as f64);
+                bad.push(format!("{name}.{}[{i}]: analytic {} numeric {numeric}", layer.params()[pi].name, grad[i]));
+            }
         }
     }
+    bad
+}
+
+/// Asserts that every gradient of `layer` matches its finite difference.
+fn check_layer(layer: &mut dyn Layer, batch: usize, seed: u64) {
+    let bad = gradient_mismatches(layer, batch, seed);
+    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
 }
 
 #[test]
@@ -100,25 +108,21 @@ fn dense_gradients_for_every_activation() {
         .into_iter()
         .enumerate()
     {
-        let cfg = DenseConfig { units: 7, activation: act, ..Default::default() };
-        let mut l = cfg.init(format!("dense_{}", act.name()), Shape::flat(11), &mut Rng::new(k as u64));
+        let cfg = DenseConfig::new(7, act);
+        let mut l = cfg.init(format!("dense_{}", act.name()), Shape::flat(11), &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 4, 10 + k as u64);
     }
 }
 
 #[test]
 fn dense_gradients_with_l2_kernel_and_activity_regularisers() {
-    let cfg = DenseConfig {
-        units: 6,
-        activation: Activation::Sigmoid,
-        kernel_regularizer: Some(L2 { l2: 0.05 }),
-        activity_regularizer: Some(L2 { l2: 0.1 }),
-        ..Default::default()
-    };
-    let mut l = cfg.init("dense_l2".into(), Shape::flat(9), &mut Rng::new(3));
+    let mut cfg = DenseConfig::new(6, Activation::Sigmoid);
+    cfg.options.kernel_regularizer = Some(L2 { l2: 0.05 });
+    cfg.options.activity_regularizer = Some(L2 { l2: 0.1 });
+    let mut l = cfg.init("dense_l2".into(), Shape::flat(9), &mut Rng::new(3)).unwrap();
     check_layer(&mut l, 5, 20);
     // The penalty itself: l2 · Σw² for the kernel.
-    let w2: f64 = l.kernel.value.iter().map(|v| (*v as f64).powi(2)).sum();
+    let w2: f64 = l.w.kernel.value.iter().map(|v| (*v as f64).powi(2)).sum();
     let mut y = vec![0.0; 5 * 6];
     l.forward(&random(45, 1, 1.0), &mut y, 5, Ctx { training: false, seed: 0 });
     assert!((l.penalty() / (0.05 * w2) - 1.0).abs() < 1e-6, "inference adds no activity penalty");
@@ -127,21 +131,23 @@ fn dense_gradients_with_l2_kernel_and_activity_regularisers() {
 #[test]
 fn conv2d_gradients_same_and_valid_padding_and_strides() {
     let cases = [
-        (Shape::new(6, 7, 3), (3, 3), (1, 1), Padding::Same, Activation::Relu),
-        (Shape::new(6, 6, 2), (5, 5), (1, 1), Padding::Same, Activation::Tanh),
-        (Shape::new(7, 6, 2), (3, 2), (2, 2), Padding::Valid, Activation::Linear),
-        (Shape::new(8, 8, 1), (4, 4), (2, 3), Padding::Same, Activation::Sigmoid),
+        (Shape::new(6, 7, 3), [3, 3], [1, 1], Padding::Same, Activation::Relu),
+        (Shape::new(6, 6, 2), [5, 5], [1, 1], Padding::Same, Activation::Tanh),
+        (Shape::new(7, 6, 2), [3, 2], [2, 2], Padding::Valid, Activation::Linear),
+        (Shape::new(8, 8, 1), [4, 4], [2, 3], Padding::Same, Activation::Sigmoid),
     ];
     for (k, (input, ks, st, pad, act)) in cases.into_iter().enumerate() {
         let cfg = Conv2DConfig {
             filters: 4,
-            kernel_size: ks,
-            strides: st,
+            kernel_size: Size2::Two(ks),
+            strides: Size2::Two(st),
             padding: pad,
-            activation: act,
-            kernel_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
-            activity_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
-            ..Default::default()
+            options: KernelOptions {
+                activation: act,
+                kernel_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
+                activity_regularizer: (k == 3).then_some(L2 { l2: 0.01 }),
+                ..Default::default()
+            },
         };
         let mut l = cfg.init(format!("conv2d_{k}"), input, &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 3, 30 + k as u64);
@@ -153,16 +159,16 @@ fn max_pool_gradients() {
     let cfg = MaxPool2DConfig::default();
     let mut l = cfg.init("max_pooling2d".into(), Shape::new(6, 6, 3)).unwrap();
     check_layer(&mut l, 2, 40);
-    let cfg = MaxPool2DConfig { pool_size: (3, 3), strides: Some((2, 2)), padding: Padding::Same };
+    let cfg = MaxPool2DConfig { pool_size: Size2::One(3), strides: Some(Size2::Two([2, 2])), padding: Padding::Same };
     let mut l = cfg.init("max_pooling2d_1".into(), Shape::new(7, 5, 2)).unwrap();
     check_layer(&mut l, 2, 41);
 }
 
 #[test]
 fn batch_norm_gradients_dense_and_spatial() {
-    let mut l = BatchNormConfig::default().init("batch_normalization".into(), Shape::flat(5));
+    let mut l = BatchNormConfig::default().init("batch_normalization".into(), Shape::flat(5)).unwrap();
     check_layer(&mut l, 8, 50);
-    let mut l = BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3));
+    let mut l = BatchNormConfig::default().init("batch_normalization_1".into(), Shape::new(3, 4, 3)).unwrap();
     // Non-trivial gamma and beta.
     l.gamma.value = vec![0.5, 1.5, -0.7];
     l.beta.value = vec![0.1, -0.2, 0.3];
@@ -171,14 +177,14 @@ fn batch_norm_gradients_dense_and_spatial() {
 
 #[test]
 fn dropout_flatten_and_activation_layers() {
-    let mut l = Dropout::new("dropout".into(), Shape::flat(50), 0.4);
+    let mut l = DropoutConfig { rate: 0.4 }.init("dropout".into(), Shape::flat(50)).unwrap();
     check_layer(&mut l, 3, 60);
-    let mut l = Flatten::new("flatten".into(), Shape::new(3, 2, 4));
+    let mut l = FlattenConfig {}.init("flatten".into(), Shape::new(3, 2, 4));
     check_layer(&mut l, 2, 61);
     for (k, act) in
         [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax].into_iter().enumerate()
     {
-        let mut l = ActivationLayer::new(format!("activation_{k}"), Shape::new(2, 2, 5), act);
+        let mut l = ActivationConfig { activation: act }.init(format!("activation_{k}"), Shape::new(2, 2, 5));
         check_layer(&mut l, 3, 62 + k as u64);
     }
 }
@@ -225,14 +231,12 @@ fn whole_network_gradients_through_softmax_fused_loss() {
             LayerSpec::max_pool(2),
             LayerSpec::batch_norm(),
             LayerSpec::dropout(0.2),
-            LayerSpec::Flatten,
-            LayerSpec::Dense {
-                units: 6,
-                activation: Activation::Tanh,
-                use_bias: true,
-                kernel_initializer: Default::default(),
-                kernel_regularizer: Some(L2 { l2: 0.01 }),
-                activity_regularizer: Some(L2 { l2: 0.01 }),
+            LayerSpec::flatten(),
+            {
+                let mut dense = DenseConfig::new(6, Activation::Tanh);
+                dense.options.kernel_regularizer = Some(L2 { l2: 0.01 });
+                dense.options.activity_regularizer = Some(L2 { l2: 0.01 });
+                dense.into()
             },
             LayerSpec::dense(10, Activation::Softmax),
         ],
@@ -268,4 +272,130 @@ fn whole_network_gradients_through_softmax_fused_loss() {
 
 fn get<'a>(net: &'a mut digits::engine::Network, key: &str) -> &'a mut Vec<f32> {
     net.named_params_mut().into_iter().find(|(k, _)| k == key).map(|(_, p)| &mut p.value).unwrap()
+}
+
+/// A layer with a bug planted in its backward pass: `plant` edits the gradients the real layer
+/// wrote. Everything else is the real layer's.
+struct Planted<L> {
+    inner: L,
+    plant: fn(&mut L),
+}
+
+impl<L: Layer> Layer for Planted<L> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn input_shape(&self) -> Shape {
+        self.inner.input_shape()
+    }
+    fn output_shape(&self) -> Shape {
+        self.inner.output_shape()
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
+        self.inner.forward(x, y, batch, ctx)
+    }
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
+        self.inner.backward(x, y, dy, dx, batch);
+        (self.plant)(&mut self.inner);
+    }
+    fn params(&self) -> Vec<&digits::engine::Param> {
+        self.inner.params()
+    }
+    fn params_mut(&mut self) -> Vec<&mut digits::engine::Param> {
+        self.inner.params_mut()
+    }
+    fn penalty(&self) -> f64 {
+        self.inner.penalty()
+    }
+}
+
+/// Scales the largest kernel gradient entry by 1.1.
+fn scale_largest(kernel: &mut digits::engine::Param) {
+    let i = (0..kernel.grad.len()).max_by(|&a, &b| kernel.grad[a].abs().total_cmp(&kernel.grad[b].abs())).unwrap();
+    kernel.grad[i] *= 1.1;
+}
+
+/// Takes the kernel regulariser's gradient `2 · l2 · w` back out, as if backward forgot it.
+fn drop_l2(w: &mut digits::engine::kernel::Weights) {
+    let k = 2.0 * w.options.kernel_regularizer.expect("a kernel regulariser").l2;
+    w.kernel.grad.iter_mut().zip(&w.kernel.value).for_each(|(g, v)| *g -= k * v);
+}
+
+fn l2_dense(l2: f32) -> DenseConfig {
+    let mut cfg = DenseConfig::new(7, Activation::Tanh);
+    cfg.options.kernel_regularizer = Some(L2 { l2 });
+    cfg
+}
+
+fn l2_conv(l2: f32) -> Conv2DConfig {
+    let mut cfg = Conv2DConfig::new(4, 3, Padding::Same, Activation::Linear);
+    cfg.options.kernel_regularizer = Some(L2 { l2 });
+    cfg
+}
+
+#[test]
+fn the_gradient_check_catches_a_planted_bug() {
+    let dense =
+        || DenseConfig::new(7, Activation::Tanh).init("dense".into(), Shape::flat(11), &mut Rng::new(1)).unwrap();
+    check_layer(&mut dense(), 4, 90);
+    let mut planted = Planted { inner: dense(), plant: |l| scale_largest(&mut l.w.kernel) };
+    let bad = gradient_mismatches(&mut planted, 4, 90);
+    assert_eq!(bad.len(), 1, "one wrong entry, one mismatch: {bad:?}");
+    assert!(bad[0].starts_with("dense.kernel["), "{bad:?}");
+    let conv = || l2_conv(0.0).init("conv2d".into(), Shape::new(5, 5, 2), &mut Rng::new(2)).unwrap();
+    check_layer(&mut conv(), 3, 91);
+    let mut planted = Planted { inner: conv(), plant: |l| scale_largest(&mut l.w.kernel) };
+    assert_eq!(gradient_mismatches(&mut planted, 3, 91).len(), 1);
+}
+
+#[test]
+fn kernel_l2_gradients_are_checked_sharply_and_a_missing_term_fails() {
+    // A factor large enough that the regulariser's share (2 · l2 · w) is of the order of the
+    // data's: with l2 = 0.01 it was within the check's tolerance for all but the largest weights.
+    let conv = || l2_conv(0.5).init("conv2d".into(), Shape::new(6, 6, 2), &mut Rng::new(3)).unwrap();
+    let dense = || l2_dense(0.5).init("dense".into(), Shape::flat(11), &mut Rng::new(4)).unwrap();
+    check_layer(&mut conv(), 3, 92);
+    check_layer(&mut dense(), 4, 93);
+    // Mutations: the same checks on layers whose backward pass forgets the L2 term.
+    let bad = gradient_mismatches(&mut Planted { inner: conv(), plant: |l| drop_l2(&mut l.w) }, 3, 92);
+    assert!(bad.len() > 36, "only {} of 72 conv kernel entries caught: {bad:?}", bad.len());
+    assert!(bad.iter().all(|b| b.starts_with("conv2d.kernel[")), "{bad:?}");
+    let bad = gradient_mismatches(&mut Planted { inner: dense(), plant: |l| drop_l2(&mut l.w) }, 4, 93);
+    assert!(bad.len() > 38, "only {} of 77 dense kernel entries caught", bad.len());
+}
+
+/// The largest difference between what the kernel regulariser added to `with`'s kernel
+/// gradient (over `without`'s, the same layer without it) and `2 · l2 · w`, relative to the
+/// gradient's size.
+fn l2_share_error(with: &[f32], without: &[f32], w: &[f32], l2: f32) -> f32 {
+    let k = 2.0 * l2;
+    with.iter().zip(without).zip(w).map(|((a, b), v)| ((a - b) - k * v).abs() / a.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+#[test]
+fn the_kernel_regulariser_adds_exactly_two_l2_w() {
+    let l2 = 0.3;
+    let input = Shape::new(6, 5, 2);
+    let x = random(3 * input.len(), 94, 1.0);
+    let grads = |cfg: Conv2DConfig| {
+        let mut l = cfg.init("conv2d".into(), input, &mut Rng::new(5)).unwrap();
+        let r = random(3 * l.output_shape().len(), 95, 1.0);
+        let (_, g) = analytic(&mut l, &x, &r, 3);
+        (g[0].clone(), l.w.kernel.value.clone(), l.penalty())
+    };
+    let (with, w, penalty) = grads(l2_conv(l2));
+    let mut plain = l2_conv(l2);
+    plain.options.kernel_regularizer = None;
+    let (without, w0, zero) = grads(plain);
+    assert_eq!(w, w0, "the regulariser does not change the initial weights");
+    let err = l2_share_error(&with, &without, &w, l2);
+    assert!(err < 1e-6, "kernel gradient is off 2·l2·w by {err}");
+    let sum_sq: f64 = w.iter().map(|v| (*v as f64).powi(2)).sum();
+    assert!(zero == 0.0 && (penalty / (l2 as f64 * sum_sq) - 1.0).abs() < 1e-12, "penalty {penalty}");
+    // Mutation: the same check fails on a gradient without the term, or with half of it.
+    assert!(l2_share_error(&without, &without, &w, l2) > 1e-2);
+    assert!(l2_share_error(&with, &without, &w, l2 / 2.0) > 1e-2);
 }

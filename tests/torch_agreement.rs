@@ -14,8 +14,7 @@
 
 use digits::engine::Network;
 use digits::engine::loss::Targets;
-use digits::engine::{Activation, Loss, Padding};
-use digits::model::spec::Size2;
+use digits::engine::{Activation, BatchNormConfig, Conv2DConfig, Loss, MaxPool2DConfig, Padding, Size2};
 use digits::model::{LayerSpec, ModelSpec};
 use digits::optim::adam::AdamConfig;
 use digits::optim::rmsprop::RmspropConfig;
@@ -158,7 +157,7 @@ fn spec(name: &str) -> ModelSpec {
                 LayerSpec::conv(16, 3, Padding::Valid, Relu),
                 LayerSpec::max_pool(2),
                 LayerSpec::batch_norm(),
-                LayerSpec::Flatten,
+                LayerSpec::flatten(),
                 LayerSpec::dense(32, Relu),
                 LayerSpec::dense(10, Softmax),
             ],
@@ -166,25 +165,22 @@ fn spec(name: &str) -> ModelSpec {
         "mlp" => (
             [28, 28, 1],
             vec![
-                LayerSpec::Flatten,
+                LayerSpec::flatten(),
                 LayerSpec::dense(16, Sigmoid),
                 LayerSpec::dense(12, Tanh),
                 LayerSpec::dense(10, Softmax),
             ],
         ),
         "strided_same" => {
-            let mut c1 = LayerSpec::conv(4, 3, Padding::Same, Tanh);
-            if let LayerSpec::Conv2D { strides, .. } = &mut c1 {
-                *strides = Size2::One(2);
-            }
-            let mut c2 = LayerSpec::conv(3, 2, Padding::Same, Sigmoid);
-            if let LayerSpec::Conv2D { kernel_size, .. } = &mut c2 {
-                *kernel_size = Size2::Two([2, 4]);
-            }
+            let c1 = Conv2DConfig { strides: Size2::One(2), ..Conv2DConfig::new(4, 3, Padding::Same, Tanh) };
+            let c2 =
+                Conv2DConfig { kernel_size: Size2::Two([2, 4]), ..Conv2DConfig::new(3, 2, Padding::Same, Sigmoid) };
             let pool =
-                LayerSpec::MaxPool2D { pool_size: Size2::One(3), strides: Some(Size2::One(2)), padding: Padding::Same };
-            let bn = LayerSpec::BatchNormalization { momentum: 0.6, epsilon: 1e-2 };
-            ([8, 6, 2], vec![c1, bn, c2, pool, LayerSpec::Flatten, LayerSpec::dense(5, Softmax)])
+                MaxPool2DConfig { pool_size: Size2::One(3), strides: Some(Size2::One(2)), padding: Padding::Same };
+            let bn = BatchNormConfig { momentum: 0.6, epsilon: 1e-2 };
+            let layers =
+                vec![c1.into(), bn.into(), c2.into(), pool.into(), LayerSpec::flatten(), LayerSpec::dense(5, Softmax)];
+            ([8, 6, 2], layers)
         }
         _ => unreachable!(),
     };

@@ -3,7 +3,9 @@
 //! Derivatives are computed from the output `y`, which every layer keeps, so the fused layers
 //! need no extra buffer. Softmax acts on the channel (last) axis.
 
-use super::{Ctx, Layer, Shape};
+use super::{Ctx, Layer, LayerConfig, Shape};
+use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -82,8 +84,8 @@ impl Activation {
 }
 
 impl std::str::FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
             "linear" | "none" => Activation::Linear,
             "relu" => Activation::Relu,
@@ -91,7 +93,9 @@ impl std::str::FromStr for Activation {
             "tanh" => Activation::Tanh,
             "softmax" => Activation::Softmax,
             _ => {
-                return Err(format!("unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)"));
+                return Err(Error::Invalid(format!(
+                    "unknown activation '{s}' (expected linear, relu, sigmoid, tanh or softmax)"
+                )));
             }
         })
     }
@@ -118,17 +122,34 @@ pub fn softmax_row(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// An activation as a layer of its own (`{"type": "activation", "activation": "relu"}`).
+/// An activation layer as a model file gives it (`{"type": "activation", "activation": "relu"}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationConfig {
+    pub activation: Activation,
+}
+
+impl ActivationConfig {
+    /// Builds the layer for `shape`.
+    pub fn init(&self, name: String, shape: Shape) -> ActivationLayer {
+        ActivationLayer { name, shape, activation: self.activation }
+    }
+}
+
+impl LayerConfig for ActivationConfig {
+    fn base_name(&self) -> &'static str {
+        "activation"
+    }
+    fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input)))
+    }
+}
+
+/// An activation as a layer of its own.
 pub struct ActivationLayer {
     name: String,
     shape: Shape,
     pub activation: Activation,
-}
-
-impl ActivationLayer {
-    pub fn new(name: String, shape: Shape, activation: Activation) -> Self {
-        ActivationLayer { name, shape, activation }
-    }
 }
 
 impl Layer for ActivationLayer {

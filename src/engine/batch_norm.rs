@@ -1,11 +1,17 @@
 //! Batch normalisation over the channel (last) axis, with Keras' conventions: batch statistics
-//! (biased variance) in training, moving averages with momentum 0.99 in inference, epsilon
-//! 1e-3. Parameters `gamma`, `beta`; state `moving_mean`, `moving_variance`.
+//! (biased variance) in training, moving averages in inference (momentum and epsilon default as
+//! in Keras, see [`BatchNormConfig`]). Parameters `gamma`, `beta`; state `moving_mean`,
+//! `moving_variance`.
 
-use super::{Ctx, Layer, Param, Shape, ensure};
+use super::{Ctx, Layer, LayerConfig, Param, Shape, ensure};
+use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug)]
+/// A BatchNormalization layer as a model file gives it; both options have Keras' defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BatchNormConfig {
     pub momentum: f32,
     pub epsilon: f32,
@@ -18,9 +24,15 @@ impl Default for BatchNormConfig {
 }
 
 impl BatchNormConfig {
-    pub fn init(&self, name: String, input: Shape) -> BatchNorm {
+    /// Builds the layer for `input` (one scale and shift per channel), or says which option
+    /// is out of range.
+    pub fn init(&self, name: String, input: Shape) -> Result<BatchNorm> {
+        let in_range = (0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0 && self.epsilon.is_finite();
+        if !in_range {
+            return Err(Error::invalid("momentum must be in [0, 1) and epsilon positive"));
+        }
         let c = input.c;
-        BatchNorm {
+        Ok(BatchNorm {
             name,
             shape: input,
             cfg: self.clone(),
@@ -31,7 +43,16 @@ impl BatchNormConfig {
             xhat: Vec::new(),
             inv_std: vec![0.0; c],
             partial: Vec::new(),
-        }
+        })
+    }
+}
+
+impl LayerConfig for BatchNormConfig {
+    fn base_name(&self) -> &'static str {
+        "batch_normalization"
+    }
+    fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input)?))
     }
 }
 

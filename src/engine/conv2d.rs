@@ -9,8 +9,10 @@
 //! batch's patches back from memory.
 
 use super::gemm::matmul;
-use super::{Activation, Ctx, Initializer, L2, Layer, Param, Shape, ensure};
+use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure};
 use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -25,34 +27,42 @@ pub enum Padding {
     Valid,
 }
 
-/// How a Conv2D layer is made.
-#[derive(Clone, Debug)]
-pub struct Conv2DConfig {
-    pub filters: usize,
-    pub kernel_size: (usize, usize),
-    pub strides: (usize, usize),
-    pub padding: Padding,
-    pub activation: Activation,
-    pub use_bias: bool,
-    pub kernel_initializer: Initializer,
-    pub kernel_regularizer: Option<L2>,
-    pub activity_regularizer: Option<L2>,
+/// A size given as one number (square) or as `[height, width]`; saved as it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Size2 {
+    One(usize),
+    Two([usize; 2]),
 }
 
-impl Default for Conv2DConfig {
-    fn default() -> Self {
-        Conv2DConfig {
-            filters: 32,
-            kernel_size: (3, 3),
-            strides: (1, 1),
-            padding: Padding::Valid,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            kernel_regularizer: None,
-            activity_regularizer: None,
+impl Size2 {
+    /// `(height, width)`.
+    pub fn pair(self) -> (usize, usize) {
+        match self {
+            Size2::One(v) => (v, v),
+            Size2::Two([a, b]) => (a, b),
         }
     }
+
+    /// 1 × 1 (the default stride).
+    pub fn one() -> Self {
+        Size2::One(1)
+    }
+}
+
+/// A Conv2D layer as a model file gives it: filters, geometry and the options it shares with
+/// Dense. `kernel_size` is required, as in Keras; strides default to 1, padding to `valid`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv2DConfig {
+    pub filters: usize,
+    pub kernel_size: Size2,
+    #[serde(default = "Size2::one")]
+    pub strides: Size2,
+    #[serde(default)]
+    pub padding: Padding,
+    #[serde(flatten)]
+    pub options: KernelOptions,
 }
 
 /// Output length and leading padding of one spatial axis.
@@ -71,18 +81,31 @@ pub fn conv_out(input: usize, k: usize, stride: usize, padding: Padding) -> Opti
 }
 
 impl Conv2DConfig {
-    /// Builds the layer for `input`, or says why the shapes do not fit.
-    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Conv2D, String> {
-        let (kh, kw) = self.kernel_size;
-        let (sh, sw) = self.strides;
-        let (oh, pad_t) = conv_out(input.h, kh, sh, self.padding)
-            .ok_or_else(|| format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"))?;
-        let (ow, pad_l) = conv_out(input.w, kw, sw, self.padding)
-            .ok_or_else(|| format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"))?;
+    /// `filters` square kernels of `k` × `k`, stride 1, other options at Keras' defaults.
+    pub fn new(filters: usize, k: usize, padding: Padding, activation: Activation) -> Self {
+        Conv2DConfig {
+            filters,
+            kernel_size: Size2::One(k),
+            strides: Size2::one(),
+            padding,
+            options: KernelOptions::with_activation(activation),
+        }
+    }
+
+    /// Builds the layer for `input`, or says why an option is wrong or the shapes do not fit.
+    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Conv2D> {
+        if self.filters == 0 {
+            return Err(Error::invalid("filters must be at least 1"));
+        }
+        self.options.check()?;
+        let (kh, kw) = self.kernel_size.pair();
+        let (sh, sw) = self.strides.pair();
+        let misfit = || Error::Invalid(format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"));
+        let (oh, pad_t) = conv_out(input.h, kh, sh, self.padding).ok_or_else(misfit)?;
+        let (ow, pad_l) = conv_out(input.w, kw, sw, self.padding).ok_or_else(misfit)?;
         let kdim = kh * kw * input.c;
-        let mut kernel = vec![0.0; kdim * self.filters];
-        self.kernel_initializer.fill(&mut kernel, kdim, kh * kw * self.filters, rng);
-        let bias_len = if self.use_bias { self.filters } else { 0 };
+        let shape = vec![kh, kw, input.c, self.filters];
+        let w = self.options.weights(shape, (kdim, kh * kw * self.filters), self.filters, rng);
         // A chunk's patch matrix should stay in cache: about 1 MiB.
         let per_sample = oh * ow * kdim * 4;
         let max_chunk = (1usize << 20).div_ceil(per_sample.max(1)).clamp(1, 16);
@@ -90,15 +113,23 @@ impl Conv2DConfig {
             name,
             input,
             output: Shape::new(oh, ow, self.filters),
-            cfg: self.clone(),
+            ksize: (kh, kw),
+            strides: (sh, sw),
             pad_t,
             pad_l,
             max_chunk,
-            kernel: Param::trainable("kernel", vec![kh, kw, input.c, self.filters], kernel),
-            bias: Param::trainable("bias", vec![self.filters], vec![0.0; bias_len]),
+            w,
             slots: Vec::new(),
-            activity_penalty: 0.0,
         })
+    }
+}
+
+impl LayerConfig for Conv2DConfig {
+    fn base_name(&self) -> &'static str {
+        "conv2d"
+    }
+    fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input, rng)?))
     }
 }
 
@@ -114,15 +145,15 @@ pub struct Conv2D {
     name: String,
     input: Shape,
     output: Shape,
-    pub cfg: Conv2DConfig,
+    ksize: (usize, usize),
+    strides: (usize, usize),
     pad_t: usize,
     pad_l: usize,
     /// Most samples per work item (the patch buffer's size).
     max_chunk: usize,
-    pub kernel: Param,
-    pub bias: Param,
+    /// Kernel `[kh, kw, c_in, c_out]`, bias and the options acting on them.
+    pub w: Weights,
     slots: Vec<Slot>,
-    activity_penalty: f64,
 }
 
 /// A pointer that may cross threads; each user touches a disjoint range.
@@ -131,9 +162,17 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// The pointer, taken through the whole wrapper so closures capture the (Send) wrapper
+    /// rather than its raw-pointer field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 impl Conv2D {
     fn kdim(&self) -> usize {
-        self.cfg.kernel_size.0 * self.cfg.kernel_size.1 * self.input.c
+        self.ksize.0 * self.ksize.1 * self.input.c
     }
 
     /// Samples per chunk, number of chunks and of slots for a batch: chunks as large as the
@@ -153,7 +192,7 @@ impl Conv2D {
             self.slots.resize_with(nslots, Slot::default);
         }
         let plen = self.max_chunk * self.output.h * self.output.w * self.kdim();
-        let glen = self.kernel.value.len() + self.bias.value.len();
+        let glen = self.w.kernel.value.len() + self.w.bias.value.len();
         for s in &mut self.slots[..nslots] {
             ensure(&mut s.patches, plen);
             if with_partials {
@@ -166,8 +205,8 @@ impl Conv2D {
     /// Writes the patch matrix of `ns` samples `x` into `p` (`[ns·oh·ow, kdim]`).
     fn im2col(&self, x: &[f32], ns: usize, p: &mut [f32]) {
         let Shape { h, w, c } = self.input;
-        let (kh, kw) = self.cfg.kernel_size;
-        let (sh, sw) = self.cfg.strides;
+        let (kh, kw) = self.ksize;
+        let (sh, sw) = self.strides;
         let (oh, ow) = (self.output.h, self.output.w);
         let kdim = self.kdim();
         let mut rows = p.chunks_mut(kdim);
@@ -197,8 +236,8 @@ impl Conv2D {
     /// Adds the patch gradients `p` back onto the image gradients `dx` (which it first zeroes).
     fn col2im(&self, p: &[f32], ns: usize, dx: &mut [f32]) {
         let Shape { h, w, c } = self.input;
-        let (kh, kw) = self.cfg.kernel_size;
-        let (sh, sw) = self.cfg.strides;
+        let (kh, kw) = self.ksize;
+        let (sh, sw) = self.strides;
         let (oh, ow) = (self.output.h, self.output.w);
         let kdim = self.kdim();
         dx[..ns * h * w * c].fill(0.0);
@@ -253,50 +292,43 @@ impl Layer for Conv2D {
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, false);
         let (in_len, out_len) = (self.input.len(), self.output.len());
-        let (cout, kdim, opix) = (self.cfg.filters, self.kdim(), self.output.h * self.output.w);
+        let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
         let yp = SendPtr(y.as_mut_ptr());
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
+        let w = &this.w;
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
-            let yp = yp;
             for ci in (s..nchunks).step_by(nslots) {
                 let b0 = ci * chunk;
                 let ns = chunk.min(batch - b0);
                 let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
-                let yc = unsafe { std::slice::from_raw_parts_mut(yp.0.add(b0 * out_len), ns * out_len) };
+                let yc = unsafe { std::slice::from_raw_parts_mut(yp.get().add(b0 * out_len), ns * out_len) };
                 let p = &mut slot.patches[..ns * opix * kdim];
                 this.im2col(xc, ns, p);
-                if this.cfg.use_bias {
-                    yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&this.bias.value));
+                if w.options.use_bias {
+                    yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
                 }
-                matmul(ns * opix, cout, kdim, p, false, &this.kernel.value, false, yc, this.cfg.use_bias, false);
-                this.cfg.activation.apply_serial(yc, cout);
+                matmul(ns * opix, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, false);
+                w.options.activation.apply_serial(yc, cout);
             }
         });
         self.slots = slots;
-        self.activity_penalty = match (&self.cfg.activity_regularizer, ctx.training) {
-            (Some(r), true) => r.penalty(y) / batch as f64,
-            _ => 0.0,
-        };
+        self.w.record_activity(y, batch, ctx.training);
     }
 
     fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
-        let (cout, kdim, opix) = (self.cfg.filters, self.kdim(), self.output.h * self.output.w);
-        if let Some(r) = &self.cfg.activity_regularizer {
-            r.add_grad(y, dy, 1.0 / batch as f32);
-        }
-        self.cfg.activation.backward(y, dy, cout);
+        let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
+        self.w.pre_activation_grad(y, dy, batch, cout);
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let (in_len, out_len) = (self.input.len(), self.output.len());
-        let klen = self.kernel.value.len();
+        let klen = self.w.kernel.value.len();
         let want_dx = dx.is_some();
         let dxp = SendPtr(dx.map_or(std::ptr::null_mut(), |d| d.as_mut_ptr()));
         let dy = &*dy;
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
-            let dxp = dxp;
             let mut first = true;
             for ci in (s..nchunks).step_by(nslots) {
                 let b0 = ci * chunk;
@@ -307,7 +339,7 @@ impl Layer for Conv2D {
                 this.im2col(&x[b0 * in_len..(b0 + ns) * in_len], ns, p);
                 let (pk, pb) = slot.partial.split_at_mut(klen);
                 matmul(kdim, cout, m, p, true, dyc, false, pk, !first, false);
-                if this.cfg.use_bias {
+                if this.w.options.use_bias {
                     if first {
                         pb.fill(0.0);
                     }
@@ -317,9 +349,9 @@ impl Layer for Conv2D {
                 }
                 first = false;
                 if want_dx {
-                    matmul(m, kdim, cout, dyc, false, &this.kernel.value, true, p, false, false);
+                    matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);
                     // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
-                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.0.add(b0 * in_len), ns * in_len) };
+                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
                     this.col2im(p, ns, dxc);
                 }
             }
@@ -327,33 +359,20 @@ impl Layer for Conv2D {
         self.slots = slots;
         // Sum the slots' partials in slot order.
         let used = &self.slots[..nslots];
-        self.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+        self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
             g.fill(0.0);
             for slot in used {
                 g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
             }
         });
-        self.bias.grad.fill(0.0);
+        self.w.bias.grad.fill(0.0);
         for slot in used {
-            self.bias.grad.iter_mut().zip(&slot.partial[klen..]).for_each(|(a, v)| *a += v);
+            self.w.bias.grad.iter_mut().zip(&slot.partial[klen..]).for_each(|(a, v)| *a += v);
         }
-        if let Some(r) = &self.cfg.kernel_regularizer {
-            r.add_grad(&self.kernel.value, &mut self.kernel.grad, 1.0);
-        }
+        self.w.add_kernel_penalty_grad();
     }
 
-    fn params(&self) -> Vec<&Param> {
-        if self.cfg.use_bias { vec![&self.kernel, &self.bias] } else { vec![&self.kernel] }
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        if self.cfg.use_bias { vec![&mut self.kernel, &mut self.bias] } else { vec![&mut self.kernel] }
-    }
-    fn penalty(&self) -> f64 {
-        self.activity_penalty + self.cfg.kernel_regularizer.map_or(0.0, |r| r.penalty(&self.kernel.value))
-    }
-    fn activation_mut(&mut self) -> Option<&mut Activation> {
-        Some(&mut self.cfg.activation)
-    }
+    weights_layer_methods!();
 }
 
 #[cfg(test)]

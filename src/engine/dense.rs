@@ -2,48 +2,46 @@
 //! stores it.
 
 use super::gemm::matmul;
-use super::{Activation, Ctx, Initializer, L2, Layer, Param, Shape};
+use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape};
 use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// How a Dense layer is made.
-#[derive(Clone, Debug)]
+/// A Dense layer as a model file gives it: `units` and the options it shares with Conv2D.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DenseConfig {
     pub units: usize,
-    pub activation: Activation,
-    pub use_bias: bool,
-    pub kernel_initializer: Initializer,
-    pub kernel_regularizer: Option<L2>,
-    pub activity_regularizer: Option<L2>,
-}
-
-impl Default for DenseConfig {
-    fn default() -> Self {
-        DenseConfig {
-            units: 10,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            kernel_regularizer: None,
-            activity_regularizer: None,
-        }
-    }
+    #[serde(flatten)]
+    pub options: KernelOptions,
 }
 
 impl DenseConfig {
-    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Dense {
-        let n_in = input.len();
-        let mut kernel = vec![0.0; n_in * self.units];
-        self.kernel_initializer.fill(&mut kernel, n_in, self.units, rng);
-        Dense {
-            name,
-            n_in,
-            cfg: self.clone(),
-            input,
-            kernel: Param::trainable("kernel", vec![n_in, self.units], kernel),
-            bias: Param::trainable("bias", vec![self.units], vec![0.0; if self.use_bias { self.units } else { 0 }]),
-            activity_penalty: 0.0,
+    /// `units` outputs through `activation`, other options at Keras' defaults.
+    pub fn new(units: usize, activation: Activation) -> Self {
+        DenseConfig { units, options: KernelOptions::with_activation(activation) }
+    }
+
+    /// Builds the layer for `input`, drawing its kernel from `rng`.
+    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Dense> {
+        if self.units == 0 {
+            return Err(Error::invalid("units must be at least 1"));
         }
+        self.options.check()?;
+        let n_in = input.len();
+        let w = self.options.weights(vec![n_in, self.units], (n_in, self.units), self.units, rng);
+        Ok(Dense { name, n_in, input, units: self.units, w })
+    }
+}
+
+impl LayerConfig for DenseConfig {
+    fn base_name(&self) -> &'static str {
+        "dense"
+    }
+    fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input, rng)?))
     }
 }
 
@@ -51,10 +49,9 @@ pub struct Dense {
     name: String,
     n_in: usize,
     input: Shape,
-    pub cfg: DenseConfig,
-    pub kernel: Param,
-    pub bias: Param,
-    activity_penalty: f64,
+    units: usize,
+    /// Kernel `[in, out]`, bias and the options acting on them.
+    pub w: Weights,
 }
 
 impl Layer for Dense {
@@ -68,56 +65,40 @@ impl Layer for Dense {
         self.input
     }
     fn output_shape(&self) -> Shape {
-        Shape::flat(self.cfg.units)
+        Shape::flat(self.units)
     }
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
-        let out = self.cfg.units;
-        if self.cfg.use_bias {
+        let out = self.units;
+        let w = &mut self.w;
+        let use_bias = w.options.use_bias;
+        if use_bias {
             // Bias first, then accumulate the product onto it: one pass over y fewer.
-            y.par_chunks_mut(out * 64)
-                .for_each(|rows| rows.chunks_mut(out).for_each(|r| r.copy_from_slice(&self.bias.value)));
+            let bias = &w.bias.value;
+            y.par_chunks_mut(out * 64).for_each(|rows| rows.chunks_mut(out).for_each(|r| r.copy_from_slice(bias)));
         }
-        matmul(batch, out, self.n_in, x, false, &self.kernel.value, false, y, self.cfg.use_bias, true);
-        self.cfg.activation.apply(y, out);
-        self.activity_penalty = match (&self.cfg.activity_regularizer, ctx.training) {
-            (Some(r), true) => r.penalty(y) / batch as f64,
-            _ => 0.0,
-        };
+        matmul(batch, out, self.n_in, x, false, &w.kernel.value, false, y, use_bias, true);
+        w.options.activation.apply(y, out);
+        w.record_activity(y, batch, ctx.training);
     }
 
     fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
-        let out = self.cfg.units;
-        if let Some(r) = &self.cfg.activity_regularizer {
-            r.add_grad(y, dy, 1.0 / batch as f32);
-        }
-        self.cfg.activation.backward(y, dy, out);
+        let out = self.units;
+        let w = &mut self.w;
+        w.pre_activation_grad(y, dy, batch, out);
         // dz is now in dy.
-        matmul(self.n_in, out, batch, x, true, dy, false, &mut self.kernel.grad, false, true);
-        if let Some(r) = &self.cfg.kernel_regularizer {
-            r.add_grad(&self.kernel.value, &mut self.kernel.grad, 1.0);
-        }
-        if self.cfg.use_bias {
-            self.bias.grad.fill(0.0);
-            column_sums_into(dy, out, &mut self.bias.grad);
+        matmul(self.n_in, out, batch, x, true, dy, false, &mut w.kernel.grad, false, true);
+        w.add_kernel_penalty_grad();
+        if w.options.use_bias {
+            w.bias.grad.fill(0.0);
+            column_sums_into(dy, out, &mut w.bias.grad);
         }
         if let Some(dx) = dx {
-            matmul(batch, self.n_in, out, dy, false, &self.kernel.value, true, dx, false, true);
+            matmul(batch, self.n_in, out, dy, false, &w.kernel.value, true, dx, false, true);
         }
     }
 
-    fn params(&self) -> Vec<&Param> {
-        if self.cfg.use_bias { vec![&self.kernel, &self.bias] } else { vec![&self.kernel] }
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        if self.cfg.use_bias { vec![&mut self.kernel, &mut self.bias] } else { vec![&mut self.kernel] }
-    }
-    fn penalty(&self) -> f64 {
-        self.activity_penalty + self.cfg.kernel_regularizer.map_or(0.0, |r| r.penalty(&self.kernel.value))
-    }
-    fn activation_mut(&mut self) -> Option<&mut Activation> {
-        Some(&mut self.cfg.activation)
-    }
+    weights_layer_methods!();
 }
 
 /// `acc[j] += Σ_i m[i, j]` for a row-major matrix of `width` columns (a dense layer's batch:

@@ -1,9 +1,38 @@
 //! Inverted dropout: in training each value is kept with probability `1 - rate` and scaled by
 //! `1 / (1 - rate)`; in inference the layer is the identity.
 
-use super::{Ctx, Layer, Shape, activation::PAR_CHUNK, ensure};
+use super::{Ctx, Layer, LayerConfig, Shape, activation::PAR_CHUNK, ensure};
 use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A Dropout layer as a model file gives it: the fraction of values dropped in training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutConfig {
+    pub rate: f32,
+}
+
+impl DropoutConfig {
+    /// Builds the layer for `shape`, or says that the rate is not in [0, 1).
+    pub fn init(&self, name: String, shape: Shape) -> Result<Dropout> {
+        let rate = self.rate;
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Invalid(format!("dropout rate {rate} is outside [0, 1)")));
+        }
+        Ok(Dropout { name, shape, rate, mask: Vec::new() })
+    }
+}
+
+impl LayerConfig for DropoutConfig {
+    fn base_name(&self) -> &'static str {
+        "dropout"
+    }
+    fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input)?))
+    }
+}
 
 pub struct Dropout {
     name: String,
@@ -11,12 +40,6 @@ pub struct Dropout {
     pub rate: f32,
     /// Per value: 0 or 1/(1-rate), from the last training forward pass.
     mask: Vec<f32>,
-}
-
-impl Dropout {
-    pub fn new(name: String, shape: Shape, rate: f32) -> Self {
-        Dropout { name, shape, rate, mask: Vec::new() }
-    }
 }
 
 impl Layer for Dropout {

@@ -1,17 +1,35 @@
 //! Flatten: `h × w × c` to a vector of `h·w·c`, in Keras' (channels-last) order, so dense
 //! weights after it match a Keras model's.
 
-use super::{Ctx, Layer, Shape};
+use super::{Ctx, Layer, LayerConfig, Shape};
+use crate::Result;
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A Flatten layer as a model file gives it: it has no options (and accepts none).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenConfig {}
+
+impl FlattenConfig {
+    /// Builds the layer for `input`.
+    pub fn init(&self, name: String, input: Shape) -> Flatten {
+        Flatten { name, input }
+    }
+}
+
+impl LayerConfig for FlattenConfig {
+    fn base_name(&self) -> &'static str {
+        "flatten"
+    }
+    fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input)))
+    }
+}
 
 pub struct Flatten {
     name: String,
     input: Shape,
-}
-
-impl Flatten {
-    pub fn new(name: String, input: Shape) -> Self {
-        Flatten { name, input }
-    }
 }
 
 impl Layer for Flatten {

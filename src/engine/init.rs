@@ -3,6 +3,9 @@
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
+/// The standard deviation of a unit normal truncated at ±2 (0.8796256610...), as an f32.
+const TRUNCATED_STD: f32 = 0.879_625_7;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Initializer {
@@ -29,7 +32,7 @@ impl Initializer {
             }
             Initializer::HeNormal => {
                 // Keras' VarianceScaling divides by the std of a unit normal truncated at ±2.
-                let std = (2.0 / fan_in as f32).sqrt() / 0.879_625_66;
+                let std = (2.0 / fan_in as f32).sqrt() / TRUNCATED_STD;
                 for v in w.iter_mut() {
                     *v = loop {
                         let z = rng.normal();
@@ -65,7 +68,7 @@ mod tests {
         Initializer::HeNormal.fill(&mut w, 100, 10, &mut Rng::new(0));
         let var = w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
         assert!((var / 0.02 - 1.0).abs() < 0.02, "{var}");
-        let bound = 2.0 * (0.02f32).sqrt() / 0.879_625_66;
+        let bound = 2.0 * (0.02f32).sqrt() / TRUNCATED_STD;
         assert!(w.iter().all(|v| v.abs() <= bound * 1.0001));
     }
 }

@@ -2,6 +2,7 @@
 //! exact where probabilities would underflow; on other outputs they clip probabilities to
 //! [1e-7, 1 − 1e-7] as Keras does.
 
+use crate::Error;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,14 +16,14 @@ pub enum Loss {
 }
 
 impl std::str::FromStr for Loss {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         match s {
             "sparse_categorical_crossentropy" | "sparse" => Ok(Loss::SparseCategoricalCrossentropy),
             "categorical_crossentropy" | "categorical" => Ok(Loss::CategoricalCrossentropy),
-            _ => Err(format!(
+            _ => Err(Error::Invalid(format!(
                 "unknown loss '{s}' (expected sparse_categorical_crossentropy or categorical_crossentropy)"
-            )),
+            ))),
         }
     }
 }

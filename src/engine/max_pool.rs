@@ -1,30 +1,42 @@
 //! 2-D max pooling over NHWC batches (Keras' MaxPooling2D: pool 2×2, strides = pool, `valid`).
 
-use super::conv2d::{Padding, conv_out};
-use super::{Ctx, Layer, Shape};
+use super::conv2d::{Padding, Size2, conv_out};
+use super::{Ctx, Layer, LayerConfig, Shape};
+use crate::rng::Rng;
+use crate::{Error, Result};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug)]
+/// A MaxPooling2D layer as a model file gives it; every option has Keras' default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MaxPool2DConfig {
-    pub pool_size: (usize, usize),
+    pub pool_size: Size2,
     /// Defaults to `pool_size`.
-    pub strides: Option<(usize, usize)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strides: Option<Size2>,
     pub padding: Padding,
 }
 
 impl Default for MaxPool2DConfig {
     fn default() -> Self {
-        MaxPool2DConfig { pool_size: (2, 2), strides: None, padding: Padding::Valid }
+        MaxPool2DConfig { pool_size: Size2::One(2), strides: None, padding: Padding::Valid }
     }
 }
 
 impl MaxPool2DConfig {
-    pub fn init(&self, name: String, input: Shape) -> Result<MaxPool2D, String> {
-        let (ph, pw) = self.pool_size;
-        let (sh, sw) = self.strides.unwrap_or(self.pool_size);
-        let bad = || format!("pool {ph}×{pw} with stride {sh}×{sw} does not fit input {input}");
-        let (oh, pad_t) = conv_out(input.h, ph, sh, self.padding).ok_or_else(bad)?;
-        let (ow, pad_l) = conv_out(input.w, pw, sw, self.padding).ok_or_else(bad)?;
+    /// Square `k` × `k` windows, stride `k`, no padding.
+    pub fn new(k: usize) -> Self {
+        MaxPool2DConfig { pool_size: Size2::One(k), ..Default::default() }
+    }
+
+    /// Builds the layer for `input`, or says why the windows do not fit it.
+    pub fn init(&self, name: String, input: Shape) -> Result<MaxPool2D> {
+        let (ph, pw) = self.pool_size.pair();
+        let (sh, sw) = self.strides.unwrap_or(self.pool_size).pair();
+        let misfit = || Error::Invalid(format!("pool {ph}×{pw} with stride {sh}×{sw} does not fit input {input}"));
+        let (oh, pad_t) = conv_out(input.h, ph, sh, self.padding).ok_or_else(misfit)?;
+        let (ow, pad_l) = conv_out(input.w, pw, sw, self.padding).ok_or_else(misfit)?;
         Ok(MaxPool2D {
             name,
             input,
@@ -33,6 +45,15 @@ impl MaxPool2DConfig {
             strides: (sh, sw),
             pad: (pad_t, pad_l),
         })
+    }
+}
+
+impl LayerConfig for MaxPool2DConfig {
+    fn base_name(&self) -> &'static str {
+        "max_pooling2d"
+    }
+    fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.init(name, input)?))
     }
 }
 

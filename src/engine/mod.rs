@@ -8,6 +8,10 @@
 //!
 //! The seam a different backend would implement is [`Layer`]: `forward`, `backward` and the
 //! list of named parameters.
+//!
+//! Each layer's options are one serde struct in the layer's file (`DenseConfig`, ...): that
+//! struct is what a model file says about the layer, it checks its options and it builds the
+//! layer ([`LayerConfig`]). `model::LayerSpec` only lists the configs under their names.
 
 pub mod activation;
 pub mod batch_norm;
@@ -17,23 +21,26 @@ pub mod dropout;
 pub mod flatten;
 pub mod gemm;
 pub mod init;
+pub mod kernel;
 pub mod loss;
 pub mod max_pool;
 pub mod network;
 pub mod regularizer;
 
-pub use activation::{Activation, ActivationLayer};
-pub use batch_norm::BatchNorm;
-pub use conv2d::{Conv2D, Padding};
-pub use dense::Dense;
-pub use dropout::Dropout;
-pub use flatten::Flatten;
+pub use activation::{Activation, ActivationConfig, ActivationLayer};
+pub use batch_norm::{BatchNorm, BatchNormConfig};
+pub use conv2d::{Conv2D, Conv2DConfig, Padding, Size2};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use flatten::{Flatten, FlattenConfig};
 pub use init::Initializer;
+pub use kernel::KernelOptions;
 pub use loss::Loss;
-pub use max_pool::MaxPool2D;
+pub use max_pool::{MaxPool2D, MaxPool2DConfig};
 pub use network::{LayerOutput, Network};
 pub use regularizer::L2;
 
+use crate::rng::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The shape of one sample: height × width × channels (a flat vector is `1 × 1 × n`).
@@ -134,6 +141,18 @@ pub trait Layer: Send {
     fn activation_mut(&mut self) -> Option<&mut Activation> {
         None
     }
+}
+
+/// A layer's options as a model file saves them: they check themselves and build the layer.
+///
+/// Implemented by each layer's config beside the layer; `model::LayerSpec` names the configs.
+pub trait LayerConfig {
+    /// Keras' base name for the layer (`dense`, `conv2d`, ...); a network numbers repeats
+    /// (`dense_1`).
+    fn base_name(&self) -> &'static str;
+    /// Builds the layer called `name` for inputs of shape `input`, drawing initial weights from
+    /// `rng`, or says which option is wrong or does not fit the input ([`crate::Error::Invalid`]).
+    fn build(&self, name: String, input: Shape, rng: &mut Rng) -> crate::Result<Box<dyn Layer>>;
 }
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);

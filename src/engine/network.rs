@@ -35,11 +35,11 @@ pub struct Network {
 impl Network {
     pub fn new(input: Shape, mut layers: Vec<Box<dyn Layer>>) -> Self {
         let mut softmax_output = false;
-        if let Some(a) = layers.last_mut().and_then(|l| l.activation_mut()) {
-            if *a == Activation::Softmax {
-                *a = Activation::Linear;
-                softmax_output = true;
-            }
+        if let Some(a) = layers.last_mut().and_then(|l| l.activation_mut())
+            && *a == Activation::Softmax
+        {
+            *a = Activation::Linear;
+            softmax_output = true;
         }
         let n = layers.len();
         Network { input, layers, softmax_output, acts: vec![Vec::new(); n], grads: vec![Vec::new(); n], batch: 0 }

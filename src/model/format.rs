@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "digits-model";
 pub const FORMAT_VERSION: u32 = 1;
-pub const MODEL_JSON: &str = "model.json";
-pub const WEIGHTS: &str = "model.safetensors";
+pub use crate::layout::{MODEL_JSON, WEIGHTS};
 
 /// What `model.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The models the Keras notebooks build, by name. Each ends in a 10-way softmax.
 
 use super::spec::{LayerSpec, ModelSpec};
-use crate::engine::{Activation::*, L2, Padding};
+use crate::engine::{Activation::*, DenseConfig, L2, Padding};
 
 /// All preset names, in the order `digits models` lists them.
 pub const NAMES: &[&str] = &[
@@ -29,25 +29,17 @@ fn bn() -> LayerSpec {
     LayerSpec::batch_norm()
 }
 fn mlp(name: &str, description: &str, hidden: Vec<LayerSpec>) -> ModelSpec {
-    let mut layers = vec![LayerSpec::Flatten];
+    let mut layers = vec![LayerSpec::flatten()];
     layers.extend(hidden);
     layers.push(LayerSpec::dense(10, Softmax));
     ModelSpec::new(name, description, layers)
 }
 
 fn l2_sigmoid(units: usize) -> LayerSpec {
-    let r = Some(L2 { l2: 1e-4 });
-    match LayerSpec::dense(units, Sigmoid) {
-        LayerSpec::Dense { units, activation, use_bias, kernel_initializer, .. } => LayerSpec::Dense {
-            units,
-            activation,
-            use_bias,
-            kernel_initializer,
-            kernel_regularizer: r,
-            activity_regularizer: r,
-        },
-        other => other,
-    }
+    let mut dense = DenseConfig::new(units, Sigmoid);
+    dense.options.kernel_regularizer = Some(L2 { l2: 1e-4 });
+    dense.options.activity_regularizer = Some(L2 { l2: 1e-4 });
+    dense.into()
 }
 
 /// The preset called `name`.
@@ -122,7 +114,7 @@ pub fn preset(name: &str) -> Option<ModelSpec> {
                 LayerSpec::max_pool(2),
                 bn(),
                 drop(0.25),
-                LayerSpec::Flatten,
+                LayerSpec::flatten(),
                 dense(256),
                 drop(0.5),
                 LayerSpec::dense(10, Softmax),

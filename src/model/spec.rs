@@ -1,5 +1,9 @@
 //! The model file: a list of layers with Keras' names and options, as TOML or JSON.
 //!
+//! A layer's options are its engine config (`engine::DenseConfig`, ...), which also checks
+//! them and builds the layer; [`LayerSpec`] only names the configs, so `model.json` saves
+//! exactly what the engine is built from.
+//!
 //! ```toml
 //! name = "small-cnn"
 //! input = [28, 28, 1]
@@ -20,231 +24,80 @@
 
 use crate::Error;
 use crate::engine::{
-    Activation, ActivationLayer, Initializer, L2, Layer, Network, Padding, Shape, batch_norm::BatchNormConfig,
-    conv2d::Conv2DConfig, dense::DenseConfig, dropout::Dropout, flatten::Flatten, max_pool::MaxPool2DConfig,
+    Activation, ActivationConfig, BatchNormConfig, Conv2DConfig, DenseConfig, DropoutConfig, FlattenConfig,
+    LayerConfig, MaxPool2DConfig, Network, Padding, Shape,
 };
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// A size given as one number (square) or as `[height, width]`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Size2 {
-    One(usize),
-    Two([usize; 2]),
-}
+pub use crate::engine::Size2;
 
-impl Size2 {
-    pub fn pair(self) -> (usize, usize) {
-        match self {
-            Size2::One(v) => (v, v),
-            Size2::Two([a, b]) => (a, b),
+/// Declares [`LayerSpec`], one variant per layer config, with the dispatch to its config.
+macro_rules! layer_specs {
+    ($($(#[$attr:meta])* $variant:ident($config:ty),)*) => {
+        /// One layer of a model file: its `type` and the options of its config, which are what
+        /// the engine builds it from (see [`crate::engine::LayerConfig`]).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum LayerSpec {
+            $($(#[$attr])* $variant($config),)*
         }
-    }
+
+        impl LayerSpec {
+            /// The layer's config, which checks its options and builds it.
+            pub fn config(&self) -> &dyn LayerConfig {
+                match self {
+                    $(LayerSpec::$variant(c) => c,)*
+                }
+            }
+        }
+
+        $(impl From<$config> for LayerSpec {
+            fn from(c: $config) -> Self {
+                LayerSpec::$variant(c)
+            }
+        })*
+    };
 }
 
-fn yes() -> bool {
-    true
-}
-fn one() -> Size2 {
-    Size2::One(1)
-}
-fn two() -> Size2 {
-    Size2::One(2)
-}
-fn momentum() -> f32 {
-    0.99
-}
-fn epsilon() -> f32 {
-    1e-3
+// The registry: a new layer is one line here (its `type` is the snake_case variant name
+// unless renamed).
+layer_specs! {
+    Dense(DenseConfig),
+    #[serde(rename = "conv2d")] Conv2D(Conv2DConfig),
+    #[serde(rename = "max_pool2d", alias = "max_pooling2d")] MaxPool2D(MaxPool2DConfig),
+    BatchNormalization(BatchNormConfig),
+    Dropout(DropoutConfig),
+    Flatten(FlattenConfig),
+    Activation(ActivationConfig),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayerSpec {
-    Dense {
-        units: usize,
-        #[serde(default)]
-        activation: Activation,
-        #[serde(default = "yes")]
-        use_bias: bool,
-        #[serde(default)]
-        kernel_initializer: Initializer,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        kernel_regularizer: Option<L2>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        activity_regularizer: Option<L2>,
-    },
-    #[serde(rename = "conv2d")]
-    Conv2D {
-        filters: usize,
-        kernel_size: Size2,
-        #[serde(default = "one")]
-        strides: Size2,
-        #[serde(default)]
-        padding: Padding,
-        #[serde(default)]
-        activation: Activation,
-        #[serde(default = "yes")]
-        use_bias: bool,
-        #[serde(default)]
-        kernel_initializer: Initializer,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        kernel_regularizer: Option<L2>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        activity_regularizer: Option<L2>,
-    },
-    #[serde(rename = "max_pool2d", alias = "max_pooling2d")]
-    MaxPool2D {
-        #[serde(default = "two")]
-        pool_size: Size2,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        strides: Option<Size2>,
-        #[serde(default)]
-        padding: Padding,
-    },
-    BatchNormalization {
-        #[serde(default = "momentum")]
-        momentum: f32,
-        #[serde(default = "epsilon")]
-        epsilon: f32,
-    },
-    Dropout {
-        rate: f32,
-    },
-    Flatten,
-    Activation {
-        activation: Activation,
-    },
-}
-
+/// Shorthands for the layers presets and search spaces use.
 impl LayerSpec {
-    /// Keras' base name for the layer (`dense`, `conv2d`, …); the network numbers repeats.
-    pub fn base_name(&self) -> &'static str {
-        match self {
-            LayerSpec::Dense { .. } => "dense",
-            LayerSpec::Conv2D { .. } => "conv2d",
-            LayerSpec::MaxPool2D { .. } => "max_pooling2d",
-            LayerSpec::BatchNormalization { .. } => "batch_normalization",
-            LayerSpec::Dropout { .. } => "dropout",
-            LayerSpec::Flatten => "flatten",
-            LayerSpec::Activation { .. } => "activation",
-        }
-    }
-
     pub fn dense(units: usize, activation: Activation) -> Self {
-        LayerSpec::Dense {
-            units,
-            activation,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            kernel_regularizer: None,
-            activity_regularizer: None,
-        }
+        DenseConfig::new(units, activation).into()
     }
 
     pub fn conv(filters: usize, k: usize, padding: Padding, activation: Activation) -> Self {
-        LayerSpec::Conv2D {
-            filters,
-            kernel_size: Size2::One(k),
-            strides: Size2::One(1),
-            padding,
-            activation,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            kernel_regularizer: None,
-            activity_regularizer: None,
-        }
+        Conv2DConfig::new(filters, k, padding, activation).into()
     }
 
     pub fn max_pool(k: usize) -> Self {
-        LayerSpec::MaxPool2D { pool_size: Size2::One(k), strides: None, padding: Padding::Valid }
+        MaxPool2DConfig::new(k).into()
     }
 
     pub fn batch_norm() -> Self {
-        LayerSpec::BatchNormalization { momentum: 0.99, epsilon: 1e-3 }
+        BatchNormConfig::default().into()
     }
 
     pub fn dropout(rate: f32) -> Self {
-        LayerSpec::Dropout { rate }
+        DropoutConfig { rate }.into()
     }
 
-    /// Builds the layer for `input`.
-    pub fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>, String> {
-        Ok(match self {
-            LayerSpec::Dense {
-                units,
-                activation,
-                use_bias,
-                kernel_initializer,
-                kernel_regularizer,
-                activity_regularizer,
-            } => {
-                if *units == 0 {
-                    return Err("units must be at least 1".into());
-                }
-                Box::new(
-                    DenseConfig {
-                        units: *units,
-                        activation: *activation,
-                        use_bias: *use_bias,
-                        kernel_initializer: *kernel_initializer,
-                        kernel_regularizer: *kernel_regularizer,
-                        activity_regularizer: *activity_regularizer,
-                    }
-                    .init(name, input, rng),
-                )
-            }
-            LayerSpec::Conv2D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                activation,
-                use_bias,
-                kernel_initializer,
-                kernel_regularizer,
-                activity_regularizer,
-            } => {
-                if *filters == 0 {
-                    return Err("filters must be at least 1".into());
-                }
-                Box::new(
-                    Conv2DConfig {
-                        filters: *filters,
-                        kernel_size: kernel_size.pair(),
-                        strides: strides.pair(),
-                        padding: *padding,
-                        activation: *activation,
-                        use_bias: *use_bias,
-                        kernel_initializer: *kernel_initializer,
-                        kernel_regularizer: *kernel_regularizer,
-                        activity_regularizer: *activity_regularizer,
-                    }
-                    .init(name, input, rng)?,
-                )
-            }
-            LayerSpec::MaxPool2D { pool_size, strides, padding } => Box::new(
-                MaxPool2DConfig { pool_size: pool_size.pair(), strides: strides.map(Size2::pair), padding: *padding }
-                    .init(name, input)?,
-            ),
-            LayerSpec::BatchNormalization { momentum, epsilon } => {
-                if !(0.0..1.0).contains(momentum) || *epsilon <= 0.0 {
-                    return Err("momentum must be in [0, 1) and epsilon positive".into());
-                }
-                Box::new(BatchNormConfig { momentum: *momentum, epsilon: *epsilon }.init(name, input))
-            }
-            LayerSpec::Dropout { rate } => {
-                if !(0.0..1.0).contains(rate) {
-                    return Err(format!("dropout rate {rate} is outside [0, 1)"));
-                }
-                Box::new(Dropout::new(name, input, *rate))
-            }
-            LayerSpec::Flatten => Box::new(Flatten::new(name, input)),
-            LayerSpec::Activation { activation } => Box::new(ActivationLayer::new(name, input, *activation)),
-        })
+    pub fn flatten() -> Self {
+        FlattenConfig {}.into()
     }
 }
 
@@ -315,15 +168,16 @@ impl ModelSpec {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         let mut layers = Vec::with_capacity(self.layers.len());
         for (index, spec) in self.layers.iter().enumerate() {
-            let base = spec.base_name();
+            let config = spec.config();
+            let base = config.base_name();
             let k = counts.entry(base).or_insert(0);
             let name = if *k == 0 { base.to_string() } else { format!("{base}_{k}") };
             *k += 1;
-            let layer = spec.build(name.clone(), shape, &mut rng).map_err(|message| Error::Layer {
+            let layer = config.build(name.clone(), shape, &mut rng).map_err(|e| Error::Layer {
                 model: self.display_name().to_string(),
                 index,
                 layer: name,
-                message,
+                message: e.to_string(),
             })?;
             shape = layer.output_shape();
             layers.push(layer);
@@ -354,5 +208,93 @@ impl ModelSpec {
         let (t, n) = net.param_counts();
         s += &format!("total params: {} (trainable {}, non-trainable {})\n", t + n, t, n);
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml_model(layers: &str) -> Result<ModelSpec, toml::de::Error> {
+        toml::from_str(&format!("input = [8, 8, 1]\nlayers = [{layers}]"))
+    }
+
+    /// The message of building a one-layer model that must fail, checked to name the layer.
+    fn build_error(layer: &str) -> String {
+        let spec = toml_model(layer).unwrap();
+        match spec.build(0) {
+            Err(e @ Error::Layer { index: 0, .. }) => e.to_string(),
+            other => panic!("{layer}: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn every_layer_type_rejects_unknown_options() {
+        for layer in [
+            "{ type = \"dense\", units = 3, unit = 4 }",
+            "{ type = \"conv2d\", filters = 3, kernel_size = 3, stride = 2 }",
+            "{ type = \"max_pool2d\", pool = 2 }",
+            "{ type = \"batch_normalization\", eps = 0.1 }",
+            "{ type = \"dropout\", rate = 0.1, seed = 3 }",
+            "{ type = \"flatten\", units = 3 }",
+            "{ type = \"activation\", activation = \"relu\", alpha = 0.1 }",
+            "{ type = \"dense\", units = 3, kernel_regularizer = { l2 = 0.1, l1 = 0.1 } }",
+        ] {
+            let e = toml_model(layer).unwrap_err().to_string();
+            assert!(e.contains("unknown field"), "{layer}: {e}");
+        }
+        let e = toml_model("{ type = \"lstm\" }").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `lstm`"), "{e}");
+    }
+
+    #[test]
+    fn names_sizes_and_defaults_read_as_keras_writes_them() {
+        let spec = toml_model(
+            "{ type = \"conv2d\", filters = 2, kernel_size = [3, 2] }, { type = \"max_pooling2d\" }, \
+             { type = \"batch_normalization\" }, { type = \"flatten\" }, { type = \"dense\", units = 3 }",
+        )
+        .unwrap();
+        let LayerSpec::Conv2D(conv) = &spec.layers[0] else { panic!("{:?}", spec.layers[0]) };
+        assert_eq!((conv.kernel_size.pair(), conv.strides, conv.padding), ((3, 2), Size2::One(1), Padding::Valid));
+        assert_eq!(conv.options, crate::engine::KernelOptions::default());
+        assert_eq!(spec.layers[1], LayerSpec::max_pool(2));
+        assert_eq!(spec.layers[2], LayerSpec::batch_norm());
+        assert_eq!(spec.layers[4], LayerSpec::dense(3, Activation::Linear));
+        // The alias is read; the name written is the canonical one.
+        assert!(serde_json::to_string(&spec.layers[1]).unwrap().starts_with(r#"{"type":"max_pool2d""#));
+        let names: Vec<String> = spec.build(0).unwrap().layers.iter().map(|l| l.name().to_string()).collect();
+        assert_eq!(names, ["conv2d", "max_pooling2d", "batch_normalization", "flatten", "dense"]);
+        let e = toml_model("{ type = \"conv2d\", filters = 2, kernel_size = [3, 2, 1] }").unwrap_err().to_string();
+        assert!(e.contains("Size2"), "{e}");
+    }
+
+    #[test]
+    fn each_config_checks_its_own_options() {
+        let cases = [
+            ("{ type = \"dense\", units = 0 }", "units must be at least 1"),
+            ("{ type = \"conv2d\", filters = 0, kernel_size = 3 }", "filters must be at least 1"),
+            (
+                "{ type = \"conv2d\", filters = 1, kernel_size = 9 }",
+                "kernel 9×9 with stride 1×1 does not fit input 8×8×1",
+            ),
+            ("{ type = \"conv2d\", filters = 1, kernel_size = 3, strides = 0 }", "does not fit input"),
+            ("{ type = \"max_pool2d\", pool_size = 0 }", "pool 0×0 with stride 0×0 does not fit input"),
+            ("{ type = \"dropout\", rate = 1.0 }", "dropout rate 1 is outside [0, 1)"),
+            ("{ type = \"dropout\", rate = -0.1 }", "dropout rate -0.1 is outside [0, 1)"),
+            ("{ type = \"dropout\", rate = nan }", "is outside [0, 1)"),
+            ("{ type = \"batch_normalization\", momentum = 1.0 }", "momentum must be in [0, 1)"),
+            ("{ type = \"batch_normalization\", epsilon = 0.0 }", "epsilon positive"),
+            ("{ type = \"batch_normalization\", epsilon = inf }", "epsilon positive"),
+            ("{ type = \"batch_normalization\", epsilon = nan }", "epsilon positive"),
+            ("{ type = \"dense\", units = 2, kernel_regularizer = { l2 = -1.0 } }", "L2 factor -1 must be finite"),
+            (
+                "{ type = \"conv2d\", filters = 1, kernel_size = 1, activity_regularizer = { l2 = inf } }",
+                "L2 factor inf",
+            ),
+        ];
+        for (layer, want) in cases {
+            let e = build_error(layer);
+            assert!(e.starts_with("model 'model', layer 0 (") && e.contains(want), "{layer}: {e}");
+        }
     }
 }

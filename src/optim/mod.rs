@@ -5,6 +5,7 @@ pub mod adam;
 pub mod rmsprop;
 pub mod sgd;
 
+use crate::Error;
 use crate::engine::Network;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,13 +27,13 @@ impl Default for OptimizerConfig {
 
 impl OptimizerConfig {
     /// The optimiser by name with Keras' defaults (`sgd`, `adam`, `rmsprop`).
-    pub fn by_name(name: &str) -> Result<Self, String> {
+    pub fn by_name(name: &str) -> Result<Self, Error> {
         Ok(match name.to_ascii_lowercase().as_str() {
             "sgd" => OptimizerConfig::Sgd(Default::default()),
             "adam" => OptimizerConfig::Adam(Default::default()),
             "rmsprop" => OptimizerConfig::Rmsprop(Default::default()),
             _ => {
-                return Err(format!("unknown optimizer '{name}' (expected sgd, adam or rmsprop)"));
+                return Err(Error::Invalid(format!("unknown optimizer '{name}' (expected sgd, adam or rmsprop)")));
             }
         })
     }

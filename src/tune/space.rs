@@ -459,7 +459,7 @@ fn cnn_layers(v: &Values, batch_norm: bool, dropout: f32) -> Result<(String, Vec
             layers.push(LayerSpec::dropout(conv_dropout));
         }
     }
-    layers.push(LayerSpec::Flatten);
+    layers.push(LayerSpec::flatten());
     let units = v.int("dense_units", 128)?;
     layers.push(LayerSpec::dense(units, Activation::Relu));
     if dropout > 0.0 {
@@ -470,7 +470,7 @@ fn cnn_layers(v: &Values, batch_norm: bool, dropout: f32) -> Result<(String, Vec
 
 /// The MLP builder's layers (before the output layer) and the model's name.
 fn mlp_layers(v: &Values, batch_norm: bool, dropout: f32) -> Result<(String, Vec<LayerSpec>), Error> {
-    let mut layers = vec![LayerSpec::Flatten];
+    let mut layers = vec![LayerSpec::flatten()];
     let mut units = Vec::new();
     for i in 1..=v.int("layers", 2)? {
         let u = v.int(&format!("units_{i}"), 128)?;
