@@ -20,11 +20,14 @@ pub struct Args {
     json: bool,
 }
 
+/// The current fold's epoch printer.
+type Printer = Box<dyn FnMut(digits::train::Event)>;
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let threads = init_threads(a.opts.threads);
     let (spec, cfg) = a.opts.options()?.resolve()?;
     let data = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
-    let mut printer: Option<Box<dyn FnMut(digits::train::Event)>> = None;
+    let mut printer: Option<Printer> = None;
     let mut prefix = String::new();
     let on_event = &mut |e: CvEvent| match e {
         _ if a.json => {}

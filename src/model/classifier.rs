@@ -82,7 +82,7 @@ impl Classifier {
     /// digits: 0 background, 1 ink). An error when the images do not fill whole inputs.
     pub fn predict(&mut self, images: &[f32]) -> Result<Predictions> {
         let per = self.input_shape().len();
-        if per == 0 || images.len() % per != 0 {
+        if per == 0 || !images.len().is_multiple_of(per) {
             return Err(Error::Shape {
                 what: format!("predicting with {}", self.name()),
                 expected_what: "the model's input".into(),

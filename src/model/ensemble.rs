@@ -139,7 +139,7 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
     for (i, run) in runs.iter().enumerate() {
         let dst = EnsembleDir::new(out).member(i);
         let dst = dst.path();
-        std::fs::create_dir_all(&dst).map_err(io(&dst))?;
+        std::fs::create_dir_all(dst).map_err(io(dst))?;
         for f in [layout::MODEL_JSON, layout::WEIGHTS] {
             let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
             crate::atomic::write(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
