@@ -18,7 +18,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// [`write`], with the error naming the file.
+/// [`write()`], with the error naming the file.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     write(path, bytes).map_err(Error::io(path))
 }

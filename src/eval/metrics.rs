@@ -2,7 +2,7 @@
 //!
 //! * [`confusion_matrix`] counts (true, predicted) pairs: rows are true classes, columns are
 //!   predicted classes, like `sklearn.metrics.confusion_matrix`.
-//! * [`report`] derives per-class precision, recall, F1 and support plus macro and weighted
+//! * [`Metrics::compute`] derives per-class precision, recall, F1 and support plus macro and weighted
 //!   averages, like `sklearn.metrics.classification_report`. Undefined ratios (0/0) are
 //!   reported as 0, like scikit-learn's `zero_division=0`.
 //! * [`Metrics::to_table`] renders everything as human-readable text; [`Metrics`] also

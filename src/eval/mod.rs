@@ -1,12 +1,12 @@
 //! Evaluation: judges a trained model by comparing its predictions with the true labels.
 //!
-//! [`evaluate`] runs a classifier over a labelled data set; [`metrics`] computes the confusion
+//! [`evaluate()`] runs a classifier over a labelled data set; [`metrics`] computes the confusion
 //! matrix, per-class precision / recall / F1 and their macro and weighted averages, in the
 //! manner of scikit-learn's `confusion_matrix` and `classification_report`, and renders them as
 //! JSON (via serde) or as a text table.
 
-pub mod evaluate;
+pub mod evaluation;
 pub mod metrics;
 
-pub use evaluate::{Evaluation, evaluate};
+pub use evaluation::{Evaluation, evaluate};
 pub use metrics::{Averages, ClassMetrics, Metrics, confusion_matrix};

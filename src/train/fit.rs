@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
 use crate::engine::loss::{self, Targets};
 use crate::engine::{Loss, Network};
-use crate::eval::evaluate::evaluate_unchecked;
+use crate::eval::evaluation::evaluate_unchecked;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
