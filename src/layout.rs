@@ -187,3 +187,14 @@ impl TuneDir {
         self.0.join(RETRAIN_DIR)
     }
 }
+
+/// The charts of a run's report, in [`CHARTS_DIR`]: each name is written as `.png` and `.svg`.
+pub mod charts {
+    pub const LEARNING_CURVES: &str = "learning-curves";
+    pub const CONFUSION_MATRIX: &str = "confusion-matrix";
+    pub const PER_CLASS: &str = "per-class";
+    pub const MISCLASSIFIED: &str = "misclassified";
+    pub const WEIGHTS: &str = "weights";
+    pub const CONV_FILTERS: &str = "conv-filters";
+    pub const FEATURE_MAPS: &str = "feature-maps";
+}

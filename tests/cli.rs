@@ -314,3 +314,25 @@ fn optimizer_loss_and_recipe_flags_reach_the_runs_settings() {
     assert_eq!(fast_plain["config"]["schedule"], "one_cycle");
     assert!(digits(&["train", "--optimizer", "adam", "--nesterov", "--limit", "10"]).status.code() == Some(1));
 }
+
+/// Regression (issue 11): a model whose input does not match the data panicked in the fit loop;
+/// it is an error naming both shapes, before anything trains.
+#[test]
+fn a_model_whose_input_does_not_fit_the_data_is_an_error_naming_both_shapes() {
+    let dir = temp_dir("shape");
+    let model = dir.join("wide.toml");
+    std::fs::write(&model, "input = [32, 32, 1]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n").unwrap();
+    let out = digits(&[
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--limit",
+        "100",
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("32×32×1") && err.contains("28×28×1"), "{err}");
+    assert!(!dir.join("run").join("model.json").exists(), "nothing is saved");
+}

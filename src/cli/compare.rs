@@ -28,7 +28,7 @@ fn run_name(dir: &Path) -> String {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for dir in &a.runs {
-        let h = read_history(dir).with_context(|| format!("reading {}", dir.join("history.json").display()))?;
+        let h = read_history(dir).with_context(|| format!("reading the history of {}", dir.display()))?;
         if h.epochs.is_empty() {
             bail!("{}: the history has no epochs", dir.display());
         }

@@ -122,12 +122,18 @@ fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The most test-time augmented copies an ensemble averages (more cost time, not accuracy).
+pub const MAX_TTA: usize = 64;
+
 /// Makes an ensemble directory `out` from single-model run directories: copies their model
 /// files into `out/members/<i>/` and writes `ensemble.json` last, so a half-made ensemble is
 /// never loadable.
 pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
     if runs.is_empty() {
         return Err(Error::Invalid("an ensemble needs at least one member".into()));
+    }
+    if tta > MAX_TTA {
+        return Err(Error::invalid(format!("--tta {tta} is more copies than helps; use at most {MAX_TTA}")));
     }
     let members: Vec<Network> = runs.iter().map(|r| load_model(r).map(|m| m.1)).collect::<Result<_, _>>()?;
     check_members(&members, out)?;

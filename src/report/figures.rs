@@ -9,6 +9,7 @@ use super::charts::{
 use super::{EnsembleSummary, MISTAKES, ReportInput};
 use crate::Error;
 use crate::engine::{LayerOutput, Network, Param};
+use crate::layout::charts as names;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ fn curves<'a>(r: &'a ReportInput<'_>) -> Option<Figure<'a>> {
     let name = &r.name;
     match &r.ensemble {
         None => Some(figure(
-            "learning-curves",
+            names::LEARNING_CURVES,
             Section::Curves,
             "Loss and accuracy per epoch: training (solid) and validation (dashed).".into(),
             LearningCurves { title: format!("{name}: learning curves"), history: r.history },
@@ -76,7 +77,7 @@ fn curves<'a>(r: &'a ReportInput<'_>) -> Option<Figure<'a>> {
                 members.iter().filter(|(_, h)| !h.epochs.is_empty()).map(|(n, h)| (n.clone(), h)).collect();
             (!runs.is_empty()).then(|| {
                 figure(
-                    "learning-curves",
+                    names::LEARNING_CURVES,
                     Section::Curves,
                     "Each member's loss and accuracy per epoch: training (solid) and validation (dashed).".into(),
                     CompareCurves { title: format!("{name}: the members' learning curves"), runs },
@@ -94,12 +95,17 @@ fn metrics<'a>(r: &'a ReportInput<'_>) -> [Figure<'a>; 2] {
     let bars = PerClassBars { title: format!("{name}: precision, recall and F1 per class"), per_class: &m.per_class };
     [
         figure(
-            "confusion-matrix",
+            names::CONFUSION_MATRIX,
             Section::Metrics,
             "Confusion matrix on the test set: rows are true classes, columns predicted classes.".into(),
             heatmap,
         ),
-        figure("per-class", Section::Metrics, "Precision, recall and F1 of each class on the test set.".into(), bars),
+        figure(
+            names::PER_CLASS,
+            Section::Metrics,
+            "Precision, recall and F1 of each class on the test set.".into(),
+            bars,
+        ),
     ]
 }
 
@@ -109,7 +115,7 @@ fn mistakes<'a>(r: &'a ReportInput<'_>, classes: usize) -> Figure<'a> {
     let m = r.metrics;
     let total_wrong = m.samples as usize - (m.accuracy * m.samples as f64).round() as usize;
     figure(
-        "misclassified",
+        names::MISCLASSIFIED,
         Section::Mistakes,
         format!("The {} most confident of the {total_wrong} mistakes on the test set.", list.len()),
         charts::mistakes_grid(format!("{}: most confident mistakes", r.name), r.test, &list),
@@ -129,7 +135,7 @@ fn weights<'a>(name: &str, net: &'a Network) -> Figure<'a> {
     let kernels = pick(&|p| p.name == "kernel");
     let tensors = if kernels.is_empty() { pick(&|p| p.trainable) } else { kernels };
     figure(
-        "weights",
+        names::WEIGHTS,
         Section::Weights,
         "Distribution of each layer's weights (kernels).".into(),
         WeightHistograms { title: format!("{name}: weight distributions"), tensors },
@@ -142,7 +148,7 @@ fn filters<'a>(name: &str, net: &'a Network) -> Option<Figure<'a>> {
     let p = conv.params().into_iter().find(|p| p.name == "kernel" && p.shape.len() == 4)?;
     let layer = conv.name();
     Some(figure(
-        "conv-filters",
+        names::CONV_FILTERS,
         Section::Filters,
         format!("The {} filters of the first convolution layer ({layer}).", p.shape[3]),
         ConvFilters {
@@ -178,7 +184,7 @@ fn features<'a>(r: &'a ReportInput<'_>, outputs: &'a [LayerOutput], sample: usiz
         values: r.test.image(sample),
     };
     Some(figure(
-        "feature-maps",
+        names::FEATURE_MAPS,
         Section::Features,
         format!("Every channel of each convolution and pooling layer for test image #{sample} (a {label})."),
         FeatureMaps { title: format!("{}: feature maps of test image #{sample}", r.name), input, layers },

@@ -100,7 +100,12 @@ pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<Vec<f32>>, Error> 
         .map(|(key, p)| {
             let t = st.tensor(key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
             if t.shape() != p.shape.as_slice() || t.dtype() != Dtype::F32 {
-                return Err(bad(format!("tensor '{key}' does not match the model")));
+                return Err(bad(format!(
+                    "tensor '{key}' is {:?} {:?}, the model needs F32 {:?}",
+                    t.dtype(),
+                    t.shape(),
+                    p.shape
+                )));
             }
             Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         })
