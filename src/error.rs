@@ -42,10 +42,24 @@ pub enum Error {
     /// A chart could not be drawn or encoded.
     #[error("{action} the {chart} chart: {message}")]
     Chart { action: &'static str, chart: &'static str, message: String },
+    /// Training stopped because the loss or a weight stopped being a finite number (the
+    /// learning rate is too high for the model): at `epoch` (from 1), `batch` (from 1) of it.
+    #[error(
+        "training diverged at epoch {epoch}, batch {batch}: {what} (last finite loss: {}); no model was saved (a checkpoint, if there is one, holds the last good epoch). Lower the learning rate (--lr, {lr} at that step)",
+        last_finite_text(*.last_finite_loss)
+    )]
+    Diverged { epoch: usize, batch: usize, what: String, last_finite_loss: Option<f64>, lr: f32 },
     /// A setting or argument is out of range or names nothing known (a split fraction, an
     /// optimizer name, a learning rate).
     #[error("{0}")]
     Invalid(String),
+}
+
+fn last_finite_text(loss: Option<f64>) -> String {
+    loss.map_or_else(
+        || "none, the first batch already diverged".into(),
+        |l| if l.abs() < 1e4 { format!("{l:.4}") } else { format!("{l:.4e}") },
+    )
 }
 
 /// The library's result type.

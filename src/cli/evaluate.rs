@@ -3,8 +3,8 @@
 use super::common::{DataArgs, init_threads, load_classifier};
 use digits::data::Split;
 use digits::eval::{Metrics, evaluate};
-use digits::model::Classify;
 use digits::model::classifier::BATCH;
+use digits::model::{Classify, check_model};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -29,6 +29,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads);
     let mut model = load_classifier(&a.model)?;
     let test = a.data.load(Split::Test)?;
+    check_model(&model, Some(&test), "evaluating the model")?;
     // Warm the workspaces once so the timing is of steady-state inference.
     let warm = test.images.len().min(BATCH * model.input_shape().len());
     model.predict_proba(&test.images[..warm], BATCH);

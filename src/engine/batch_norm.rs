@@ -54,6 +54,10 @@ impl LayerConfig for BatchNormConfig {
     fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
         Ok(Box::new(self.init(name, input)?))
     }
+    fn plan(&self, input: Shape) -> Result<(usize, Shape)> {
+        // gamma, beta, moving mean and moving variance: one of each per channel.
+        Ok((input.c.checked_mul(4).ok_or_else(|| Error::invalid("too many channels"))?, input))
+    }
 }
 
 pub struct BatchNorm {

@@ -10,7 +10,7 @@
 
 use super::gemm::matmul;
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
-use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure, limits};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -92,17 +92,35 @@ impl Conv2DConfig {
         }
     }
 
-    /// Builds the layer for `input`, or says why an option is wrong or the shapes do not fit.
-    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Conv2D> {
+    /// Output size and leading padding `((oh, pad_t), (ow, pad_l))` for `input`, after checking
+    /// every option and every size the layer would allocate against [`limits`].
+    fn geometry(&self, input: Shape) -> Result<((usize, usize), (usize, usize))> {
         if self.filters == 0 {
             return Err(Error::invalid("filters must be at least 1"));
         }
+        limits::within("filters", self.filters, limits::MAX_VALUES)?;
         self.options.check()?;
         let (kh, kw) = self.kernel_size.pair();
         let (sh, sw) = self.strides.pair();
         let misfit = || Error::Invalid(format!("kernel {kh}×{kw} with stride {sh}×{sw} does not fit input {input}"));
+        for (what, v) in [("kernel size", kh), ("kernel size", kw), ("stride", sh), ("stride", sw)] {
+            if v > limits::MAX_WINDOW {
+                return Err(Error::Invalid(format!("{what} {v} is outside the limit 1 to {}", limits::MAX_WINDOW)));
+            }
+        }
         let (oh, pad_t) = conv_out(input.h, kh, sh, self.padding).ok_or_else(misfit)?;
         let (ow, pad_l) = conv_out(input.w, kw, sw, self.padding).ok_or_else(misfit)?;
+        limits::product("output size", &[oh, ow, self.filters], limits::MAX_VALUES)?;
+        limits::product("patch matrix", &[oh, ow, kh, kw, input.c], limits::MAX_PATCH_VALUES)?;
+        Ok(((oh, pad_t), (ow, pad_l)))
+    }
+
+    /// Builds the layer for `input`, or says why an option is wrong or the shapes do not fit.
+    pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Conv2D> {
+        self.plan(input)?;
+        let ((oh, pad_t), (ow, pad_l)) = self.geometry(input)?;
+        let (kh, kw) = self.kernel_size.pair();
+        let (sh, sw) = self.strides.pair();
         let kdim = kh * kw * input.c;
         let shape = vec![kh, kw, input.c, self.filters];
         let w = self.options.weights(shape, (kdim, kh * kw * self.filters), self.filters, rng);
@@ -130,6 +148,12 @@ impl LayerConfig for Conv2DConfig {
     }
     fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>> {
         Ok(Box::new(self.init(name, input, rng)?))
+    }
+    fn plan(&self, input: Shape) -> Result<(usize, Shape)> {
+        let ((oh, _), (ow, _)) = self.geometry(input)?;
+        let (kh, kw) = self.kernel_size.pair();
+        let biases = if self.options.use_bias { self.filters } else { 0 };
+        Ok((limits::params(&[kh, kw, input.c, self.filters], biases)?, Shape::new(oh, ow, self.filters)))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::gemm::matmul;
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
-use super::{Activation, Ctx, Layer, LayerConfig, Shape};
+use super::{Activation, Ctx, Layer, LayerConfig, Shape, limits};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -26,10 +26,7 @@ impl DenseConfig {
 
     /// Builds the layer for `input`, drawing its kernel from `rng`.
     pub fn init(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Dense> {
-        if self.units == 0 {
-            return Err(Error::invalid("units must be at least 1"));
-        }
-        self.options.check()?;
+        self.plan(input)?;
         let n_in = input.len();
         let w = self.options.weights(vec![n_in, self.units], (n_in, self.units), self.units, rng);
         Ok(Dense { name, n_in, input, units: self.units, w })
@@ -42,6 +39,15 @@ impl LayerConfig for DenseConfig {
     }
     fn build(&self, name: String, input: Shape, rng: &mut Rng) -> Result<Box<dyn Layer>> {
         Ok(Box::new(self.init(name, input, rng)?))
+    }
+    fn plan(&self, input: Shape) -> Result<(usize, Shape)> {
+        if self.units == 0 {
+            return Err(Error::invalid("units must be at least 1"));
+        }
+        limits::within("units", self.units, limits::MAX_VALUES)?;
+        self.options.check()?;
+        let biases = if self.options.use_bias { self.units } else { 0 };
+        Ok((limits::params(&[input.len(), self.units], biases)?, Shape::flat(self.units)))
     }
 }
 

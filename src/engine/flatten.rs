@@ -25,6 +25,9 @@ impl LayerConfig for FlattenConfig {
     fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
         Ok(Box::new(self.init(name, input)))
     }
+    fn plan(&self, input: Shape) -> Result<(usize, Shape)> {
+        Ok((0, Shape::flat(input.len())))
+    }
 }
 
 pub struct Flatten {

@@ -1,7 +1,7 @@
 //! 2-D max pooling over NHWC batches (Keras' MaxPooling2D: pool 2×2, strides = pool, `valid`).
 
 use super::conv2d::{Padding, Size2, conv_out};
-use super::{Ctx, Layer, LayerConfig, Shape};
+use super::{Ctx, Layer, LayerConfig, Shape, limits};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -35,6 +35,11 @@ impl MaxPool2DConfig {
         let (ph, pw) = self.pool_size.pair();
         let (sh, sw) = self.strides.unwrap_or(self.pool_size).pair();
         let misfit = || Error::Invalid(format!("pool {ph}×{pw} with stride {sh}×{sw} does not fit input {input}"));
+        for (what, v) in [("pool size", ph), ("pool size", pw), ("stride", sh), ("stride", sw)] {
+            if v > limits::MAX_WINDOW {
+                return Err(Error::Invalid(format!("{what} {v} is outside the limit 1 to {}", limits::MAX_WINDOW)));
+            }
+        }
         let (oh, pad_t) = conv_out(input.h, ph, sh, self.padding).ok_or_else(misfit)?;
         let (ow, pad_l) = conv_out(input.w, pw, sw, self.padding).ok_or_else(misfit)?;
         Ok(MaxPool2D {
@@ -54,6 +59,9 @@ impl LayerConfig for MaxPool2DConfig {
     }
     fn build(&self, name: String, input: Shape, _rng: &mut Rng) -> Result<Box<dyn Layer>> {
         Ok(Box::new(self.init(name, input)?))
+    }
+    fn plan(&self, input: Shape) -> Result<(usize, Shape)> {
+        Ok((0, self.init(String::new(), input)?.output))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod flatten;
 pub mod gemm;
 pub mod init;
 pub mod kernel;
+pub mod limits;
 pub mod loss;
 pub mod max_pool;
 pub mod network;
@@ -153,6 +154,13 @@ pub trait LayerConfig {
     /// Builds the layer called `name` for inputs of shape `input`, drawing initial weights from
     /// `rng`, or says which option is wrong or does not fit the input ([`crate::Error::Invalid`]).
     fn build(&self, name: String, input: Shape, rng: &mut Rng) -> crate::Result<Box<dyn Layer>>;
+    /// The number of parameters (trainable and not) and the output shape the layer would
+    /// have for inputs of shape `input`, after checking every size it would allocate against
+    /// [`limits`]; computed without allocating, so a whole model is checked before any layer
+    /// is built. The default suits layers without parameters that keep their input's shape.
+    fn plan(&self, input: Shape) -> crate::Result<(usize, Shape)> {
+        Ok((0, input))
+    }
 }
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);

@@ -3,6 +3,7 @@
 use crate::data::Dataset;
 use crate::engine::loss;
 use crate::eval::Metrics;
+use crate::model::check_model;
 use crate::model::classifier::{BATCH, Classify};
 use crate::{Error, Result};
 
@@ -28,16 +29,7 @@ impl Evaluation {
 /// Evaluates `model` on `data`. An error when the data set's images are not the shape the
 /// model takes, or when the data set is empty.
 pub fn evaluate<C: Classify + ?Sized>(model: &mut C, data: &Dataset) -> Result<Evaluation> {
-    let shape = model.input_shape();
-    if (shape.h, shape.w, shape.c) != (data.rows, data.cols, 1) {
-        return Err(Error::Shape {
-            what: "evaluating the model".into(),
-            expected_what: "its input".into(),
-            expected: shape.to_string(),
-            found_what: "each image of the data set".into(),
-            found: format!("{}×{}×1", data.rows, data.cols),
-        });
-    }
+    check_model(model, Some(data), "evaluating the model")?;
     if data.is_empty() {
         return Err(Error::invalid("there are no images to evaluate on"));
     }

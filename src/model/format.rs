@@ -5,6 +5,7 @@
 use super::ModelSpec;
 use crate::Error;
 use crate::engine::Network;
+use crate::engine::limits::all_finite;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -80,6 +81,7 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
         });
     }
     let mut net = saved.spec.build(0)?;
+    super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
     let weights_path = dir.join(WEIGHTS);
     let data = std::fs::read(&weights_path).map_err(|source| Error::Io { path: weights_path.clone(), source })?;
     let bad = |message: String| Error::Format { path: weights_path.clone(), message };
@@ -94,6 +96,11 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
         }
         for (v, b) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
             *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        if !all_finite(&p.value) {
+            return Err(bad(format!(
+                "tensor '{key}' holds NaN or infinite values (the training diverged); train it again with a lower --lr"
+            )));
         }
     }
     Ok((saved, net))

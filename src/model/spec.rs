@@ -25,7 +25,7 @@
 use crate::Error;
 use crate::engine::{
     Activation, ActivationConfig, BatchNormConfig, Conv2DConfig, DenseConfig, DropoutConfig, FlattenConfig,
-    LayerConfig, MaxPool2DConfig, Network, Padding, Shape,
+    LayerConfig, MaxPool2DConfig, Network, Padding, Shape, limits,
 };
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -150,39 +150,70 @@ impl ModelSpec {
         self.build(0).map(|_| ())
     }
 
-    /// Builds the network with weights initialised from `seed`.
+    /// Builds the network with weights initialised from `seed`, after [`ModelSpec::check_sizes`].
     pub fn build(&self, seed: u64) -> Result<Network, Error> {
+        let names = self.check_sizes()?;
         let [h, w, c] = self.input;
-        if h == 0 || w == 0 || c == 0 {
-            return Err(Error::Invalid(format!(
-                "model '{}': input shape {:?} has a zero dimension",
-                self.display_name(),
-                self.input
-            )));
-        }
-        if self.layers.is_empty() {
-            return Err(Error::Invalid(format!("model '{}' has no layers", self.display_name())));
-        }
         let mut rng = Rng::new(seed);
         let mut shape = Shape::new(h, w, c);
-        let mut counts: HashMap<&str, usize> = HashMap::new();
         let mut layers = Vec::with_capacity(self.layers.len());
-        for (index, spec) in self.layers.iter().enumerate() {
-            let config = spec.config();
-            let base = config.base_name();
-            let k = counts.entry(base).or_insert(0);
-            let name = if *k == 0 { base.to_string() } else { format!("{base}_{k}") };
-            *k += 1;
-            let layer = config.build(name.clone(), shape, &mut rng).map_err(|e| Error::Layer {
-                model: self.display_name().to_string(),
-                index,
-                layer: name,
-                message: e.to_string(),
-            })?;
+        for (index, (spec, name)) in self.layers.iter().zip(names).enumerate() {
+            let layer =
+                spec.config().build(name.clone(), shape, &mut rng).map_err(|e| self.layer_error(index, &name, e))?;
             shape = layer.output_shape();
             layers.push(layer);
         }
         Ok(Network::new(Shape::new(h, w, c), layers))
+    }
+
+    /// Checks every size against [`limits`] (the layer count, the input shape, each layer's
+    /// sizes and the total parameter count) without allocating anything, and returns the
+    /// layers' names (`dense`, `dense_1`, ...).
+    pub fn check_sizes(&self) -> Result<Vec<String>, Error> {
+        let [h, w, c] = self.input;
+        let input_ok = h <= limits::MAX_INPUT_SIDE && w <= limits::MAX_INPUT_SIDE && c <= limits::MAX_INPUT_CHANNELS;
+        if h == 0 || w == 0 || c == 0 || !input_ok {
+            return Err(Error::Invalid(format!(
+                "model '{}': input shape {:?} is outside the limits (height and width 1 to {}, channels 1 to {})",
+                self.display_name(),
+                self.input,
+                limits::MAX_INPUT_SIDE,
+                limits::MAX_INPUT_CHANNELS
+            )));
+        }
+        if self.layers.is_empty() || self.layers.len() > limits::MAX_LAYERS {
+            return Err(Error::Invalid(format!(
+                "model '{}' has {} layers (1 to {} allowed)",
+                self.display_name(),
+                self.layers.len(),
+                limits::MAX_LAYERS
+            )));
+        }
+        let mut shape = Shape::new(h, w, c);
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut names = Vec::with_capacity(self.layers.len());
+        let mut total = 0usize;
+        for (index, spec) in self.layers.iter().enumerate() {
+            let base = spec.config().base_name();
+            let k = counts.entry(base).or_insert(0);
+            let name = if *k == 0 { base.to_string() } else { format!("{base}_{k}") };
+            *k += 1;
+            let (params, output) = spec.config().plan(shape).map_err(|e| self.layer_error(index, &name, e))?;
+            total = total.checked_add(params).filter(|&t| t <= limits::MAX_PARAMS).ok_or_else(|| {
+                let message = format!(
+                    "its {params} parameters bring the model over the limit of {} parameters",
+                    limits::MAX_PARAMS
+                );
+                self.layer_error(index, &name, Error::Invalid(message))
+            })?;
+            shape = output;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    fn layer_error(&self, index: usize, name: &str, e: Error) -> Error {
+        Error::Layer { model: self.display_name().to_string(), index, layer: name.to_string(), message: e.to_string() }
     }
 
     /// Parameter count as Keras reports it (moving statistics of batch norm included).

@@ -3,11 +3,14 @@
 pub use super::callbacks::Schedule;
 use super::callbacks::{CallbackState, EarlyStopping, Monitor, ReduceLrOnPlateau, end_of_epoch};
 use super::history::{EpochRecord, History};
+use crate::Error;
 use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
+use crate::engine::limits::all_finite;
 use crate::engine::loss::{self, Targets};
 use crate::engine::{Loss, Network};
 use crate::eval::evaluation::evaluate_unchecked;
+use crate::model::check_model;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -124,20 +127,6 @@ pub enum Event<'a> {
     Note(String),
 }
 
-/// An error naming both shapes when `data`'s images are not what `net` takes.
-fn check_images(net: &Network, data: &Dataset, what: &str) -> crate::Result<()> {
-    if (net.input.h, net.input.w, net.input.c) != (data.rows, data.cols, 1) {
-        return Err(crate::Error::Shape {
-            what: format!("training on {what}"),
-            expected_what: "the model's input".into(),
-            expected: net.input.to_string(),
-            found_what: "each image".into(),
-            found: format!("{}×{}×1", data.rows, data.cols),
-        });
-    }
-    Ok(())
-}
-
 /// Trains `net` on `train` for `cfg.epochs`, validating on `val` after each epoch.
 pub fn fit(
     net: &mut Network,
@@ -166,19 +155,21 @@ pub fn fit_from(
     on_event: &mut dyn FnMut(Event),
     on_epoch: &mut dyn FnMut(EpochDone) -> crate::Result<()>,
 ) -> crate::Result<Progress> {
-    check_images(net, train, "the training set")?;
+    check_model(net, Some(train), "training on the training set")?;
     if let Some(v) = val {
-        check_images(net, v, "the validation set")?;
+        check_model(net, Some(v), "validating on the validation set")?;
     }
     let mut batches = Batches::new(net.input.len(), train.len(), cfg.batch_size);
     let watched = Watched::new(cfg, val.is_some());
     let mut best_watched = watched.best_so_far(&progress.history);
+    let mut last_finite = progress.history.epochs.last().map(|r| r.loss);
     while !progress.finished(cfg) {
         let epoch = progress.epochs_done + 1;
         on_event(Event::EpochStart { epoch, epochs: cfg.epochs, steps: batches.steps });
         let start = Instant::now();
+        let scale = progress.callbacks.lr_scale;
         let (loss, accuracy) =
-            train_epoch(net, opt, train, cfg, epoch, progress.callbacks.lr_scale, &mut batches, on_event);
+            train_epoch(net, opt, train, cfg, (epoch, scale), &mut batches, &mut last_finite, on_event)?;
         let seconds = start.elapsed().as_secs_f64();
         let (val_loss, val_accuracy) = match val {
             Some(v) => {
@@ -258,18 +249,20 @@ impl Batches {
     }
 }
 
-/// One epoch of steps; returns the epoch's mean loss and accuracy.
+/// One epoch of steps (epoch number and learning-rate scale in `at`); returns the epoch's mean
+/// loss and accuracy, or [`Error::Diverged`] at the first batch whose loss, or whose updated
+/// weights, are not finite (`last_finite` keeps the last finite batch loss).
 #[allow(clippy::too_many_arguments)]
 fn train_epoch(
     net: &mut Network,
     opt: &mut Optimizer,
     train: &Dataset,
     cfg: &TrainConfig,
-    epoch: usize,
-    lr_scale: f64,
+    (epoch, lr_scale): (usize, f64),
     batches: &mut Batches,
+    last_finite: &mut Option<f64>,
     on_event: &mut dyn FnMut(Event),
-) -> (f64, f64) {
+) -> crate::Result<(f64, f64)> {
     let (steps, per, classes) = (batches.steps, batches.per, net.outputs());
     let base_lr = cfg.optimizer.lr() as f64;
     batches.shuffle(cfg.seed, epoch);
@@ -283,14 +276,31 @@ fn train_epoch(
         let out = net.forward(x, b, true, seed);
         correct += loss::correct(out, y, classes);
         let l = net.loss_grad(Targets::Labels(y), cfg.loss) + net.penalty();
+        let lr = opt.config.lr();
+        let diverged =
+            |what: String| Error::Diverged { epoch, batch: step + 1, what, last_finite_loss: *last_finite, lr };
+        if !l.is_finite() {
+            return Err(diverged(format!("the loss is {l}")));
+        }
         net.backward(x);
         opt.step(net);
+        if let Some(tensor) = non_finite_tensor(net) {
+            return Err(diverged(format!("the update made tensor '{tensor}' NaN or infinite")));
+        }
+        *last_finite = Some(l);
         loss_sum += l * b as f64;
         seen += b;
         let (loss, accuracy) = (loss_sum / seen as f64, correct as f64 / seen as f64);
         on_event(Event::Step { step: step + 1, steps, loss, accuracy });
     }
-    (loss_sum / seen.max(1) as f64, correct as f64 / seen.max(1) as f64)
+    Ok((loss_sum / seen.max(1) as f64, correct as f64 / seen.max(1) as f64))
+}
+
+/// The key (`layer.param`) of the first tensor holding a NaN or an infinity, if any.
+fn non_finite_tensor(net: &Network) -> Option<String> {
+    net.layers.iter().find_map(|l| {
+        l.params().into_iter().find(|p| !all_finite(&p.value)).map(|p| format!("{}.{}", l.name(), p.name))
+    })
 }
 
 /// Records the epoch and lets the callbacks act: a lower rate, keeping the best weights,

@@ -15,4 +15,4 @@ pub use fit::{EpochDone, Event, Progress, Schedule, TrainConfig, fit, fit_from};
 pub use history::{EpochRecord, History};
 pub use options::TrainOptions;
 pub use run::{Run, RunInfo, Scored};
-pub use trainer::{RunStart, Trainer, Validation, check_input};
+pub use trainer::{RunStart, Trainer, Validation};

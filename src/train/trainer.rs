@@ -11,7 +11,7 @@ use crate::data::split::stratified_split;
 use crate::engine::Network;
 use crate::eval::{Evaluation, Metrics, evaluate};
 use crate::layout::RunDir;
-use crate::model::{ModelSpec, save_model};
+use crate::model::{ModelSpec, check_model, save_model};
 use crate::optim::Optimizer;
 use crate::{Error, Result, atomic};
 use serde::{Deserialize, Serialize};
@@ -97,8 +97,15 @@ impl Trainer {
             return Err(Error::invalid("no training images"));
         }
         self.config.check(val.is_some())?;
-        check_input(model, &train, "the training set")?;
         let mut net = model.build(self.config.seed)?;
+        let name = model.display_name();
+        check_model(&net, Some(&train), &format!("training model '{name}' on the training set"))?;
+        if let Some(test) = &self.test {
+            if test.is_empty() {
+                return Err(Error::invalid("the test set has no images to score the model on"));
+            }
+            check_model(&net, Some(test), &format!("scoring model '{name}' on the test set"))?;
+        }
         let mut opt = Optimizer::new(self.config.optimizer.clone());
         let (progress, best_weights) = self.start(&mut net, &mut opt, on_event)?;
         let (t, nt) = net.param_counts();
@@ -235,21 +242,6 @@ impl Trainer {
         }
         Ok(run)
     }
-}
-
-/// Checks that `data`'s images are the shape `model` takes.
-pub fn check_input(model: &ModelSpec, data: &Dataset, what: &str) -> Result<()> {
-    let [h, w, c] = model.input;
-    if (h, w, c) != (data.rows, data.cols, 1) {
-        return Err(Error::Shape {
-            what: format!("model '{}' and {what}", model.display_name()),
-            expected_what: "the model's input".into(),
-            expected: format!("{h}×{w}×{c}"),
-            found_what: "each image".into(),
-            found: format!("{}×{}×1", data.rows, data.cols),
-        });
-    }
-    Ok(())
 }
 
 impl Scored {

@@ -48,7 +48,15 @@ pub fn run_trial(
         }
     }
     let save = &mut |e: crate::train::EpochDone| checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress);
-    let progress = fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save)?;
+    let progress = match fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save) {
+        Ok(p) => p,
+        // A diverged trial is a result (these settings do not train), not a failed study: it
+        // scores nothing and leaves no model.
+        Err(Error::Diverged { .. }) => {
+            return Ok(Trained { net, progress: Progress::default(), val_accuracy: 0.0, val_loss: f64::NAN });
+        }
+        Err(e) => return Err(e),
+    };
     save_model(dir, spec, &net)?;
     write_history(run_dir, &progress.history)?;
     let end = progress.history.epochs.last();
