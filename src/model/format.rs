@@ -80,7 +80,7 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
             ),
         });
     }
-    let mut net = saved.spec.build(0)?;
+    let mut net = saved.spec.build(0).map_err(|e| Error::format(&json_path, e.to_string()))?;
     super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
     let weights_path = dir.join(WEIGHTS);
     let data = std::fs::read(&weights_path).map_err(|source| Error::Io { path: weights_path.clone(), source })?;
