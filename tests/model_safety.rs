@@ -258,3 +258,22 @@ fn batch_norm_epsilon_nan_and_negative_l2_are_refused() {
         assert!(err.contains(&format!("m{i}.toml")) && err.contains(want), "{err}");
     }
 }
+
+#[test]
+fn a_diverging_tuning_trial_scores_nothing_and_the_study_goes_on() {
+    use digits::data::Dataset;
+    use digits::layout::RunDir;
+    use digits::optim::OptimizerConfig;
+    use digits::train::TrainConfig;
+    let data = Dataset::open("data/mnist").unwrap().first(600);
+    let (train, val) = (data.clone().first(500), data.subset(&(500..600).collect::<Vec<_>>()));
+    let dir = temp_dir("trial-diverges");
+    let mut config =
+        TrainConfig { epochs: 1, optimizer: OptimizerConfig::by_name("sgd").unwrap(), ..Default::default() };
+    config.optimizer.set_lr(1e6);
+    let spec = digits::model::presets::preset("mlp-64-64").unwrap();
+    let trained = digits::tune::trial::run_trial(&RunDir::new(dir.path()), &spec, &config, &train, &val).unwrap();
+    assert_eq!(trained.val_accuracy, 0.0);
+    assert!(trained.val_loss.is_nan());
+    assert!(!dir.join("model.json").exists(), "no model saved for a diverged trial");
+}
