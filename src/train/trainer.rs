@@ -210,6 +210,10 @@ impl Trainer {
         }
         let lock = DirLock::acquire(out.path())?;
         self.check_data()?;
+        if let Some(args) = &self.args {
+            // The arguments as resumed (with --epochs when given), for the next resume.
+            atomic::write_json(&out.args_json(), args)?;
+        }
         let progress = checkpoint::load_checkpoint(&last, net, opt)?;
         let best = out.checkpoint_best();
         let restore = self.config.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
