@@ -190,7 +190,7 @@ impl Trainer {
         net: &mut Network,
         opt: &mut Optimizer,
         on_event: &mut dyn FnMut(Event),
-    ) -> Result<(Progress, Option<Vec<Vec<f32>>>, Owned)> {
+    ) -> Result<(Progress, BestWeights, Owned)> {
         let out = &self.out;
         if !self.resume {
             let lock = prepare_new_run(out, self.overwrite)?;
@@ -296,6 +296,9 @@ impl Trainer {
         Ok(run)
     }
 }
+
+/// The best epoch's weights, restored on resume when the run restores them at its end.
+type BestWeights = Option<Vec<Vec<f32>>>;
 
 /// What [`Trainer::start`] hands the fit: the directory's lock, held to the end of the run, and
 /// the training time of the epochs done before a resume (a resumed run's `train.json` records
