@@ -178,6 +178,10 @@ pub fn prepare_ensemble(out: &Path, members: &[PathBuf], overwrite: bool) -> Res
             out.display()
         )));
     }
+    // The old ensemble goes only when the new one's members load.
+    for m in members {
+        crate::model::load_model(m)?;
+    }
     // The description goes first, so a half-replaced ensemble is never loadable.
     for name in ours {
         let p = out.join(name);
