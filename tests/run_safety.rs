@@ -301,3 +301,21 @@ fn tune_rerun_removes_stale_temp_files() {
     ok(&["train", "--resume", s(&run), "--epochs", "2"]);
     assert!(!t.exists());
 }
+
+#[test]
+fn a_tuning_run_or_ensemble_into_a_locked_directory_is_refused_with_the_holders_pid() {
+    let dir = temp_dir("lock-others");
+    let (a, held) = (dir.join("a"), dir.join("held"));
+    ok(&strs(&quick(&a, &[])));
+    let _lock = digits::lock::DirLock::acquire(&held).unwrap();
+    let pid = format!("pid {}", std::process::id());
+    let err = fails(&["tune", "--space", "examples/spaces/tiny.toml", "--limit", "600", "--out", s(&held)]);
+    assert!(err.contains(&pid), "{err}");
+    let err = fails(&["ensemble", s(&a), "--out", s(&held)]);
+    assert!(err.contains(&pid), "{err}");
+    ok(&["train", "--resume", s(&a), "--epochs", "2"]); // another directory: not concerned
+    let _a = digits::lock::DirLock::acquire(&a).unwrap();
+    let err = fails(&["train", "--resume", s(&a), "--epochs", "3"]);
+    assert!(err.contains(&pid), "{err}");
+    assert!(!held.join("tune.json").exists() && !held.join("ensemble.json").exists());
+}
