@@ -28,3 +28,30 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::format(path, e.to_string()))?;
     write_file(path, text.as_bytes())
 }
+
+/// Whether `name` is one of [`write()`]'s temporary names (`.{name}.XXXXXX.tmp`).
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp") && name.len() > ".x.tmp".len()
+}
+
+/// Removes the temporary files a killed writer left in `dir` (not in its subfolders); returns
+/// how many. Only the process that holds the directory's lock ([`crate::lock::DirLock`]) may
+/// call it: another writer's temporary file is not stale.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_temp_name(&name.to_string_lossy()) {
+            std::fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

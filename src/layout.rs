@@ -8,6 +8,8 @@
 //! RUN/model.safetensors             weights and batch-norm statistics under `layer.param` keys
 //! RUN/train.json                    every setting and the provenance of the run
 //! RUN/args.json                     the run's options as given, so `--resume` repeats them
+//! RUN/data.json                     the data's absolute paths and fingerprints (`--resume` checks)
+//! RUN/.digits.lock                  held while a process writes the directory (pid and host)
 //! RUN/history.csv, history.json     one record per epoch
 //! RUN/metrics.json                  the final evaluation (test set, else validation set)
 //! RUN/checkpoint-last.safetensors   the whole training state after the last epoch (resume)
@@ -22,7 +24,8 @@
 //! per finished trial), `trials/NNNN/` (each configuration's model, history and checkpoint),
 //! `best/` (the best model, a run directory plus its model file `model.toml`) and `best.json`.
 //!
-//! Every file is written to a temporary name and renamed ([`crate::atomic`]).
+//! Every file is written to a temporary name and renamed ([`crate::atomic`]); a directory is
+//! written by one process at a time, which holds its [`LOCK`] file ([`crate::lock`]).
 
 use std::path::{Path, PathBuf};
 
@@ -66,8 +69,30 @@ pub const BEST_JSON: &str = "best.json";
 pub const MODEL_TOML: &str = "model.toml";
 /// Where the best trial's reproduce command writes.
 pub const RETRAIN_DIR: &str = "retrain";
+/// The lock file held while a run, an ensemble or a tuning run writes its directory; it holds
+/// the writer's pid and host ([`crate::lock`]).
+pub const LOCK: &str = ".digits.lock";
+/// The absolute paths and fingerprints of the data a run trained on (for `--resume`).
+pub const DATA_JSON: &str = "data.json";
 /// Where `digits train` writes without `--out`: `runs/<model>`.
 pub const RUNS_DIR: &str = "runs";
+
+/// Every name a run directory may hold (what `--overwrite` clears), besides temporary files.
+pub const RUN_FILES: &[&str] = &[
+    MODEL_JSON,
+    WEIGHTS,
+    TRAIN_JSON,
+    ARGS_JSON,
+    DATA_JSON,
+    HISTORY_CSV,
+    HISTORY_JSON,
+    METRICS_JSON,
+    CHECKPOINT_LAST,
+    CHECKPOINT_BEST,
+    REPORT_HTML,
+    CHARTS_DIR,
+    LOCK,
+];
 
 /// The files of a run directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +120,9 @@ impl RunDir {
     }
     pub fn args_json(&self) -> PathBuf {
         self.0.join(ARGS_JSON)
+    }
+    pub fn data_json(&self) -> PathBuf {
+        self.0.join(DATA_JSON)
     }
     pub fn history_csv(&self) -> PathBuf {
         self.0.join(HISTORY_CSV)

@@ -35,7 +35,8 @@
 //! [`eval`] judges a model, and [`report`] draws charts and the HTML report. Beside them:
 //! [`tune`] searches hyper-parameters through a study store and an executor (the seams for
 //! other storage and other machines), [`layout`] names every file a run, an ensemble or a
-//! study leaves, [`atomic`] writes them, and [`Error`] is the one error type.
+//! study leaves, [`atomic`] writes them, [`lock`] keeps one writer per directory, and [`Error`]
+//! is the one error type.
 //!
 //! Progress reaches the caller through callbacks (`&mut dyn FnMut(Event)`, or
 //! [`tune::Observer`]); the library prints nothing.
@@ -46,6 +47,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod layout;
+pub mod lock;
 pub mod model;
 pub mod optim;
 pub mod report;

@@ -44,11 +44,19 @@ impl DataArgs {
     }
 }
 
-/// Sets the engine's thread count (default: every core).
-pub fn init_threads(threads: Option<usize>) -> usize {
-    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+/// The most threads `--threads` asks for: more than any machine digits runs on has cores, and
+/// few enough that starting them cannot exhaust the system.
+pub const MAX_THREADS: usize = 1024;
+
+/// Sets the engine's thread count (default: every core, at most [`MAX_THREADS`]); `--threads`
+/// must be 1 to [`MAX_THREADS`].
+pub fn init_threads(threads: Option<usize>) -> anyhow::Result<usize> {
+    if let Some(n) = threads.filter(|&n| n == 0 || n > MAX_THREADS) {
+        anyhow::bail!("--threads must be 1 to {MAX_THREADS}, got {n}");
+    }
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS));
     digits::engine::set_threads(n);
-    digits::engine::threads()
+    Ok(digits::engine::threads())
 }
 
 /// Loads a run directory or an ensemble directory.

@@ -24,7 +24,7 @@ pub struct Args {
 type Printer = Box<dyn FnMut(digits::train::Event)>;
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let threads = init_threads(a.opts.threads);
+    let threads = init_threads(a.opts.threads)?;
     let (spec, cfg) = a.opts.options()?.resolve()?;
     let data = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let mut printer: Option<Printer> = None;

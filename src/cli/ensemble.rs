@@ -2,6 +2,7 @@
 //! accept.
 
 use anyhow::Context;
+use digits::lock::prepare_ensemble;
 use digits::model::ensemble::{save_ensemble, tta_default};
 use std::path::PathBuf;
 
@@ -10,15 +11,20 @@ pub struct Args {
     /// Run directories of the members (same input shape and classes)
     #[arg(required = true, value_name = "RUN_DIR")]
     runs: Vec<PathBuf>,
-    /// Directory to write the ensemble into
+    /// Directory to write the ensemble into (a new or empty one, not a run directory)
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Replace the ensemble already in the --out directory
+    #[arg(long)]
+    overwrite: bool,
     /// Also average over N test-time augmented copies of each image (small rotations, shifts, zoom)
     #[arg(long, value_name = "N", default_value_t = 0)]
     tta: usize,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // Held until the ensemble is written: one writer per directory.
+    let _lock = prepare_ensemble(&a.out, &a.runs, a.overwrite)?;
     save_ensemble(&a.out, &a.runs, a.tta, tta_default())
         .with_context(|| format!("making the ensemble in {}", a.out.display()))?;
     println!(

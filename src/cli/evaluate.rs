@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    init_threads(a.threads);
+    init_threads(a.threads)?;
     let mut model = load_classifier(&a.model)?;
     let test = a.data.load(Split::Test)?;
     check_model(&model, Some(&test), "evaluating the model")?;

@@ -77,6 +77,11 @@ impl TrainOpts {
         })
     }
 
+    /// `--epochs`, when given.
+    pub fn epochs_given(&self) -> Option<usize> {
+        self.epochs
+    }
+
     /// The validation a recipe asks for (used when no validation flag is given).
     pub fn recipe_validation(&self) -> anyhow::Result<Option<Validation>> {
         Ok(self.options()?.recipe_validation()?)

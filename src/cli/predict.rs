@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    init_threads(a.threads);
+    init_threads(a.threads)?;
     let mut model = load_classifier(&a.model)?;
     if a.pictures.is_empty() { predict_images(&a, &mut model) } else { predict_pictures(&a, &mut model) }
 }

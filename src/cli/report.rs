@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    init_threads(a.threads);
+    init_threads(a.threads)?;
     let started = Instant::now();
     let test = a.data.load(Split::Test)?;
     let options = ReportOptions { html: a.out, sample: a.sample };

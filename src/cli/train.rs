@@ -8,7 +8,7 @@ use digits::data::Split;
 use digits::layout::RunDir;
 use digits::train::{Run, Trainer, Validation};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Args {
@@ -29,11 +29,27 @@ pub struct Args {
     /// default: the test files of the --data directory (none when --data is one data set)
     #[arg(long, value_name = "PATH")]
     test_data: Option<PathBuf>,
-    /// Continue the interrupted run in RUN_DIR from its last checkpoint, with its settings
-    /// (every other flag is taken from the run)
+    /// Continue the interrupted run in RUN_DIR from its last checkpoint, with its settings and
+    /// data (checked against their fingerprints); only --epochs may be given with it (to train
+    /// a finished run further), and --force
     #[arg(long, value_name = "RUN_DIR")]
     #[serde(skip)]
     resume: Option<PathBuf>,
+    /// Replace the run already in the --out directory (cleared first) instead of refusing
+    #[arg(long)]
+    #[serde(skip)]
+    overwrite: bool,
+    /// With --resume: continue even though the data differ from those the run started with
+    #[arg(long, requires = "resume")]
+    #[serde(skip)]
+    force: bool,
+}
+
+/// `Args` parsed from no flags at all, to see which flags were given.
+#[derive(clap::Parser)]
+struct Blank {
+    #[command(flatten)]
+    args: Args,
 }
 
 impl Args {
@@ -49,18 +65,62 @@ impl Args {
     }
 }
 
+/// The arguments of the run in `dir` (`args.json`), with the flags given now that a resumed run
+/// can honour: `--epochs` (train further), `--force`. Any other flag is an error naming it.
+fn resumed_args(given: &Args, dir: &Path) -> anyhow::Result<Args> {
+    let mut changed = Vec::new();
+    let blank = <Blank as clap::Parser>::try_parse_from(["train"])?.args;
+    flags_given(&serde_json::to_value(given)?, &serde_json::to_value(&blank)?, &mut changed);
+    changed.retain(|f| f != "--epochs");
+    if given.overwrite {
+        changed.push("--overwrite".into());
+    }
+    if !changed.is_empty() {
+        bail!(
+            "--resume continues the run in {} with the settings and data it was started with, so it cannot honour {}; only --epochs (to train further) and --force may be given with it",
+            dir.display(),
+            changed.join(", ")
+        );
+    }
+    let mut stored = Run::resume_args(dir)?;
+    if let (Some(epochs), Some(opts)) =
+        (given.opts.epochs_given(), stored.get_mut("opts").and_then(|o| o.as_object_mut()))
+    {
+        opts.insert("epochs".into(), epochs.into());
+    }
+    let mut args: Args = serde_json::from_value(stored)
+        .with_context(|| format!("reading the arguments of the run in {}", dir.display()))?;
+    args.out = Some(dir.to_path_buf());
+    args.force = given.force;
+    Ok(args)
+}
+
+/// The flags (`--name`) whose values in `given` differ from `blank`'s, the arguments' JSON.
+fn flags_given(given: &serde_json::Value, blank: &serde_json::Value, out: &mut Vec<String>) {
+    let (Some(given), Some(blank)) = (given.as_object(), blank.as_object()) else { return };
+    for (k, v) in given {
+        match blank.get(k) {
+            Some(b) if v.is_object() && b.is_object() => flags_given(v, b, out),
+            Some(b) if b == v => {}
+            _ => out.push(format!("--{}", k.replace('_', "-"))),
+        }
+    }
+}
+
+/// A new run's data paths, made absolute so that `--resume` from anywhere reads the same files.
+fn absolute_data(mut a: Args) -> anyhow::Result<Args> {
+    a.data.data = Some(std::path::absolute(a.data.dir())?);
+    a.test_data = a.test_data.as_deref().map(std::path::absolute).transpose()?;
+    Ok(a)
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     // A resumed run repeats the arguments it was started with.
     let (a, resume) = match &a.resume {
-        Some(dir) => {
-            let mut args: Args = serde_json::from_value(Run::resume_args(dir)?)
-                .with_context(|| format!("reading the arguments of the run in {}", dir.display()))?;
-            args.out = Some(dir.clone());
-            (args, true)
-        }
-        None => (a, false),
+        Some(dir) => (resumed_args(&a, dir)?, true),
+        None => (absolute_data(a)?, false),
     };
-    init_threads(a.opts.threads);
+    init_threads(a.opts.threads)?;
     let (spec, config) = a.opts.options()?.resolve()?;
     let train = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let test = match &a.test_data {
@@ -73,6 +133,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     trainer.data_source = a.data.dir().display().to_string();
     trainer.args = Some(serde_json::to_value(&a)?);
     trainer.resume = resume;
+    trainer.data_files = a.data.data.iter().chain(&a.test_data).cloned().collect();
+    (trainer.overwrite, trainer.force) = (a.overwrite, a.force);
     let batch = trainer.config.batch_size;
     let mut printer = epoch_printer(String::new(), train.len(), batch);
     let run = trainer.fit(&spec, &train, &mut |ev| {

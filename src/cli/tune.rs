@@ -53,7 +53,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let space = Space::from_file(&a.space)?;
     let search = Strategy::from_name(&a.strategy, a.trials, a.max_epochs, a.factor)?;
-    let threads = init_threads(a.threads);
+    let threads = init_threads(a.threads)?;
     let mut executor = Threads::new(a.jobs, threads)?;
     let settings = Settings {
         seed: a.seed,
@@ -61,8 +61,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         limit: a.limit,
         ..Settings::new(search, space, a.data.dir(), threads)
     };
-    let mut study = Study::open(DirStore::new(&a.out), settings)?;
+    // The data and the settings are checked before the study is stored: a mistake leaves no
+    // tune.json behind that a corrected run would be refused by.
     let data = a.data.load(Split::Train)?;
+    settings.trial_data(&data)?;
+    let mut study = Study::open(DirStore::new(&a.out), settings)?;
     study.run(&data, &mut executor, &mut |e: Event| print_event(&a, e))?;
     // The test set is looked at once, for the report, after the choice is made.
     let test = if a.data.source().has_test_split() { Some(a.data.load(Split::Test)?) } else { None };

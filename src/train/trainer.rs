@@ -5,12 +5,13 @@
 
 use super::checkpoint;
 use super::fit::{EpochDone, Event, Progress, TrainConfig, fit_from};
-use super::run::{Run, RunInfo, Scored, write_history};
+use super::run::{DataPrint, Run, RunInfo, Scored, read_data_prints, write_history};
 use crate::data::Dataset;
 use crate::data::split::stratified_split;
 use crate::engine::Network;
 use crate::eval::{Evaluation, Metrics, evaluate};
 use crate::layout::RunDir;
+use crate::lock::{DirLock, prepare_new_run};
 use crate::model::{ModelSpec, check_model, save_model};
 use crate::optim::Optimizer;
 use crate::{Error, Result, atomic};
@@ -57,6 +58,13 @@ pub struct Trainer {
     pub args: Option<serde_json::Value>,
     /// Continue the run in `out` from its last checkpoint instead of starting anew.
     pub resume: bool,
+    /// The data files or folders the run reads: a new run records their absolute paths and
+    /// fingerprints in `data.json` ([`DataPrint`]); a resumed one refuses other data.
+    pub data_files: Vec<std::path::PathBuf>,
+    /// A new run replaces the run already in `out` (clearing it first) instead of refusing.
+    pub overwrite: bool,
+    /// A resumed run trains on data that differ from those it was started with.
+    pub force: bool,
     /// Write the HTML report and its charts at the end.
     pub report: bool,
 }
@@ -72,6 +80,9 @@ impl Trainer {
             data_source: String::new(),
             args: None,
             resume: false,
+            data_files: Vec::new(),
+            overwrite: false,
+            force: false,
             report: true,
         }
     }
@@ -86,6 +97,11 @@ impl Trainer {
     }
     pub fn report(mut self, on: bool) -> Self {
         self.report = on;
+        self
+    }
+    /// Replace a run already in `out` (see [`Trainer::overwrite`]).
+    pub fn overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
         self
     }
 
@@ -107,7 +123,7 @@ impl Trainer {
             check_model(&net, Some(test), &format!("scoring model '{name}' on the test set"))?;
         }
         let mut opt = Optimizer::new(self.config.optimizer.clone());
-        let (progress, best_weights) = self.start(&mut net, &mut opt, on_event)?;
+        let (progress, best_weights, owned) = self.start(&mut net, &mut opt, on_event)?;
         let (t, nt) = net.param_counts();
         on_event(Event::Started(&RunStart {
             model: model.display_name().into(),
@@ -147,7 +163,7 @@ impl Trainer {
             validation: val_name,
             validation_samples: val.as_ref().map_or(0, |v| v.len()),
             params: t + nt,
-            train_seconds: started.elapsed().as_secs_f64(),
+            train_seconds: owned.earlier_seconds + started.elapsed().as_secs_f64(),
         };
         let scored = self.test.as_ref().map(|t| ("test", t)).or(val.as_ref().map(|v| ("validation", v)));
         self.finish(model, net, progress, info, scored)
@@ -172,25 +188,25 @@ impl Trainer {
         })
     }
 
-    /// Prepares the run directory: a new run clears old checkpoints and records its arguments;
-    /// a resumed one restores the network, the optimizer and the progress from its checkpoint.
+    /// Takes the run directory (its lock is held until the run ends). A new run needs an empty
+    /// directory or, with `overwrite`, a run directory it clears ([`prepare_new_run`]), and
+    /// records its arguments and data; a resumed one checks its data and restores the network,
+    /// the optimizer and the progress from its checkpoint.
     fn start(
         &self,
         net: &mut Network,
         opt: &mut Optimizer,
         on_event: &mut dyn FnMut(Event),
-    ) -> Result<(Progress, Option<Vec<Vec<f32>>>)> {
+    ) -> Result<(Progress, BestWeights, Owned)> {
         let out = &self.out;
         if !self.resume {
-            std::fs::create_dir_all(out.path()).map_err(Error::io(out.path()))?;
-            // A new run in an old directory must not resume the old run's checkpoints.
-            for f in [out.checkpoint_last(), out.checkpoint_best()] {
-                let _ = std::fs::remove_file(f);
-            }
+            let lock = prepare_new_run(out, self.overwrite)?;
+            let prints = self.data_files.iter().map(|p| DataPrint::of(p)).collect::<Result<Vec<_>>>()?;
+            atomic::write_json(&out.data_json(), &prints)?;
             if let Some(args) = &self.args {
                 atomic::write_json(&out.args_json(), args)?;
             }
-            return Ok((Progress::default(), None));
+            return Ok((Progress::default(), None, Owned { _lock: lock, earlier_seconds: 0.0 }));
         }
         let last = out.checkpoint_last();
         if !last.exists() {
@@ -199,12 +215,56 @@ impl Trainer {
                 "no checkpoint to resume from (the run stopped before its first epoch ended)",
             ));
         }
+        let lock = DirLock::acquire(out.path())?;
+        self.check_data()?;
+        if let Some(args) = &self.args {
+            // The arguments as resumed (with --epochs when given), for the next resume.
+            atomic::write_json(&out.args_json(), args)?;
+        }
         let progress = checkpoint::load_checkpoint(&last, net, opt)?;
         let best = out.checkpoint_best();
         let restore = self.config.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
         let best_weights = if restore && best.exists() { Some(checkpoint::load_weights(&best, net)?) } else { None };
         on_event(Event::Resumed { epochs_done: progress.epochs_done, epochs: self.config.epochs });
-        Ok((progress, best_weights))
+        let earlier_seconds = progress.history.epochs.iter().map(|e| e.seconds).sum();
+        Ok((progress, best_weights, Owned { _lock: lock, earlier_seconds }))
+    }
+
+    /// A resumed run's data must be those it started with (`data.json`), unless `force`, which
+    /// records the new ones. A run from before `data.json` was kept is not checked.
+    fn check_data(&self) -> Result<()> {
+        let Some(recorded) = read_data_prints(&self.out)? else { return Ok(()) };
+        let now = self.data_files.iter().map(|p| DataPrint::of(p)).collect::<Result<Vec<_>>>()?;
+        let differ: Vec<String> = recorded
+            .iter()
+            .zip(now.iter().map(Some).chain(std::iter::repeat(None)))
+            .filter(|(was, is)| Some(*was) != *is)
+            .map(|(was, is)| match is {
+                Some(is) if is.path == was.path => format!(
+                    "{}: was {} files, {} bytes, fingerprint {}; now {} files, {} bytes, fingerprint {}",
+                    was.path.display(),
+                    was.files,
+                    was.bytes,
+                    was.fingerprint,
+                    is.files,
+                    is.bytes,
+                    is.fingerprint
+                ),
+                Some(is) => format!("was {}, now {}", was.path.display(), is.path.display()),
+                None => format!("{}: not given now", was.path.display()),
+            })
+            .collect();
+        if recorded == now {
+            return Ok(());
+        }
+        if self.force {
+            return atomic::write_json(&self.out.data_json(), &now);
+        }
+        Err(Error::Invalid(format!(
+            "{}: the data differ from those the run was started with ({}); resume on the same data, or give --force to continue on these",
+            self.out.path().display(),
+            if differ.is_empty() { "another number of data sets".into() } else { differ.join("; ") }
+        )))
     }
 
     /// Scores the trained network, saves everything and writes the report.
@@ -242,6 +302,17 @@ impl Trainer {
         }
         Ok(run)
     }
+}
+
+/// The best epoch's weights, restored on resume when the run restores them at its end.
+type BestWeights = Option<Vec<Vec<f32>>>;
+
+/// What [`Trainer::start`] hands the fit: the directory's lock, held to the end of the run, and
+/// the training time of the epochs done before a resume (a resumed run's `train.json` records
+/// the whole training time).
+struct Owned {
+    _lock: DirLock,
+    earlier_seconds: f64,
 }
 
 impl Scored {

@@ -15,6 +15,13 @@
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The largest `--max-epochs` (Hyperband's R, and a random trial's epochs).
+pub const MAX_EPOCHS: usize = 10_000;
+/// The largest `--factor` η.
+pub const MAX_FACTOR: usize = 1_000;
+/// The most configurations a study draws (`--trials`, or a Hyperband plan's).
+pub const MAX_TRIALS: usize = 100_000;
+
 /// One round of a bracket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Round {
@@ -43,29 +50,30 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan for `max_epochs` R and `factor` η (R ≥ 1, η ≥ 2).
+    /// The plan for `max_epochs` R and `factor` η (1 ≤ R ≤ [`MAX_EPOCHS`], 2 ≤ η ≤
+    /// [`MAX_FACTOR`]), of at most [`MAX_TRIALS`] configurations.
     pub fn new(max_epochs: usize, factor: usize) -> Result<Plan> {
-        if max_epochs == 0 {
-            return Err(Error::invalid("--max-epochs must be at least 1"));
+        if !(1..=MAX_EPOCHS).contains(&max_epochs) {
+            return Err(Error::Invalid(format!("--max-epochs must be 1 to {MAX_EPOCHS}, got {max_epochs}")));
         }
-        if factor < 2 {
-            return Err(Error::Invalid(format!("--factor must be at least 2, got {factor}")));
+        if !(2..=MAX_FACTOR).contains(&factor) {
+            return Err(Error::Invalid(format!("--factor must be 2 to {MAX_FACTOR}, got {factor}")));
         }
-        // s_max = ⌊log_η R⌋, in integers so R = η^k is exact.
-        let mut s_max = 0;
-        while factor.pow(s_max + 1) <= max_epochs {
+        // s_max = ⌊log_η R⌋, in integers so R = η^k is exact (η^(s+1) ≤ R ≤ 10⁴: no overflow).
+        let mut s_max = 0u32;
+        while factor.checked_pow(s_max + 1).is_some_and(|p| p <= max_epochs) {
             s_max += 1;
         }
         let r_max = max_epochs as f64;
         let eta = factor as f64;
         let budget = (s_max as f64 + 1.0) * r_max;
         let mut brackets = Vec::new();
-        let mut first_trial = 0;
+        let mut first_trial = 0usize;
         for s in (0..=s_max).rev() {
             let n = (budget / r_max * eta.powi(s as i32) / (s as f64 + 1.0)).ceil() as usize;
             let mut rounds = Vec::new();
             for i in 0..=s {
-                let trials = n / factor.pow(i);
+                let trials = factor.checked_pow(i).map_or(0, |p| n / p);
                 if trials == 0 {
                     break;
                 }
@@ -77,7 +85,12 @@ impl Plan {
                 rounds.push(Round { trials, epochs });
             }
             brackets.push(Bracket { s: s as usize, first_trial, rounds });
-            first_trial += n;
+            first_trial = first_trial.saturating_add(n);
+        }
+        if first_trial > MAX_TRIALS {
+            return Err(Error::Invalid(format!(
+                "--max-epochs {max_epochs} with --factor {factor} draws {first_trial} configurations, more than {MAX_TRIALS}"
+            )));
         }
         Ok(Plan { max_epochs, factor, brackets })
     }

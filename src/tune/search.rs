@@ -4,7 +4,7 @@
 //! continue exactly where the killed one stopped: nothing is decided from memory that is not
 //! also in the results file.
 
-use super::hyperband::Plan;
+use super::hyperband::{MAX_EPOCHS, MAX_TRIALS, Plan};
 use super::results::TrialRecord;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -36,8 +36,10 @@ impl Strategy {
     /// factor `factor` (η).
     pub fn from_name(name: &str, trials: usize, max_epochs: usize, factor: usize) -> Result<Strategy> {
         match name {
-            "random" if trials == 0 || max_epochs == 0 => {
-                Err(Error::invalid("--trials and --max-epochs must be at least 1"))
+            "random" if !(1..=MAX_TRIALS).contains(&trials) || !(1..=MAX_EPOCHS).contains(&max_epochs) => {
+                Err(Error::Invalid(format!(
+                    "--trials must be 1 to {MAX_TRIALS} (got {trials}) and --max-epochs 1 to {MAX_EPOCHS} (got {max_epochs})"
+                )))
             }
             "random" => Ok(Strategy::Random { trials, epochs: max_epochs }),
             "hyperband" => Ok(Strategy::Hyperband(Plan::new(max_epochs, factor)?)),

@@ -10,6 +10,7 @@
 use super::results::{ResultsFile, TrialRecord};
 use super::study::Settings;
 use crate::layout::{RunDir, TuneDir};
+use crate::lock::DirLock;
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -59,15 +60,33 @@ pub trait StudyStore {
 pub struct DirStore {
     dir: TuneDir,
     results: Option<ResultsFile>,
+    /// The tuning directory's lock, held from [`StudyStore::open`] on.
+    lock: Option<DirLock>,
 }
 
 impl DirStore {
     pub fn new(dir: impl Into<PathBuf>) -> DirStore {
-        DirStore { dir: TuneDir::new(dir), results: None }
+        DirStore { dir: TuneDir::new(dir), results: None, lock: None }
     }
 
     pub fn dir(&self) -> &TuneDir {
         &self.dir
+    }
+
+    /// Removes the temporary files a killed run left in the trial folders and the best folder
+    /// (the tuning directory's own are removed as its lock is taken).
+    fn remove_stale_temps(&self) -> Result<()> {
+        let trials = self.dir.trials();
+        if let Ok(list) = std::fs::read_dir(&trials) {
+            for entry in list {
+                let entry = entry.map_err(Error::io(&trials))?;
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    crate::atomic::remove_stale_temps(&entry.path())?;
+                }
+            }
+        }
+        crate::atomic::remove_stale_temps(self.dir.best().path())?;
+        Ok(())
     }
 
     /// Writes the settings of a new study, or checks them against the stored ones.
@@ -93,8 +112,11 @@ impl DirStore {
 
 impl StudyStore for DirStore {
     fn open(&mut self, settings: &Settings) -> Result<Vec<TrialRecord>> {
-        std::fs::create_dir_all(self.dir.path()).map_err(Error::io(self.dir.path()))?;
+        if self.lock.is_none() {
+            self.lock = Some(DirLock::acquire(self.dir.path())?);
+        }
         self.settle(settings)?;
+        self.remove_stale_temps()?;
         let (results, done) = ResultsFile::open(&self.dir.results())?;
         self.results = Some(results);
         Ok(done)

@@ -66,6 +66,44 @@ impl Settings {
         }
     }
 
+    /// Checks the settings that no data are needed to judge: the validation split is a
+    /// fraction strictly between 0 and 1, the limit at least 1 image.
+    pub fn check(&self) -> Result<()> {
+        let f = self.validation_split;
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::Invalid(format!("--validation-split must be between 0 and 1 (exclusive), got {f}")));
+        }
+        if self.limit == Some(0) {
+            return Err(Error::invalid("--limit must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The training and validation sets of the trials: the first `limit` images of `data`,
+    /// split (stratified) as `digits train --validation-split` splits them with the same seed.
+    /// An error when the split leaves either set empty.
+    pub fn trial_data(&self, data: &Dataset) -> Result<TrialData> {
+        self.check()?;
+        let limited;
+        let all = match self.limit {
+            Some(n) if n < data.len() => {
+                limited = data.subset(&(0..n).collect::<Vec<_>>());
+                &limited
+            }
+            _ => data,
+        };
+        let (tr, va) = stratified_split(&all.labels, self.validation_split, self.seed)?;
+        let (train, validation) = (all.subset(&tr), all.subset(&va));
+        if train.is_empty() || validation.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{} training images are too few to hold out a validation split of {}",
+                all.len(),
+                self.validation_split
+            )));
+        }
+        Ok(TrialData { train, validation })
+    }
+
     /// How these settings differ from `stored` (a study's settings as a store holds them), one
     /// `name: was OLD, now NEW` per setting; empty when they are the same.
     pub fn differences(&self, stored: &serde_json::Value) -> Vec<String> {
@@ -156,7 +194,11 @@ pub struct Study<S: StudyStore> {
 
 impl<S: StudyStore> Study<S> {
     /// Creates the study in `store`, or resumes the one stored there with the same settings.
+    /// The settings are checked first ([`Settings::check`]): bad ones leave the store as it was.
+    /// Check them against the data too ([`Settings::trial_data`]) before opening, so that a
+    /// study whose data are wrong is never stored.
     pub fn open(mut store: S, settings: Settings) -> Result<Study<S>> {
+        settings.check()?;
         let done = store.open(&settings)?;
         let drawn = settings.space.draw_trials(settings.seed, settings.search.configurations());
         Ok(Study { store, settings, drawn, resumed: done.len(), done })
@@ -183,25 +225,7 @@ impl<S: StudyStore> Study<S> {
     /// The training and validation sets of the trials: the first `limit` images of `data`,
     /// split (stratified) as `digits train --validation-split` splits them with the same seed.
     pub fn split(&self, data: &Dataset) -> Result<TrialData> {
-        let s = &self.settings;
-        let limited;
-        let all = match s.limit {
-            Some(n) if n < data.len() => {
-                limited = data.subset(&(0..n).collect::<Vec<_>>());
-                &limited
-            }
-            _ => data,
-        };
-        let (tr, va) = stratified_split(&all.labels, s.validation_split, s.seed)?;
-        let (train, validation) = (all.subset(&tr), all.subset(&va));
-        if train.is_empty() || validation.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{} training images are too few to hold out a validation split of {}",
-                all.len(),
-                s.validation_split
-            )));
-        }
-        Ok(TrialData { train, validation })
+        self.settings.trial_data(data)
     }
 
     /// Trains every trial the strategy asks for on `executor`, judged on a split of `data`
