@@ -64,13 +64,13 @@ fn csv_row(label: u8, cell: &str) -> String {
 #[test]
 fn csv_gz_bomb_is_refused_under_the_ceiling() {
     let t = temp_dir("csv-bomb");
-    // Rows: one more than the ceiling of 200,000 images (315 MB of text, a few hundred KB packed).
+    // Rows: one more than the ceiling of 100,000 images (157 MB of text, a few hundred KB packed).
     let rows = t.join("rows.csv.gz");
     let (header, row) = (csv_header(true), csv_row(3, "0"));
     write_gz(&rows, &[(header.as_bytes(), 1), (row.as_bytes(), digits::data::MAX_IMAGES + 1)]);
     assert!(std::fs::metadata(&rows).unwrap().len() < 4_000_000);
     let e = fails_within(60, &["data", "--data", s(&rows)]);
-    assert!(e.contains("rows.csv.gz: line 200002: refused: more than 200000 images"), "{e}");
+    assert!(e.contains("rows.csv.gz: line 100002: refused: more than 100000 images"), "{e}");
     // One endless line: refused after 64 KiB, not buffered whole.
     let line = t.join("line.csv.gz");
     write_gz(&line, &[(header.as_bytes(), 1), (&[b'0'; 1 << 20], 200)]);
@@ -80,7 +80,7 @@ fn csv_gz_bomb_is_refused_under_the_ceiling() {
     let blank = t.join("blank.csv.gz");
     write_gz(&blank, &[(header.as_bytes(), 1), (&[b'\n'; 1 << 20], 1)]);
     let e = fails_within(20, &["data", "--data", s(&blank)]);
-    assert!(e.contains("refused: more than 400000 lines"), "{e}");
+    assert!(e.contains("refused: more than 200000 lines"), "{e}");
 }
 
 fn idx_header(magic: u32, dims: &[u32]) -> Vec<u8> {
@@ -99,7 +99,7 @@ fn idx_gz_claiming_a_huge_count_is_refused_from_its_header() {
     write_gz(&images, &[(&head, 1), (&[0u8; 1 << 20], 100)]);
     write_gz(&t.join("train-labels-idx1-ubyte.gz"), &[(&idx_header(0x801, &[1]), 1), (&[1], 1)]);
     let e = fails_within(20, &["data", "--data", t.s()]);
-    assert!(e.contains("refused: header declares 1500000 images of 28x28, more than 200000 records"), "{e}");
+    assert!(e.contains("refused: header declares 1500000 images of 28x28, more than 100000 records"), "{e}");
     // A side too long, within the count.
     write_gz(&images, &[(&idx_header(0x803, &[1, 100_000, 28]), 1)]);
     let e = fails_within(20, &["data", "--data", t.s()]);
