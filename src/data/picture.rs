@@ -131,9 +131,11 @@ pub fn decode_picture(path: &Path) -> Result<DynamicImage, Error> {
 
 fn decode_within_budget(path: &Path) -> Result<(DynamicImage, Reservation), Error> {
     let file = super::open_regular(path)?;
-    let mut reader = ImageReader::new(std::io::BufReader::new(file))
-        .with_guessed_format()
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut reader = ImageReader::new(std::io::BufReader::new(file));
+    if let Ok(format) = image::ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
+    let mut reader = reader.with_guessed_format().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_PICTURE_PIXELS as u32);
     limits.max_image_height = Some(MAX_PICTURE_PIXELS as u32);
