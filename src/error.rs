@@ -94,3 +94,16 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 pub fn shown(path: &Path) -> String {
     escape_control(&path.display().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape_control("a\x1b[2Jb\n\tü"), "a\\u{1b}[2Jb\\n\\tü");
+        assert_eq!(escape_bytes(b"x\x07\xff"), "x\\u{7}\u{fffd}");
+        let e = Error::format("bad\x1bname.csv", "broken");
+        assert_eq!(e.to_string(), "bad\\u{1b}name.csv: broken");
+    }
+}
