@@ -17,8 +17,26 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each once: `digits::Error::Io` already shows its OS error after the
+/// path, so a cause whose text ends the message so far is not repeated (`{e:#}` would print
+/// "No such file or directory (os error 2)" twice). Control characters are escaped.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = digits::error::escape_control(&cause.to_string());
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -179,7 +179,7 @@ fn huge_header_in_small_file() {
         assert_err(
             read_idx_images(file).unwrap_err(),
             file,
-            &["truncated: header declares 4000000000 images of 28x28 (3136000000000 bytes)", "only 784 bytes"],
+            &["refused: header declares 4000000000 images of 28x28, more than 100000 records"],
         );
     }
     // Labels too.
@@ -187,7 +187,11 @@ fn huge_header_in_small_file() {
     f.extend([1u8; 5]);
     let l = t.join("huge-labels-idx1-ubyte.gz");
     std::fs::write(&l, gzip(&f)).unwrap();
-    assert_err(read_idx_labels(&l).unwrap_err(), &l, &["truncated: header declares 4000000000 labels", "only 5 bytes"]);
+    assert_err(
+        read_idx_labels(&l).unwrap_err(),
+        &l,
+        &["refused: header declares 4000000000 labels, more than 100000 records"],
+    );
 }
 
 #[test]

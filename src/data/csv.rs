@@ -12,7 +12,7 @@
 //! [`write_csv`] writes the same layout (with labels when given) and [`write_submission`]
 //! writes Kaggle's `ImageId,Label` answer file; both write a temporary file and rename it.
 
-use super::{MNIST_SIDE, NUM_CLASSES};
+use super::{MAX_IMAGES, MNIST_SIDE, NUM_CLASSES};
 use crate::{Error, Result};
 use csv::ByteRecord;
 use std::io::{self, Read, Write};
@@ -20,6 +20,17 @@ use std::path::Path;
 
 /// Pixels per image in the CSV layout (28 × 28).
 pub const PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
+
+/// The longest line read (a data line of 785 cells is at most about 3 KB; quotes and spaces
+/// are allowed for): a longer one is refused before the csv crate buffers it.
+pub const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// The most lines (data and blank) and bytes read from one file, decompressed: with
+/// [`MAX_IMAGES`] data lines these bound both the memory and the time a file (a `.csv.gz` bomb
+/// among them) can take.
+pub const MAX_LINES: u64 = 2 * MAX_IMAGES as u64;
+/// See [`MAX_LINES`].
+pub const MAX_BYTES: u64 = 1 << 30;
 
 /// How a header must read, for the messages about one that does not.
 const EXPECTED_HEADER: &str = "`label,pixel0,…,pixel783` (Kaggle's train.csv) or `pixel0,…,pixel783` (test.csv)";
@@ -52,7 +63,7 @@ fn at_line(path: &Path, line: u64, message: String) -> Error {
 /// Reads a Kaggle-style CSV file (see the module docs), streaming it (and decompressing a
 /// `.gz` one) rather than holding its text in memory.
 pub fn read_csv(path: &Path) -> Result<CsvImages> {
-    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let file = super::open_regular(path)?;
     if is_gz(path) {
         read_from(path, flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
     } else {
@@ -79,9 +90,34 @@ impl<R: Read> Read for Counted<R> {
         let start = self.read;
         self.breaks.extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| start + i as u64));
         self.read += n as u64;
+        self.check()?;
         Ok(n)
     }
 }
+
+impl<R> Counted<R> {
+    /// Refuses input past the ceilings ([`MAX_BYTES`], [`MAX_LINES`], [`MAX_LINE_BYTES`]), as
+    /// an [`io::Error`] carrying a [`Ceiling`] that [`Lines::error`] turns into the message.
+    fn check(&self) -> io::Result<()> {
+        let line = self.breaks.len() as u64 + 1;
+        let line_start = self.breaks.last().map_or(0, |b| b + 1);
+        let message = if self.read > MAX_BYTES {
+            format!("more than {MAX_BYTES} bytes (the most a CSV file may hold, decompressed)")
+        } else if line > MAX_LINES {
+            format!("more than {MAX_LINES} lines (the most a CSV file may hold)")
+        } else if self.read - line_start > MAX_LINE_BYTES {
+            format!("line {line} is longer than {MAX_LINE_BYTES} bytes (a data line is about 3 KB)")
+        } else {
+            return Ok(());
+        };
+        Err(io::Error::other(Ceiling(message)))
+    }
+}
+
+/// A ceiling on the input exceeded; its message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Ceiling(String);
 
 /// Records one at a time, with errors that name the file and the line.
 struct Lines<'p, R> {
@@ -138,6 +174,9 @@ impl<'p, R: Read> Lines<'p, R> {
             // Flexible byte records fail in no other way; kept rather than assumed.
             other => return Error::format(self.path, format!("unreadable CSV: {other:?}")),
         };
+        if let Some(c) = source.get_ref().and_then(|e| e.downcast_ref::<Ceiling>()) {
+            return Error::format(self.path, format!("refused: {c}"));
+        }
         // Errors from the gzip decoder mean the compressed data is bad, not that the disk failed.
         let decoder = matches!(
             source.kind(),
@@ -163,6 +202,10 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvImages> {
     let columns = PIXELS + has_label as usize;
     let mut out = CsvImages { pixels: Vec::new(), labels: has_label.then(Vec::new), count: 0 };
     while lines.next_filled(&mut record)? {
+        if out.count == MAX_IMAGES {
+            let message = format!("more than {MAX_IMAGES} images (the most a data file may hold)");
+            return Err(lines.at(&record, format!("refused: {message}")));
+        }
         push_row(&record, columns, &mut out, |message| lines.at(&record, message))?;
         out.count += 1;
     }
@@ -222,6 +265,9 @@ fn push_row(record: &ByteRecord, columns: usize, out: &mut CsvImages, bad: impl 
         let column = || format!("column {} (pixel{i})", i + 1 + first);
         match (parse_small(cell), parse_number(cell)) {
             (Some(v), _) if v <= 255 => out.pixels.push(v as u8),
+            (_, Some(v)) if v.fract() != 0.0 => {
+                return Err(bad(format!("{}: {v} is not a whole number (grey levels are 0-255)", column())));
+            }
             (_, Some(v)) => return Err(bad(format!("{}: {v} is outside 0-255", column()))),
             (_, None) => return Err(bad(format!("{}: `{}` is not a whole number", column(), show(cell)))),
         }
@@ -232,9 +278,10 @@ fn push_row(record: &ByteRecord, columns: usize, out: &mut CsvImages, bad: impl 
     Ok(())
 }
 
-/// Shortens a cell for an error message (a binary file could hold a megabyte "cell").
+/// Shortens a cell for an error message (a binary file could hold a megabyte "cell") and
+/// escapes its control characters (an escape sequence must not reach the terminal).
 fn show(cell: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&cell[..cell.len().min(20)]).into_owned();
+    let s = crate::error::escape_bytes(&cell[..cell.len().min(20)]);
     if cell.len() > 20 { format!("{s}…") } else { s }
 }
 

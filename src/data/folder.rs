@@ -4,7 +4,9 @@
 //! by extension; other files, hidden files and other subfolders are ignored, so a README or a
 //! `.DS_Store` does no harm). Every picture is prepared by [`super::picture::preprocess`] into
 //! the 28×28 MNIST form. Files are taken in sorted order, so the same folder always gives the
-//! same data set; a picture that cannot be used is an error naming it.
+//! same data set; a picture that cannot be used is an error naming it. A picture (or a digit
+//! subfolder) that is a symbolic link leading out of the folder is refused: a folder from
+//! elsewhere must not make digits read `/etc/passwd` or another user's files.
 
 use super::picture::{has_picture_extension, load_picture};
 use super::{Dataset, MNIST_SIDE, NUM_CLASSES};
@@ -23,6 +25,7 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, Error> {
     if !dir.is_dir() {
         return Err(Error::NotFound { path: dir.to_path_buf(), message: "no such directory".into() });
     }
+    let root = dir.canonicalize().map_err(Error::io(dir))?;
     let mut files = Vec::new();
     for digit in 0..NUM_CLASSES {
         let sub = dir.join(digit.to_string());
@@ -35,6 +38,7 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, Error> {
             let path = entry.map_err(io)?.path();
             let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if !hidden && path.is_file() && has_picture_extension(&path) {
+                check_inside(&root, &path)?;
                 names.push(path);
             }
         }
@@ -48,6 +52,17 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, Error> {
         });
     }
     Ok(files)
+}
+
+/// Refuses `path` when, links followed, it lies outside the folder `root` (canonical).
+fn check_inside(root: &Path, path: &Path) -> Result<(), Error> {
+    let real = path.canonicalize().map_err(Error::io(path))?;
+    if real.starts_with(root) {
+        return Ok(());
+    }
+    let message =
+        format!("refused: a symbolic link leading out of the picture folder (to {})", crate::error::shown(&real));
+    Err(Error::format(path, message))
 }
 
 /// Loads a picture folder as a [`Dataset`] of 28×28 images (preprocessed in parallel). The

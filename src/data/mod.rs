@@ -76,6 +76,18 @@ pub const MNIST_SIDE: usize = 28;
 /// Number of digit classes (labels are `0..=9`).
 pub const NUM_CLASSES: usize = 10;
 
+/// The most images (or labels) one data file may hold: an IDX file's count, a CSV file's data
+/// lines. MNIST has 70,000, Kaggle's train.csv 42,000; at this ceiling the images take 78 MB as
+/// bytes and 314 MB as the `f32` inputs (a command may hold two copies), so a file claiming more
+/// (a decompression bomb, a corrupt header) is refused before it can take more than 1 GiB.
+pub const MAX_IMAGES: usize = 100_000;
+
+/// The largest image side an IDX file may declare, and the most pixel bytes it may hold in all
+/// (the bytes of [`MAX_IMAGES`] 28×28 images).
+pub const MAX_IDX_SIDE: usize = 4096;
+/// See [`MAX_IDX_SIDE`].
+pub const MAX_IDX_PIXEL_BYTES: usize = MAX_IMAGES * MNIST_SIDE * MNIST_SIDE;
+
 /// The directory used when neither `--data` nor `DIGITS_DATA` is given.
 pub const DEFAULT_DATA_DIR: &str = "data/mnist";
 
@@ -300,6 +312,23 @@ pub fn load_csv(path: &Path) -> Result<Dataset> {
         cols: MNIST_SIDE,
         source: path.display().to_string(),
     })
+}
+
+/// Opens `path` for reading if it is a regular file (symbolic links followed); a FIFO, socket,
+/// device or directory is an error, not a read that may block for ever. The file is opened
+/// without blocking and its type checked on the open file, so nothing can be swapped in between.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(Error::io(path))?;
+    let kind = file.metadata().map_err(Error::io(path))?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+        return Err(Error::format(path, format!("{what}: refused, a data file or picture must be a regular file")));
+    }
+    Ok(file)
 }
 
 /// What a `--data` path names.

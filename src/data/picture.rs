@@ -80,21 +80,86 @@ pub fn has_picture_extension(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
+/// The most pixels a picture may have (e.g. 5000 × 5000; a 24-megapixel photo fits). Checked
+/// from the header, before anything is decoded.
+pub const MAX_PICTURE_PIXELS: u64 = 25_000_000;
+
+/// Bytes of memory a picture may take per pixel while it is read and prepared: the decoded
+/// image (up to 8, 16-bit RGBA), its grey levels with alpha (8) and the scaled-down copy (4),
+/// with room to spare.
+const BYTES_PER_PIXEL: u64 = 24;
+
+/// Memory that the pictures being decoded at one time may take in all (pictures are prepared
+/// in parallel): one picture of [`MAX_PICTURE_PIXELS`] fits alone, small ones many at a time.
+pub const PICTURE_MEMORY_BUDGET: u64 = MAX_PICTURE_PIXELS * BYTES_PER_PIXEL;
+
+/// The memory reserved by the pictures being decoded now, shared by every thread.
+static IN_USE: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A share of [`PICTURE_MEMORY_BUDGET`], given back when dropped.
+struct Reservation(u64);
+
+impl Reservation {
+    /// Waits until `bytes` (at most the budget) fit beside what other threads hold.
+    fn take(bytes: u64) -> Reservation {
+        let bytes = bytes.min(PICTURE_MEMORY_BUDGET);
+        let mut used = IN_USE.lock().unwrap_or_else(|p| p.into_inner());
+        while *used + bytes > PICTURE_MEMORY_BUDGET {
+            used = RELEASED.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += bytes;
+        Reservation(bytes)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut used = IN_USE.lock().unwrap_or_else(|p| p.into_inner());
+        *used -= self.0;
+        RELEASED.notify_all();
+    }
+}
+
 /// Decodes the picture file at `path`; the format is recognised from the content (the
-/// extension only when the content says nothing).
+/// extension only when the content says nothing). The size in the header is checked against
+/// [`MAX_PICTURE_PIXELS`] before decoding, and decoding waits for its share of
+/// [`PICTURE_MEMORY_BUDGET`]. A FIFO or other non-regular file is refused unopened.
 pub fn decode_picture(path: &Path) -> Result<DynamicImage, Error> {
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    reader.decode().map_err(|e| Error::Format {
+    decode_within_budget(path).map(|(img, _)| img)
+}
+
+fn decode_within_budget(path: &Path) -> Result<(DynamicImage, Reservation), Error> {
+    let file = super::open_regular(path)?;
+    let mut reader = ImageReader::new(std::io::BufReader::new(file));
+    if let Ok(format) = image::ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
+    let mut reader = reader.with_guessed_format().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PICTURE_PIXELS as u32);
+    limits.max_image_height = Some(MAX_PICTURE_PIXELS as u32);
+    limits.max_alloc = Some(MAX_PICTURE_PIXELS * 8);
+    reader.limits(limits);
+    let bad = |e: image::ImageError| Error::Format {
         path: path.to_path_buf(),
         message: match e {
             image::ImageError::Unsupported(u) => {
                 format!("not a supported image ({u}); expected PNG, JPEG, BMP, GIF or WebP")
             }
+            image::ImageError::Limits(l) => format!("refused: {l}"),
             e => format!("cannot decode the image: {e}"),
         },
-    })
+    };
+    let decoder = reader.into_decoder().map_err(bad)?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_PICTURE_PIXELS {
+        let message = format!("refused: the image is {w}x{h}, more than {MAX_PICTURE_PIXELS} pixels");
+        return Err(Error::format(path, message));
+    }
+    let reservation = Reservation::take(pixels * BYTES_PER_PIXEL);
+    Ok((DynamicImage::from_decoder(decoder).map_err(bad)?, reservation))
 }
 
 /// Reads the picture at `path` and preprocesses it ([`preprocess`]): 784 values in `[0, 1]`.
@@ -102,7 +167,8 @@ pub fn decode_picture(path: &Path) -> Result<DynamicImage, Error> {
 /// Errors name the file: it cannot be read or decoded ([`Error::Io`], [`Error::Format`]),
 /// or it holds no ink ([`Error::Format`] with [`PictureError`]'s message).
 pub fn load_picture(path: &Path) -> Result<Vec<f32>, Error> {
-    let img = decode_picture(path)?;
+    // The reservation is held until the picture is prepared (the work copies are the memory).
+    let (img, _reservation) = decode_within_budget(path)?;
     preprocess(&img).map_err(|e| Error::Format { path: path.to_path_buf(), message: e.to_string() })
 }
 

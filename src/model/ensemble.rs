@@ -96,13 +96,48 @@ pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
             message: format!("not a {FORMAT} file of version ≤ {FORMAT_VERSION} with at least one member"),
         });
     }
+    if ens.tta > MAX_TTA {
+        let message = format!("tta {} is more test-time augmented copies than allowed (at most {MAX_TTA})", ens.tta);
+        return Err(Error::format(file, message));
+    }
     let mut members = Vec::new();
-    for m in &ens.members {
-        members.push(load_model(&dir.join(m))?.1);
+    for (i, m) in ens.members.iter().enumerate() {
+        let member = confined_member(dir, m)
+            .map_err(|problem| Error::format(&file, format!("member {i} `{}`: {problem}", crate::error::shown(m))))?;
+        members.push(load_member(&member)?);
     }
     check_members(&members, &file)?;
     let e = Ensemble { members, tta: ens.tta, tta_augment: ens.tta_augment };
     Ok((ens, e))
+}
+
+/// Member path `member` of the ensemble in `dir`, if it is relative and stays inside `dir`
+/// (no `..`, no symbolic link leading out); else what is wrong with it.
+fn confined_member(dir: &Path, member: &Path) -> Result<PathBuf, String> {
+    use std::path::Component;
+    if !member.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err("refused: member paths must be relative, inside the ensemble's directory, without `..`".into());
+    }
+    let path = dir.join(member);
+    let root = dir.canonicalize().map_err(|e| format!("cannot resolve the ensemble's directory: {e}"))?;
+    match path.canonicalize() {
+        Ok(real) if real.starts_with(&root) => Ok(path),
+        Ok(_) => Err("refused: a symbolic link leading out of the ensemble's directory".into()),
+        Err(_) => Err("the member's directory does not exist".into()),
+    }
+}
+
+/// Loads one member (a run directory): a missing directory and a nested ensemble are told
+/// apart from a directory without a model.
+fn load_member(run: &Path) -> Result<Network, Error> {
+    if !run.is_dir() {
+        return Err(Error::NotFound { path: run.into(), message: "no such directory (a member must be a run)".into() });
+    }
+    if EnsembleDir::is_ensemble(run) {
+        let message = "is an ensemble; members must be single trained models (ensembles do not nest)";
+        return Err(Error::format(run, message));
+    }
+    Ok(load_model(run)?.1)
 }
 
 fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
@@ -135,7 +170,7 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
     if tta > MAX_TTA {
         return Err(Error::invalid(format!("--tta {tta} is more copies than helps; use at most {MAX_TTA}")));
     }
-    let members: Vec<Network> = runs.iter().map(|r| load_model(r).map(|m| m.1)).collect::<Result<_, _>>()?;
+    let members: Vec<Network> = runs.iter().map(|r| load_member(r)).collect::<Result<_, _>>()?;
     check_members(&members, out)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
