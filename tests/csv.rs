@@ -82,8 +82,8 @@ fn trains_and_evaluates_on_a_labelled_csv_file() {
     let out = ok(&[&args[..], &["--validation-split", "0.2"]].concat());
     assert!(out.contains("2400 training images"), "{out}");
     assert!(out.contains("validation: loss"), "{out}");
-    // --test-data scores it on the real test set as well.
-    let out = ok(&[&args[..], &["--test-data", s(&mnist())]].concat());
+    // --test-data scores it on the real test set as well (a second run into the same directory).
+    let out = ok(&[&args[..], &["--test-data", s(&mnist()), "--overwrite"]].concat());
     let line = out.lines().find(|l| l.starts_with("test: ")).expect(&out);
     assert!(line.contains("/10000)"), "{line}");
     let eval: serde_json::Value =
