@@ -180,7 +180,7 @@ pub fn prepare_ensemble(out: &Path, members: &[PathBuf], overwrite: bool) -> Res
     }
     // The old ensemble goes only when the new one's members load.
     for m in members {
-        crate::model::load_model(m)?;
+        crate::model::ensemble::load_member(m)?;
     }
     // The description goes first, so a half-replaced ensemble is never loadable.
     for name in ours {

@@ -129,7 +129,7 @@ fn confined_member(dir: &Path, member: &Path) -> Result<PathBuf, String> {
 
 /// Loads one member (a run directory): a missing directory and a nested ensemble are told
 /// apart from a directory without a model.
-fn load_member(run: &Path) -> Result<Network, Error> {
+pub fn load_member(run: &Path) -> Result<Network, Error> {
     if !run.is_dir() {
         return Err(Error::NotFound { path: run.into(), message: "no such directory (a member must be a run)".into() });
     }
