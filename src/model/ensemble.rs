@@ -102,8 +102,11 @@ pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
     }
     let mut members = Vec::new();
     for (i, m) in ens.members.iter().enumerate() {
-        let member = confined_member(dir, m)
-            .map_err(|problem| Error::format(&file, format!("member {i} `{}`: {problem}", crate::error::shown(m))))?;
+        let member = confined_member(dir, m).map_err(|problem| Error::Record {
+            path: file.clone(),
+            record: format!("member {i} `{}`", crate::error::shown(m)),
+            message: problem.to_string(),
+        })?;
         members.push(load_member(&member)?);
     }
     check_members(&members, &file)?;
@@ -113,18 +116,31 @@ pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
 
 /// Member path `member` of the ensemble in `dir`, if it is relative and stays inside `dir`
 /// (no `..`, no symbolic link leading out); else what is wrong with it.
-fn confined_member(dir: &Path, member: &Path) -> Result<PathBuf, String> {
+fn confined_member(dir: &Path, member: &Path) -> Result<PathBuf, MemberProblem> {
     use std::path::Component;
     if !member.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err("refused: member paths must be relative, inside the ensemble's directory, without `..`".into());
+        return Err(MemberProblem::NotRelative);
     }
     let path = dir.join(member);
-    let root = dir.canonicalize().map_err(|e| format!("cannot resolve the ensemble's directory: {e}"))?;
+    let root = dir.canonicalize().map_err(MemberProblem::Root)?;
     match path.canonicalize() {
         Ok(real) if real.starts_with(&root) => Ok(path),
-        Ok(_) => Err("refused: a symbolic link leading out of the ensemble's directory".into()),
-        Err(_) => Err("the member's directory does not exist".into()),
+        Ok(_) => Err(MemberProblem::LinkOut),
+        Err(_) => Err(MemberProblem::Missing),
     }
+}
+
+/// What can be wrong with a member path of `ensemble.json`.
+#[derive(Debug, thiserror::Error)]
+enum MemberProblem {
+    #[error("refused: member paths must be relative, inside the ensemble's directory, without `..`")]
+    NotRelative,
+    #[error("cannot resolve the ensemble's directory: {0}")]
+    Root(std::io::Error),
+    #[error("refused: a symbolic link leading out of the ensemble's directory")]
+    LinkOut,
+    #[error("the member's directory does not exist")]
+    Missing,
 }
 
 /// Loads one member (a run directory): a missing directory and a nested ensemble are told
