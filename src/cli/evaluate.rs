@@ -2,9 +2,8 @@
 
 use super::common::{DataArgs, init_threads, load_classifier};
 use digits::data::Split;
-use digits::eval::{Metrics, evaluate};
+use digits::eval::evaluate;
 use digits::model::classifier::BATCH;
-use digits::model::{Classify, check_model};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -29,10 +28,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads)?;
     let mut model = load_classifier(&a.model)?;
     let test = a.data.load(Split::Test)?;
-    check_model(&model, Some(&test), "evaluating the model")?;
-    // Warm the workspaces once so the timing is of steady-state inference.
-    let warm = test.images.len().min(BATCH * model.input_shape().len());
-    model.predict_proba(&test.images[..warm], BATCH);
+    // Warm the workspaces once (and check the model against the data) so the timing is of
+    // steady-state inference.
+    let first: Vec<usize> = (0..test.len().min(BATCH)).collect();
+    evaluate(&mut model, &test.subset(&first))?;
     let mut seconds = f64::INFINITY;
     let mut e = None;
     for _ in 0..a.repeat.max(1) {
@@ -41,7 +40,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seconds = seconds.min(start.elapsed().as_secs_f64());
     }
     let e = e.expect("at least one pass");
-    let metrics = Metrics::compute(&test.labels, &e.predicted, model.classes(), Some(e.loss));
+    let metrics = e.metrics(&test);
     if a.json {
         let mut v = serde_json::to_value(&metrics)?;
         v["inference_seconds"] = serde_json::json!(seconds);

@@ -146,7 +146,7 @@ pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<
     let history = read_history(dir)?;
     let info = read_run_info(dir)?;
     let e = crate::eval::evaluate(&mut model, test)?;
-    let metrics = Metrics::compute(&test.labels, &e.predicted, crate::model::Classify::classes(&model), Some(e.loss));
+    let metrics = e.metrics(test);
     let (members, tta) = match &model {
         Classifier::Single(..) => (Vec::new(), 0),
         Classifier::Ensemble(file, _) => {

@@ -9,7 +9,7 @@ use super::run::{DataPrint, Run, RunInfo, Scored, read_data_prints, write_histor
 use crate::data::Dataset;
 use crate::data::split::stratified_split;
 use crate::engine::Network;
-use crate::eval::{Evaluation, Metrics, evaluate};
+use crate::eval::{Evaluation, evaluate};
 use crate::layout::RunDir;
 use crate::lock::{DirLock, prepare_new_run};
 use crate::model::{ModelSpec, check_model, save_model};
@@ -292,7 +292,7 @@ impl Trainer {
             report: None,
         };
         if let (Some((name, set)), Some(e)) = (scored, evaluation) {
-            let metrics = Metrics::compute(&set.labels, &e.predicted, run.network.outputs(), Some(e.loss));
+            let metrics = e.metrics(set);
             atomic::write_json(&out.metrics_json(), &metrics)?;
             run.scored = Some(Scored::new(name, set, &e));
             run.metrics = Some(metrics);
