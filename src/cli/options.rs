@@ -2,8 +2,9 @@
 //! [`TrainOptions`](digits::train::TrainOptions) in one step; the defaults shown in the help
 //! are the library's.
 
+use digits::engine::Loss;
 use digits::model::presets;
-use digits::train::callbacks::{Monitor, ReduceLrOnPlateau};
+use digits::train::callbacks::{EarlyStopping, Monitor, ReduceLrOnPlateau};
 use digits::train::options::{
     AugmentOverrides, DEFAULT_BATCH_SIZE, DEFAULT_ELASTIC_SIGMA, DEFAULT_EPOCHS, DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE,
     EarlyStoppingOptions, ReduceLrOptions,
@@ -36,7 +37,7 @@ pub struct TrainOpts {
     #[arg(long)]
     nesterov: bool,
     /// sparse_categorical_crossentropy or categorical_crossentropy
-    #[arg(long, default_value = "sparse_categorical_crossentropy")]
+    #[arg(long, default_value = Loss::default().name())]
     loss: String,
     #[arg(long, help = format!("Learning-rate schedule: constant, cosine (to 0 over the run), one-cycle, or \
         step[:EVERY[:FACTOR]] (×FACTOR every EVERY epochs; default step:5:0.5) [default: {DEFAULT_SCHEDULE}]"))]
@@ -95,10 +96,10 @@ pub struct CallbackArgs {
     #[arg(long, value_name = "N", help_heading = "Callbacks")]
     early_stopping: Option<usize>,
     /// What early stopping watches: val_loss, val_accuracy, loss or accuracy
-    #[arg(long, value_name = "M", default_value = "val_loss", help_heading = "Callbacks")]
+    #[arg(long, value_name = "M", default_value = EarlyStopping::default().monitor.name(), help_heading = "Callbacks")]
     early_stopping_monitor: String,
     /// Smallest change that counts as an improvement for early stopping
-    #[arg(long, value_name = "D", default_value_t = 0.0, help_heading = "Callbacks")]
+    #[arg(long, value_name = "D", default_value_t = EarlyStopping::default().min_delta, help_heading = "Callbacks")]
     early_stopping_min_delta: f64,
     /// When stopping early, go back to the best epoch's weights
     #[arg(long, help_heading = "Callbacks")]
@@ -108,7 +109,7 @@ pub struct CallbackArgs {
     #[arg(long, value_name = "N", help_heading = "Callbacks")]
     reduce_lr: Option<usize>,
     /// What ReduceLROnPlateau watches: val_loss, val_accuracy, loss or accuracy
-    #[arg(long, value_name = "M", default_value = "val_loss", help_heading = "Callbacks")]
+    #[arg(long, value_name = "M", default_value = ReduceLrOnPlateau::default().monitor.name(), help_heading = "Callbacks")]
     reduce_lr_monitor: String,
     #[arg(long, value_name = "F", default_value_t = ReduceLrOnPlateau::default().factor, help_heading = "Callbacks")]
     reduce_lr_factor: f64,

@@ -15,6 +15,16 @@ pub enum Loss {
     CategoricalCrossentropy,
 }
 
+impl Loss {
+    /// The name Keras (and `--loss`) gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            Loss::CategoricalCrossentropy => "categorical_crossentropy",
+        }
+    }
+}
+
 impl std::str::FromStr for Loss {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
