@@ -35,7 +35,7 @@
 //! [`eval`] judges a model, and [`report`] draws charts and the HTML report. Beside them:
 //! [`tune`] searches hyper-parameters through a study store and an executor (the seams for
 //! other storage and other machines), [`layout`] names every file a run, an ensemble or a
-//! study leaves, [`atomic`] writes them, [`lock`] keeps one writer per directory, and [`Error`]
+//! study leaves, [`atomic`] writes them, [`input`] reads what others wrote, [`lock`] keeps one writer per directory, and [`Error`]
 //! is the one error type.
 //!
 //! Progress reaches the caller through callbacks (`&mut dyn FnMut(Event)`, or
@@ -46,6 +46,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod input;
 pub mod layout;
 pub mod lock;
 pub mod model;

@@ -147,7 +147,7 @@ fn unknown_model_and_missing_data_are_clear_errors() {
     let out = digits(&["evaluate", "--model", "/nonexistent/run"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("model.json is missing"), "{err}");
+    assert!(err.contains("/nonexistent/run: no such model directory"), "{err}");
 }
 
 #[test]

@@ -59,7 +59,7 @@ pub fn init_threads(threads: Option<usize>) -> anyhow::Result<usize> {
     Ok(digits::engine::threads())
 }
 
-/// Loads a run directory or an ensemble directory.
+/// Loads a run directory or an ensemble directory (the library's errors name the file).
 pub fn load_classifier(dir: &Path) -> anyhow::Result<Classifier> {
-    Classifier::load(dir).with_context(|| format!("loading the model in {}", dir.display()))
+    Classifier::load(dir).context("loading the model")
 }

@@ -26,37 +26,68 @@ pub struct Cli {
     command: Command,
 }
 
+// Every command takes negative numbers as values, so that `--lr -1` is answered by the range
+// check ("--lr must be a positive number") rather than clap's "unexpected argument".
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model (a preset or a model file) and save it in a run directory.
+    #[command(allow_negative_numbers = true)]
     Train(train::Args),
     /// Evaluate a trained model on the test set: loss, accuracy, per-class metrics, confusion matrix.
+    #[command(allow_negative_numbers = true)]
     Evaluate(evaluate::Args),
     /// Predict digits in pictures (PNG, JPEG, BMP, GIF, WebP), IDX or CSV images; write a Kaggle submission.
+    #[command(allow_negative_numbers = true)]
     Predict(predict::Args),
     /// Stratified k-fold cross-validation: accuracy per fold, mean and standard deviation.
+    #[command(allow_negative_numbers = true)]
     Cv(cv::Args),
     /// Write the data set as Kaggle CSV or MNIST IDX files.
+    #[command(allow_negative_numbers = true)]
     ExportData(export_data::Args),
     /// Draw a grid of augmented versions of a few training digits (PNG).
+    #[command(allow_negative_numbers = true)]
     AugmentPreview(augment_preview::Args),
     /// Average several trained models (optionally with test-time augmentation) into one.
+    #[command(allow_negative_numbers = true)]
     Ensemble(ensemble::Args),
     /// List the preset models.
+    #[command(allow_negative_numbers = true)]
     Models(models::Args),
     /// Write the HTML report of a run (model, settings, history, metrics, every chart).
+    #[command(allow_negative_numbers = true)]
     Report(report::Args),
     /// Overlay the learning curves of several runs (PNG and SVG).
+    #[command(allow_negative_numbers = true)]
     Compare(compare::Args),
     /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
+    #[command(allow_negative_numbers = true)]
     Data(data::Args),
     /// Search hyper-parameters (random or Hyperband) over a search-space file; resumable.
+    #[command(allow_negative_numbers = true)]
     Tune(tune::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+}
+
+/// Parses the command line; a train's arguments also learn which flags were typed (to tell
+/// `--resume RUN --seed 0` from `--resume RUN`, which the values alone cannot).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Train(a), Some(("train", m)), Some(train)) =
+        (&mut cli.command, matches.subcommand(), command.find_subcommand("train"))
+    {
+        // Flattened structs show up among the ids as groups: keep the arguments only.
+        let typed = train.get_arguments().map(|arg| arg.get_id().as_str());
+        a.typed = typed.filter(|id| m.value_source(id) == Some(ValueSource::CommandLine)).map(String::from).collect();
+    }
+    cli
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

@@ -43,13 +43,10 @@ pub struct Args {
     #[arg(long, requires = "resume")]
     #[serde(skip)]
     force: bool,
-}
-
-/// `Args` parsed from no flags at all, to see which flags were given.
-#[derive(clap::Parser)]
-struct Blank {
-    #[command(flatten)]
-    args: Args,
+    /// The flags typed on the command line (their ids), filled in by `cli::parse`.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub typed: Vec<String>,
 }
 
 impl Args {
@@ -68,13 +65,13 @@ impl Args {
 /// The arguments of the run in `dir` (`args.json`), with the flags given now that a resumed run
 /// can honour: `--epochs` (train further), `--force`. Any other flag is an error naming it.
 fn resumed_args(given: &Args, dir: &Path) -> anyhow::Result<Args> {
-    let mut changed = Vec::new();
-    let blank = <Blank as clap::Parser>::try_parse_from(["train"])?.args;
-    flags_given(&serde_json::to_value(given)?, &serde_json::to_value(&blank)?, &mut changed);
-    changed.retain(|f| f != "--epochs");
-    if given.overwrite {
-        changed.push("--overwrite".into());
-    }
+    let honoured = ["resume", "epochs", "force"];
+    let changed: Vec<String> = given
+        .typed
+        .iter()
+        .filter(|id| !honoured.contains(&id.as_str()))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
     if !changed.is_empty() {
         bail!(
             "--resume continues the run in {} with the settings and data it was started with, so it cannot honour {}; only --epochs (to train further) and --force may be given with it",
@@ -93,18 +90,6 @@ fn resumed_args(given: &Args, dir: &Path) -> anyhow::Result<Args> {
     args.out = Some(dir.to_path_buf());
     args.force = given.force;
     Ok(args)
-}
-
-/// The flags (`--name`) whose values in `given` differ from `blank`'s, the arguments' JSON.
-fn flags_given(given: &serde_json::Value, blank: &serde_json::Value, out: &mut Vec<String>) {
-    let (Some(given), Some(blank)) = (given.as_object(), blank.as_object()) else { return };
-    for (k, v) in given {
-        match blank.get(k) {
-            Some(b) if v.is_object() && b.is_object() => flags_given(v, b, out),
-            Some(b) if b == v => {}
-            _ => out.push(format!("--{}", k.replace('_', "-"))),
-        }
-    }
 }
 
 /// A new run's data paths, made absolute so that `--resume` from anywhere reads the same files.

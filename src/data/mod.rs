@@ -314,22 +314,7 @@ pub fn load_csv(path: &Path) -> Result<Dataset> {
     })
 }
 
-/// Opens `path` for reading if it is a regular file (symbolic links followed); a FIFO, socket,
-/// device or directory is an error, not a read that may block for ever. The file is opened
-/// without blocking and its type checked on the open file, so nothing can be swapped in between.
-pub fn open_regular(path: &Path) -> Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(Error::io(path))?;
-    let kind = file.metadata().map_err(Error::io(path))?.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
-        return Err(Error::format(path, format!("{what}: refused, a data file or picture must be a regular file")));
-    }
-    Ok(file)
-}
+pub use crate::input::open_regular;
 
 /// What a `--data` path names.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -87,9 +87,7 @@ impl Classify for Ensemble {
 /// Loads the ensemble directory `dir` (see [`crate::layout::EnsembleDir`]).
 pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
     let file = EnsembleDir::new(dir).ensemble_json();
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
-    let ens: EnsembleFile =
-        serde_json::from_str(&text).map_err(|e| Error::Format { path: file.clone(), message: e.to_string() })?;
+    let ens: EnsembleFile = crate::input::read_json(&file)?;
     if ens.format != FORMAT || ens.format_version > FORMAT_VERSION || ens.members.is_empty() {
         return Err(Error::Format {
             path: file,

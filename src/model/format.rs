@@ -58,7 +58,17 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Err
 
 /// Loads a model saved by [`save_model`] from directory `dir` (or from its `model.json`).
 pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
-    let dir = if dir.is_file() { dir.parent().unwrap_or(Path::new(".")) } else { dir };
+    let given_json = dir.file_name().is_some_and(|n| n == MODEL_JSON);
+    let dir = if given_json && dir.is_file() { dir.parent().unwrap_or(Path::new(".")) } else { dir };
+    if dir.is_file() {
+        return Err(Error::format(
+            dir,
+            "a file, not a model directory (give the directory `digits train --out` or `digits ensemble --out` wrote)",
+        ));
+    }
+    if !dir.exists() {
+        return Err(Error::NotFound { path: dir.into(), message: "no such model directory".into() });
+    }
     let json_path = dir.join(MODEL_JSON);
     if !json_path.exists() {
         return Err(Error::Format {
@@ -68,9 +78,7 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
             ),
         });
     }
-    let text = std::fs::read_to_string(&json_path).map_err(|source| Error::Io { path: json_path.clone(), source })?;
-    let saved: SavedModel =
-        serde_json::from_str(&text).map_err(|e| Error::Format { path: json_path.clone(), message: e.to_string() })?;
+    let saved: SavedModel = crate::input::read_json(&json_path)?;
     if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
         return Err(Error::Format {
             path: json_path,
@@ -83,25 +91,38 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
     let mut net = saved.spec.build(0).map_err(|e| Error::format(&json_path, e.to_string()))?;
     super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
     let weights_path = dir.join(WEIGHTS);
-    let data = std::fs::read(&weights_path).map_err(|source| Error::Io { path: weights_path.clone(), source })?;
-    let bad = |message: String| Error::Format { path: weights_path.clone(), message };
-    let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (t, nt) = net.param_counts();
+    let data = read_safetensors(&weights_path, t + nt)?;
+    let st = deserialize(&weights_path, &data)?;
     for (key, p) in net.named_params_mut() {
-        let t = st.tensor(&key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor '{key}' has type {:?}, expected F32", t.dtype())));
-        }
-        if t.shape() != p.shape.as_slice() {
-            return Err(bad(format!("tensor '{key}' has shape {:?}, the architecture needs {:?}", t.shape(), p.shape)));
-        }
-        for (v, b) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        if !all_finite(&p.value) {
-            return Err(bad(format!(
-                "tensor '{key}' holds NaN or infinite values (the training diverged); train it again with a lower --lr"
-            )));
-        }
+        p.value = tensor_f32(&weights_path, &st, &key, &p.shape)?;
     }
     Ok((saved, net))
+}
+
+/// The bytes of the safetensors file `path`, which should hold `values` f32 values: refused
+/// unread when it is larger than they and a generous header could make it.
+pub(crate) fn read_safetensors(path: &Path, values: usize) -> Result<Vec<u8>, Error> {
+    crate::input::read_capped(path, (values as u64).saturating_mul(4).saturating_add(crate::input::MAX_TEXT_BYTES))
+}
+
+/// `data` (read from `path`) as safetensors.
+pub(crate) fn deserialize<'a>(path: &Path, data: &'a [u8]) -> Result<SafeTensors<'a>, Error> {
+    SafeTensors::deserialize(data).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))
+}
+
+/// Tensor `key` of `st` (read from `path`), which must be F32 of `shape` and finite.
+pub(crate) fn tensor_f32(path: &Path, st: &SafeTensors, key: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
+    let bad = |message: String| Error::format(path, message);
+    let t = st.tensor(key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
+    if t.dtype() != Dtype::F32 || t.shape() != shape {
+        return Err(bad(format!("tensor '{key}' is {:?} {:?}, the model needs F32 {shape:?}", t.dtype(), t.shape())));
+    }
+    let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if !all_finite(&values) {
+        return Err(bad(format!(
+            "tensor '{key}' holds NaN or infinite values (the training diverged); train it again with a lower --lr"
+        )));
+    }
+    Ok(values)
 }

@@ -130,14 +130,8 @@ impl ModelSpec {
 
     /// Reads a model file (`.toml` or `.json`).
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let spec: ModelSpec = if is_json {
-            serde_json::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?
-        } else {
-            toml::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?
-        };
-        let mut spec = spec;
+        let mut spec: ModelSpec = if is_json { crate::input::read_json(path)? } else { crate::input::read_toml(path)? };
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }

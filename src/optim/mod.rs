@@ -46,6 +46,15 @@ impl OptimizerConfig {
         }
     }
 
+    /// The momentum, for the optimizers that have one.
+    pub fn momentum(&self) -> Option<f32> {
+        match self {
+            OptimizerConfig::Sgd(c) => Some(c.momentum),
+            OptimizerConfig::Rmsprop(c) => Some(c.momentum),
+            OptimizerConfig::Adam(_) => None,
+        }
+    }
+
     pub fn set_lr(&mut self, lr: f32) {
         match self {
             OptimizerConfig::Sgd(c) => c.lr = lr,

@@ -9,6 +9,7 @@
 use super::fit::Progress;
 use crate::Error;
 use crate::engine::Network;
+use crate::model::format::{deserialize, read_safetensors, tensor_f32};
 use crate::optim::Optimizer;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -52,9 +53,10 @@ pub fn save_checkpoint(path: &Path, net: &Network, opt: &Optimizer, progress: &P
 /// Restores `net` (whose architecture must match) and `opt` from the checkpoint at `path`, and
 /// returns the run's progress.
 pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<Progress, Error> {
-    let data = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let (t, nt) = net.param_counts();
+    let data = read_safetensors(path, t.saturating_mul(3).saturating_add(nt))?;
     let bad = |message: String| Error::Format { path: path.into(), message };
-    let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let st = deserialize(path, &data)?;
     let (_, header) =
         SafeTensors::read_metadata(&data).map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
     let meta_text = header
@@ -66,13 +68,7 @@ pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> R
     if meta.version > VERSION {
         return Err(bad(format!("checkpoint version {} is newer than this digits reads ({VERSION})", meta.version)));
     }
-    let read = |key: &str, shape: &[usize]| -> Result<Vec<f32>, Error> {
-        let t = st.tensor(key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
-        if t.dtype() != Dtype::F32 || t.shape() != shape {
-            return Err(bad(format!("tensor '{key}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape())));
-        }
-        Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-    };
+    let read = |key: &str, shape: &[usize]| tensor_f32(path, &st, key, shape);
     for (key, p) in net.named_params_mut() {
         let shape = p.shape.clone();
         p.value.copy_from_slice(&read(&key, &shape)?);
@@ -92,22 +88,8 @@ pub fn load_checkpoint(path: &Path, net: &mut Network, opt: &mut Optimizer) -> R
 
 /// The parameters stored in a checkpoint, in the network's order (for restoring best weights).
 pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<Vec<f32>>, Error> {
-    let data = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
-    let bad = |message: String| Error::Format { path: path.into(), message };
-    let st = SafeTensors::deserialize(&data).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    net.named_params()
-        .iter()
-        .map(|(key, p)| {
-            let t = st.tensor(key).map_err(|_| bad(format!("tensor '{key}' is missing")))?;
-            if t.shape() != p.shape.as_slice() || t.dtype() != Dtype::F32 {
-                return Err(bad(format!(
-                    "tensor '{key}' is {:?} {:?}, the model needs F32 {:?}",
-                    t.dtype(),
-                    t.shape(),
-                    p.shape
-                )));
-            }
-            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-        })
-        .collect()
+    let (t, nt) = net.param_counts();
+    let data = read_safetensors(path, t.saturating_mul(3).saturating_add(nt))?;
+    let st = deserialize(path, &data)?;
+    net.named_params().iter().map(|(key, p)| tensor_f32(path, &st, key, &p.shape)).collect()
 }

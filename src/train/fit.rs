@@ -3,6 +3,7 @@
 pub use super::callbacks::Schedule;
 use super::callbacks::{CallbackState, EarlyStopping, Monitor, ReduceLrOnPlateau, end_of_epoch};
 use super::history::{EpochRecord, History};
+use super::ranges;
 use crate::Error;
 use crate::data::Dataset;
 use crate::data::augment::{AugmentConfig, augment_batch};
@@ -36,9 +37,10 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Checks the settings against the data: a callback watching a validation quantity needs a
-    /// validation set.
+    /// Checks every setting's range (see [`super::ranges`]) and the settings against the data:
+    /// a callback watching a validation quantity needs a validation set.
     pub fn check(&self, has_validation: bool) -> crate::Result<()> {
+        self.check_ranges()?;
         let monitors = [
             self.early_stopping.as_ref().map(|e| ("early stopping", e.monitor)),
             self.reduce_lr_on_plateau.as_ref().map(|p| ("ReduceLROnPlateau", p.monitor)),
@@ -50,6 +52,26 @@ impl TrainConfig {
                     m.name()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_ranges(&self) -> crate::Result<()> {
+        fn bad(what: &str) -> impl FnOnce(ranges::Problem) -> Error + '_ {
+            move |p| Error::Invalid(format!("{what} {p}"))
+        }
+        ranges::epochs(self.epochs).map_err(bad("epochs"))?;
+        ranges::batch_size(self.batch_size).map_err(bad("batch_size"))?;
+        ranges::lr(self.optimizer.lr() as f64).map_err(bad("lr"))?;
+        if let Some(m) = self.optimizer.momentum() {
+            ranges::momentum(m as f64).map_err(bad("momentum"))?;
+        }
+        self.augment.validate()?;
+        if let Some(e) = &self.early_stopping {
+            ranges::early_stopping(e).map_err(|(f, p)| bad(&format!("early_stopping.{f}"))(p))?;
+        }
+        if let Some(r) = &self.reduce_lr_on_plateau {
+            ranges::reduce_lr(r).map_err(|(f, p)| bad(&format!("reduce_lr_on_plateau.{f}"))(p))?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod cv;
 pub mod fit;
 pub mod history;
 pub mod options;
+pub mod ranges;
 pub mod recipe;
 pub mod run;
 pub mod trainer;

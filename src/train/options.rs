@@ -3,6 +3,7 @@
 //! below (which the CLI's help shows).
 
 use super::callbacks::{EarlyStopping, Monitor, ReduceLrOnPlateau, Schedule};
+use super::ranges;
 use super::recipe::Recipe;
 use super::{TrainConfig, Validation};
 use crate::data::augment::AugmentConfig;
@@ -87,14 +88,12 @@ impl TrainOptions {
         let optimizer = self.optimizer_config(r)?;
         let schedule = self.schedule.clone().or(r.and_then(|r| r.schedule.clone()));
         let schedule: Schedule = schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE).parse()?;
-        let batch_size = self.batch_size.or(r.and_then(|r| r.batch_size)).unwrap_or(DEFAULT_BATCH_SIZE);
-        if batch_size == 0 {
-            return Err(Error::invalid("--batch-size must be at least 1"));
-        }
+        let batch_size = flag(self.batch_size, "--batch-size", ranges::batch_size)?.or(r.and_then(|r| r.batch_size));
+        let epochs = flag(self.epochs, "--epochs", ranges::epochs)?.or(r.and_then(|r| r.epochs));
         let augment = self.augment.apply(r.and_then(|r| r.augment).unwrap_or_default())?;
         let mut cfg = TrainConfig {
-            epochs: self.epochs.or(r.and_then(|r| r.epochs)).unwrap_or(DEFAULT_EPOCHS),
-            batch_size,
+            epochs: epochs.unwrap_or(DEFAULT_EPOCHS),
+            batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
             optimizer,
             loss: self.loss,
             seed: self.seed,
@@ -104,6 +103,7 @@ impl TrainOptions {
             reduce_lr_on_plateau: r.and_then(|r| r.reduce_lr_on_plateau.clone()),
         };
         self.apply_callbacks(&mut cfg)?;
+        cfg.check_ranges()?;
         Ok((spec, cfg))
     }
 
@@ -115,13 +115,11 @@ impl TrainOptions {
     fn optimizer_config(&self, r: Option<&Recipe>) -> Result<OptimizerConfig> {
         let name = self.optimizer.clone().or(r.and_then(|r| r.optimizer.clone()));
         let mut optimizer = OptimizerConfig::by_name(name.as_deref().unwrap_or(DEFAULT_OPTIMIZER))?;
-        if let Some(lr) = self.lr.or(r.and_then(|r| r.lr)) {
-            if !(lr > 0.0 && lr.is_finite()) {
-                return Err(Error::invalid(format!("--lr must be a positive number, got {lr}")));
-            }
+        if let Some(lr) = flag(self.lr, "--lr", |x| ranges::lr(x as f64))?.or(r.and_then(|r| r.lr)) {
             optimizer.set_lr(lr);
         }
-        let momentum = self.momentum.or(r.and_then(|r| r.momentum));
+        let momentum =
+            flag(self.momentum, "--momentum", |x| ranges::momentum(x as f64))?.or(r.and_then(|r| r.momentum));
         match &mut optimizer {
             OptimizerConfig::Sgd(c) => {
                 c.momentum = momentum.unwrap_or(c.momentum);
@@ -148,9 +146,6 @@ impl TrainOptions {
         }
         let rl = &self.reduce_lr;
         if let Some(patience) = rl.patience {
-            if !(rl.factor > 0.0 && rl.factor < 1.0) {
-                return Err(Error::invalid(format!("--reduce-lr-factor must be between 0 and 1, got {}", rl.factor)));
-            }
             cfg.reduce_lr_on_plateau = Some(ReduceLrOnPlateau {
                 monitor: rl.monitor,
                 factor: rl.factor,
@@ -159,7 +154,30 @@ impl TrainOptions {
                 ..Default::default()
             });
         }
+        let flag = |(field, problem): (&str, ranges::Problem)| {
+            let flag = match field {
+                "factor" => "--reduce-lr-factor",
+                "min_lr" => "--min-lr",
+                _ => "--early-stopping-min-delta",
+            };
+            Error::Invalid(format!("{flag} {problem}"))
+        };
+        if es.patience.is_some() {
+            cfg.early_stopping.as_ref().map_or(Ok(()), ranges::early_stopping).map_err(flag)?;
+        }
+        if rl.patience.is_some() {
+            cfg.reduce_lr_on_plateau.as_ref().map_or(Ok(()), ranges::reduce_lr).map_err(flag)?;
+        }
         Ok(())
+    }
+}
+
+/// The flag's value, if given, once `check` passes it; else an error naming the flag. (A
+/// recipe's values are checked when it is read, naming the recipe.)
+fn flag<T: Copy>(value: Option<T>, name: &str, check: impl Fn(T) -> Result<(), ranges::Problem>) -> Result<Option<T>> {
+    match value {
+        Some(v) => check(v).map(|()| Some(v)).map_err(|p| Error::Invalid(format!("{name} {p}"))),
+        None => Ok(None),
     }
 }
 

@@ -5,6 +5,7 @@
 //! start your own. Flags given on the command line override a recipe's values.
 
 use super::callbacks::{EarlyStopping, ReduceLrOnPlateau};
+use super::ranges;
 use crate::Error;
 use crate::data::augment::AugmentConfig;
 use crate::model::ModelSpec;
@@ -43,7 +44,9 @@ pub struct Recipe {
 }
 
 fn parse(text: &str, path: &Path) -> Result<Recipe, Error> {
-    toml::from_str(text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })
+    let recipe: Recipe = crate::input::parse_toml(path, text)?;
+    recipe.check().map_err(|message| Error::format(path, message))?;
+    Ok(recipe)
 }
 
 impl Recipe {
@@ -54,11 +57,34 @@ impl Recipe {
         }
         let path = Path::new(name);
         if path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
-            return parse(&text, path);
+            return parse(&crate::input::read_text(path)?, path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
         Err(Error::Invalid(format!("'{name}' is neither a recipe ({}) nor a recipe file", names.join(", "))))
+    }
+
+    /// Every value in range (see [`super::ranges`]); the problem names the field.
+    fn check(&self) -> Result<(), String> {
+        let field = |name: &'static str| move |p: ranges::Problem| format!("{name} {p}");
+        self.epochs.map_or(Ok(()), ranges::epochs).map_err(field("epochs"))?;
+        self.batch_size.map_or(Ok(()), ranges::batch_size).map_err(field("batch_size"))?;
+        self.lr.map_or(Ok(()), |x| ranges::lr(x as f64)).map_err(field("lr"))?;
+        self.momentum.map_or(Ok(()), |x| ranges::momentum(x as f64)).map_err(field("momentum"))?;
+        if let Some(f) = self.validation_split {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(format!("validation_split must be between 0 and 1 (exclusive), got {f}"));
+            }
+        }
+        if let Some(a) = &self.augment {
+            a.validate().map_err(|e| e.to_string())?;
+        }
+        if let Some(e) = &self.early_stopping {
+            ranges::early_stopping(e).map_err(|(f, p)| format!("early_stopping.{f} {p}"))?;
+        }
+        if let Some(r) = &self.reduce_lr_on_plateau {
+            ranges::reduce_lr(r).map_err(|(f, p)| format!("reduce_lr_on_plateau.{f} {p}"))?;
+        }
+        Ok(())
     }
 
     /// The recipe's model.

@@ -111,8 +111,7 @@ pub fn read_run_info(dir: &Path) -> Result<Option<RunInfo>> {
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
+    crate::input::read_json(path)
 }
 
 /// A JSON file that may be missing (`None`), but not broken.

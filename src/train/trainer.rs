@@ -217,11 +217,19 @@ impl Trainer {
         }
         let lock = DirLock::acquire(out.path())?;
         self.check_data()?;
+        let progress = checkpoint::load_checkpoint(&last, net, opt)?;
+        if self.config.epochs < progress.epochs_done {
+            return Err(Error::Invalid(format!(
+                "the run in {} has already trained {done} epochs, so it cannot be resumed to {} (--epochs must be at least {done}; more trains it further)",
+                crate::error::shown(out.path()),
+                self.config.epochs,
+                done = progress.epochs_done,
+            )));
+        }
         if let Some(args) = &self.args {
             // The arguments as resumed (with --epochs when given), for the next resume.
             atomic::write_json(&out.args_json(), args)?;
         }
-        let progress = checkpoint::load_checkpoint(&last, net, opt)?;
         let best = out.checkpoint_best();
         let restore = self.config.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
         let best_weights = if restore && best.exists() { Some(checkpoint::load_weights(&best, net)?) } else { None };

@@ -52,6 +52,9 @@ pub trait Executor {
     fn wait(&mut self) -> Option<(Task, Result<TrialResult>)>;
 }
 
+/// Most trials trained at once in one process: each holds a model, its data and its thread.
+pub const MAX_JOBS: usize = 64;
+
 /// Trains `jobs` trials at a time, each on its own thread, the threads shared out between them.
 pub struct Threads {
     jobs: usize,
@@ -65,8 +68,8 @@ impl Threads {
     /// `jobs` trials at a time (at least 1) on `threads` threads in all: the engine's thread
     /// count, which fixes how the work is split and so the numbers, whatever `jobs` is.
     pub fn new(jobs: usize, threads: usize) -> Result<Threads> {
-        if jobs == 0 {
-            return Err(Error::invalid("--jobs must be at least 1"));
+        if !(1..=MAX_JOBS).contains(&jobs) {
+            return Err(Error::invalid(format!("--jobs must be 1 to {MAX_JOBS}, got {jobs}")));
         }
         let (tx, rx) = channel();
         Ok(Threads { jobs, threads, running: 0, tx, rx })

@@ -207,10 +207,8 @@ enum Kind {
 impl Space {
     /// Reads and checks a space file (TOML).
     pub fn from_file(path: &Path) -> Result<Space, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
-        let bad = |message: String| Error::Space { path: path.into(), message };
-        let space: Space = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
-        space.check().map_err(|e| bad(e.to_string()))?;
+        let space: Space = crate::input::read_toml(path)?;
+        space.check().map_err(|e| Error::Space { path: path.into(), message: e.to_string() })?;
         Ok(space)
     }
 

@@ -95,9 +95,7 @@ impl DirStore {
         if !path.exists() {
             return crate::atomic::write_json(&path, settings);
         }
-        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
-        let old: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&path, format!("not a tuning settings file: {e}")))?;
+        let old: serde_json::Value = crate::input::read_json(&path)?;
         let differ = settings.differences(&old);
         if differ.is_empty() {
             return Ok(());
