@@ -47,11 +47,20 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     for entry in entries {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if is_file && is_temp_name(&name.to_string_lossy()) {
-            std::fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
-            removed += 1;
+        let kind = entry.file_type().map_err(Error::io(entry.path()))?;
+        if !is_temp_name(&name.to_string_lossy()) {
+            continue;
         }
+        // A temporary directory is an ensemble's members being written (not a symbolic link:
+        // the file type is not followed).
+        if kind.is_file() {
+            std::fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+        } else if kind.is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
+        } else {
+            continue;
+        }
+        removed += 1;
     }
     Ok(removed)
 }

@@ -140,9 +140,9 @@ fn list(names: &[&String]) -> String {
     if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
 }
 
-/// Makes `out` ready for an ensemble of `members`, under its lock: `out` may not be a run
-/// directory (it would turn the run into an ensemble), nor one of the members, nor hold other
-/// files; an existing ensemble is replaced only with `overwrite`.
+/// Locks `out` for an ensemble of `members` after checking it may hold one: `out` may not be a
+/// run directory (it would turn the run into an ensemble), nor one of the members, nor hold
+/// other files; an existing ensemble may be replaced only with `overwrite`.
 pub fn prepare_ensemble(out: &Path, members: &[PathBuf], overwrite: bool) -> Result<DirLock> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -177,19 +177,6 @@ pub fn prepare_ensemble(out: &Path, members: &[PathBuf], overwrite: bool) -> Res
             "{}: holds an ensemble already; give --overwrite to replace it, or another --out",
             out.display()
         )));
-    }
-    // The old ensemble goes only when the new one's members load.
-    for m in members {
-        crate::model::ensemble::load_member(m)?;
-    }
-    // The description goes first, so a half-replaced ensemble is never loadable.
-    for name in ours {
-        let p = out.join(name);
-        let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-        match gone {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p)(e)),
-            _ => {}
-        }
     }
     Ok(lock)
 }

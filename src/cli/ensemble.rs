@@ -2,7 +2,6 @@
 //! accept.
 
 use anyhow::Context;
-use digits::lock::prepare_ensemble;
 use digits::model::ensemble::{save_ensemble, tta_default};
 use std::path::PathBuf;
 
@@ -23,9 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    // Held until the ensemble is written: one writer per directory.
-    let _lock = prepare_ensemble(&a.out, &a.runs, a.overwrite)?;
-    save_ensemble(&a.out, &a.runs, a.tta, tta_default())
+    save_ensemble(&a.out, &a.runs, a.tta, tta_default(), a.overwrite)
         .with_context(|| format!("making the ensemble in {}", a.out.display()))?;
     println!(
         "{}: ensemble of {} models{}",

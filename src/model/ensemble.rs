@@ -174,10 +174,18 @@ fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
 /// The most test-time augmented copies an ensemble averages (more cost time, not accuracy).
 pub const MAX_TTA: usize = 64;
 
-/// Makes an ensemble directory `out` from single-model run directories: copies their model
-/// files into `out/members/<i>/` and writes `ensemble.json` last, so a half-made ensemble is
-/// never loadable.
-pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
+/// Makes an ensemble directory `out` from single-model run directories, under `out`'s lock
+/// ([`crate::lock::prepare_ensemble`] says which directories may hold one; an ensemble already
+/// there is replaced only with `overwrite`). The members are checked first, then copied into a
+/// temporary folder that replaces `out/members/` once complete, and `ensemble.json` is written
+/// last: a failure leaves the old ensemble (or, in a directory this call created, nothing).
+pub fn save_ensemble(
+    out: &Path,
+    runs: &[PathBuf],
+    tta: usize,
+    tta_augment: AugmentConfig,
+    overwrite: bool,
+) -> Result<(), Error> {
     if runs.is_empty() {
         return Err(Error::Invalid("an ensemble needs at least one member".into()));
     }
@@ -186,32 +194,44 @@ pub fn save_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augm
     }
     let members: Vec<Network> = runs.iter().map(|r| load_member(r)).collect::<Result<_, _>>()?;
     check_members(&members, out)?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
+    let created = !out.exists();
+    let lock = crate::lock::prepare_ensemble(out, runs, overwrite)?;
+    let written = write_ensemble(out, runs, tta, tta_augment);
+    if written.is_err() && created {
+        let _ = std::fs::remove_dir_all(out);
+    }
+    drop(lock);
+    written
+}
+
+fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
+    let dir = EnsembleDir::new(out);
+    let staging =
+        tempfile::Builder::new().prefix(".members.").suffix(".tmp").tempdir_in(out).map_err(Error::io(out))?;
     let mut rel = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let dst = EnsembleDir::new(out).member(i);
-        let dst = dst.path();
-        std::fs::create_dir_all(dst).map_err(io(dst))?;
-        for f in [layout::MODEL_JSON, layout::WEIGHTS] {
-            let bytes = std::fs::read(run.join(f)).map_err(io(&run.join(f)))?;
-            crate::atomic::write(&dst.join(f), &bytes).map_err(io(&dst.join(f)))?;
-        }
+        let dst = staging.path().join(i.to_string());
+        std::fs::create_dir(&dst).map_err(Error::io(&dst))?;
+        let run = RunDir::new(run);
+        let history = run.history_json();
         // The history goes along when there is one, for the ensemble's report.
-        let history = RunDir::new(run).history_json();
-        if history.exists() {
-            let bytes = std::fs::read(&history).map_err(io(&history))?;
-            let to = dst.join(layout::HISTORY_JSON);
-            crate::atomic::write(&to, &bytes).map_err(io(&to))?;
+        let files = [run.model_json(), run.weights()].into_iter().chain(history.is_file().then_some(history));
+        for from in files {
+            let to = dst.join(from.file_name().expect("a file name"));
+            std::fs::copy(&from, &to).map_err(Error::io(&from))?;
         }
         rel.push(EnsembleDir::member_rel(i));
     }
+    // Replacing: the old description goes first, so a half-replaced ensemble never loads.
+    let (json, members) = (dir.ensemble_json(), out.join(layout::MEMBERS_DIR));
+    for gone in [std::fs::remove_file(&json), std::fs::remove_dir_all(&members)] {
+        gone.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .map_err(Error::io(out))?;
+    }
+    // Once renamed, the staging folder's own clean-up finds nothing to remove.
+    std::fs::rename(staging.path(), &members).map_err(Error::io(&members))?;
     let sources = runs.iter().map(|r| r.display().to_string()).collect();
     let file =
         EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
-    let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Invalid(e.to_string()))?;
-    let path = EnsembleDir::new(out).ensemble_json();
-    crate::atomic::write_file(&path, text.as_bytes())
+    crate::atomic::write_json(&json, &file)
 }
