@@ -147,7 +147,7 @@ impl RunDir {
     }
     /// Whether a model was saved here.
     pub fn has_model(&self) -> bool {
-        self.model_json().is_file()
+        self.model_json().exists()
     }
 }
 
@@ -173,8 +173,9 @@ impl EnsembleDir {
         RunDir(self.0.join(Self::member_rel(i)))
     }
     /// Whether an ensemble was saved here.
+    /// (Whatever holds the name counts: a FIFO there is refused by name when it is read.)
     pub fn is_ensemble(dir: &Path) -> bool {
-        dir.join(ENSEMBLE_JSON).is_file()
+        dir.join(ENSEMBLE_JSON).exists()
     }
 }
 

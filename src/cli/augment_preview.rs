@@ -14,13 +14,13 @@ pub struct Args {
     #[command(flatten)]
     augment: AugmentArgs,
     /// Digits to show (one row each, the first training images of distinct classes first)
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = super::common::between(1, 10))]
     rows: usize,
     /// Augmented versions per digit (after the original in the first column)
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::common::between(1, 32))]
     columns: usize,
     /// Pixels per image pixel
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale: u32,
     #[arg(long, default_value_t = 0)]
     seed: u64,

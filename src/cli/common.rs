@@ -59,6 +59,16 @@ pub fn init_threads(threads: Option<usize>) -> anyhow::Result<usize> {
     Ok(digits::engine::threads())
 }
 
+/// A count flag that must be at least 1 (`--limit 0` is refused by clap, naming the flag).
+pub fn at_least_1() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// A count flag between `min` and `max`.
+pub fn between(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(min..=max)
+}
+
 /// Loads a run directory or an ensemble directory (the library's errors name the file).
 pub fn load_classifier(dir: &Path) -> anyhow::Result<Classifier> {
     Classifier::load(dir).context("loading the model")

@@ -26,6 +26,9 @@ type Printer = Box<dyn FnMut(digits::train::Event)>;
 pub fn run(a: Args) -> anyhow::Result<()> {
     let threads = init_threads(a.opts.threads)?;
     let (spec, cfg) = a.opts.options()?.resolve()?;
+    if a.folds < 2 {
+        anyhow::bail!("--folds must be at least 2, got {}", a.folds);
+    }
     let data = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let mut printer: Option<Printer> = None;
     let mut prefix = String::new();

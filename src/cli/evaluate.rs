@@ -24,8 +24,14 @@ pub struct Args {
     threads: Option<usize>,
 }
 
+/// Most timing passes `--repeat` asks for.
+const MAX_REPEAT: usize = 1000;
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads)?;
+    if !(1..=MAX_REPEAT).contains(&a.repeat) {
+        anyhow::bail!("--repeat must be 1 to {MAX_REPEAT}, got {}", a.repeat);
+    }
     let mut model = load_classifier(&a.model)?;
     let test = a.data.load(Split::Test)?;
     // Warm the workspaces once (and check the model against the data) so the timing is of
@@ -34,7 +40,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     evaluate(&mut model, &test.subset(&first))?;
     let mut seconds = f64::INFINITY;
     let mut e = None;
-    for _ in 0..a.repeat.max(1) {
+    for _ in 0..a.repeat {
         let start = std::time::Instant::now();
         e = Some(evaluate(&mut model, &test)?);
         seconds = seconds.min(start.elapsed().as_secs_f64());

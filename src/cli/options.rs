@@ -49,7 +49,7 @@ pub struct TrainOpts {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Train on the first N training images only
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::common::at_least_1())]
     pub limit: Option<usize>,
     #[command(flatten)]
     pub augment: AugmentArgs,

@@ -32,7 +32,7 @@ pub struct Args {
     #[command(flatten)]
     data: DataArgs,
     /// Only the first N images (IDX)
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::at_least_1())]
     limit: Option<usize>,
     /// Print JSON lines: {"index" or "file", "label", "probabilities"} (pictures also "top3")
     #[arg(long)]

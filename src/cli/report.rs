@@ -29,6 +29,8 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads)?;
     let started = Instant::now();
+    // The run first: a mistyped run directory should not wait for the data to be read.
+    digits::model::Classifier::load(&a.run).context("loading the model")?;
     let test = a.data.load(Split::Test)?;
     let options = ReportOptions { html: a.out, sample: a.sample };
     let files =

@@ -53,6 +53,9 @@ impl Args {
     /// The validation asked for by the flags, else by the recipe.
     fn validation(&self) -> anyhow::Result<Validation> {
         Ok(match (self.validation_split, self.validation.as_deref()) {
+            (Some(f), _) if !(f > 0.0 && f < 1.0) => {
+                bail!("--validation-split must be between 0 and 1 (exclusive), got {f}")
+            }
             (Some(f), _) => Validation::Split(f),
             (None, Some("test")) => Validation::Test,
             (None, Some("none")) => Validation::None,
@@ -107,6 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     init_threads(a.opts.threads)?;
     let (spec, config) = a.opts.options()?.resolve()?;
+    let validation = a.validation()?;
     let train = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
     let test = match &a.test_data {
         Some(p) => Some(a.data.load_other(p, Split::Test)?),
@@ -114,7 +118,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => None,
     };
     let out = a.out.clone().map_or_else(|| RunDir::default_for(spec.display_name()), RunDir::new);
-    let mut trainer = Trainer::new(config, out.path()).validation(a.validation()?).test_set(test);
+    let mut trainer = Trainer::new(config, out.path()).validation(validation).test_set(test);
     trainer.data_source = a.data.dir().display().to_string();
     trainer.args = Some(serde_json::to_value(&a)?);
     trainer.resume = resume;

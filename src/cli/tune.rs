@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_name = "F", default_value_t = DEFAULT_VALIDATION_SPLIT)]
     validation_split: f64,
     /// Use the first N training images only
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::common::at_least_1())]
     limit: Option<usize>,
     #[command(flatten)]
     data: DataArgs,

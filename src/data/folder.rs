@@ -37,7 +37,9 @@ pub fn picture_files(dir: &Path) -> Result<Vec<(PathBuf, u8)>, Error> {
         for entry in std::fs::read_dir(&sub).map_err(io)? {
             let path = entry.map_err(io)?.path();
             let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if !hidden && path.is_file() && has_picture_extension(&path) {
+            // Not `is_file`: a FIFO or a dangling link named like a picture is refused by
+            // name when it is opened, not silently left out.
+            if !hidden && !path.is_dir() && has_picture_extension(&path) {
                 check_inside(&root, &path)?;
                 names.push(path);
             }

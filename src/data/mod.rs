@@ -223,9 +223,11 @@ fn candidate_names(split: Split, what: &str) -> [String; 2] {
     [base, gz]
 }
 
-/// Finds the first existing candidate in `dir`; the raw file wins over the `.gz` one.
+/// Finds the first existing candidate in `dir`; the raw file wins over the `.gz` one. Whatever
+/// exists counts (a FIFO or directory is then refused by name when it is opened, rather than
+/// reported as missing).
 fn find_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
-    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    names.iter().map(|n| dir.join(n)).find(|p| p.exists())
 }
 
 /// Loads one MNIST split from `dir`.

@@ -31,7 +31,10 @@ impl Evaluation {
 pub fn evaluate<C: Classify + ?Sized>(model: &mut C, data: &Dataset) -> Result<Evaluation> {
     check_model(model, Some(data), "evaluating the model")?;
     if data.is_empty() {
-        return Err(Error::invalid("there are no images to evaluate on"));
+        return Err(Error::invalid(format!(
+            "{}: the data set is empty, there are no images to evaluate on",
+            data.source
+        )));
     }
     Ok(evaluate_unchecked(model, data))
 }

@@ -143,6 +143,13 @@ pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<
     use crate::model::Classifier;
     use crate::train::run::{read_history, read_run_info};
     let mut model = Classifier::load(dir)?;
+    if options.sample >= test.len() {
+        return Err(Error::Invalid(format!(
+            "--sample {} is not an image of the test set ({} images, numbered from 0)",
+            options.sample,
+            test.len()
+        )));
+    }
     let history = read_history(dir)?;
     let info = read_run_info(dir)?;
     let e = crate::eval::evaluate(&mut model, test)?;

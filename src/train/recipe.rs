@@ -56,7 +56,9 @@ impl Recipe {
             return parse(text, Path::new(&format!("recipes/{n}.toml")));
         }
         let path = Path::new(name);
-        if path.is_file() {
+        // Anything that exists is read as a recipe file (a FIFO or directory is then refused
+        // by name, not taken for an unknown recipe).
+        if path.exists() {
             return parse(&crate::input::read_text(path)?, path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -70,10 +72,8 @@ impl Recipe {
         self.batch_size.map_or(Ok(()), ranges::batch_size).map_err(field("batch_size"))?;
         self.lr.map_or(Ok(()), |x| ranges::lr(x as f64)).map_err(field("lr"))?;
         self.momentum.map_or(Ok(()), |x| ranges::momentum(x as f64)).map_err(field("momentum"))?;
-        if let Some(f) = self.validation_split {
-            if !(f > 0.0 && f < 1.0) {
-                return Err(format!("validation_split must be between 0 and 1 (exclusive), got {f}"));
-            }
+        if let Some(f) = self.validation_split.filter(|f| !(*f > 0.0 && *f < 1.0)) {
+            return Err(format!("validation_split must be between 0 and 1 (exclusive), got {f}"));
         }
         if let Some(a) = &self.augment {
             a.validate().map_err(|e| e.to_string())?;

@@ -80,7 +80,7 @@ impl Run {
     /// The arguments the run was started with (`args.json`), for resuming it the same way.
     pub fn resume_args(dir: impl AsRef<Path>) -> Result<serde_json::Value> {
         let path = RunDir::new(dir.as_ref()).args_json();
-        if !path.is_file() {
+        if !path.exists() {
             return Err(Error::NotFound {
                 path: dir.as_ref().into(),
                 message: format!(
