@@ -192,8 +192,12 @@ struct Outcome {
 fn report(cases: &[Case], results: &[(usize, Outcome)]) {
     let mut by_class: BTreeMap<&str, (usize, f64, i64)> = BTreeMap::new();
     let mut failures = Vec::new();
+    println!("the size cases (bombs and ceilings):");
     for (i, o) in results {
         let c = &cases[*i];
+        if c.class == "sizes" {
+            println!("  {:<45} {:>6.2}s {:>5} MB", c.name, o.seconds, o.peak_kb / 1024);
+        }
         let e = by_class.entry(c.class.as_str()).or_default();
         *e = (e.0 + 1, e.1.max(o.seconds), e.2.max(o.peak_kb));
         if !o.problems.is_empty() {

@@ -42,6 +42,9 @@ impl TrialRecord {
     }
 }
 
+/// Largest results file read back: 256 MiB, several times a 100,000-configuration study's.
+pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
+
 /// The open results file.
 pub struct ResultsFile {
     path: PathBuf,
@@ -52,11 +55,7 @@ impl ResultsFile {
     /// Opens (creating) the file and returns the trials already recorded.
     pub fn open(path: &Path) -> Result<(ResultsFile, Vec<TrialRecord>), Error> {
         let io = |source| Error::Io { path: path.into(), source };
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
-        };
+        let bytes = if path.symlink_metadata().is_ok() { crate::input::read_capped(path, MAX_RESULTS_BYTES)? } else { Vec::new() };
         let mut records = Vec::new();
         let mut good = 0; // bytes of whole, valid lines
         let mut start = 0;
