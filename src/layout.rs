@@ -12,6 +12,7 @@
 //! RUN/.digits.lock                  held while a process writes the directory (pid and host)
 //! RUN/history.csv, history.json     one record per epoch
 //! RUN/metrics.json                  the final evaluation (test set, else validation set)
+//! RUN/robustness.json               accuracy under MNIST-C's corruptions (`digits robustness`)
 //! RUN/checkpoint-last.safetensors   the whole training state after the last epoch (resume)
 //! RUN/checkpoint-best.safetensors   ... after the best epoch (restore_best_weights)
 //! RUN/report.html, RUN/report/      the report page and its charts (PNG and SVG)
@@ -43,6 +44,9 @@ pub const HISTORY_CSV: &str = "history.csv";
 pub const HISTORY_JSON: &str = "history.json";
 /// The final evaluation.
 pub const METRICS_JSON: &str = "metrics.json";
+/// Accuracy under each corruption of MNIST-C (`digits robustness`; also in an ensemble's
+/// directory).
+pub const ROBUSTNESS_JSON: &str = "robustness.json";
 /// The last epoch's checkpoint.
 pub const CHECKPOINT_LAST: &str = "checkpoint-last.safetensors";
 /// The best epoch's checkpoint.
@@ -87,6 +91,7 @@ pub const RUN_FILES: &[&str] = &[
     HISTORY_CSV,
     HISTORY_JSON,
     METRICS_JSON,
+    ROBUSTNESS_JSON,
     CHECKPOINT_LAST,
     CHECKPOINT_BEST,
     REPORT_HTML,
@@ -132,6 +137,9 @@ impl RunDir {
     }
     pub fn metrics_json(&self) -> PathBuf {
         self.0.join(METRICS_JSON)
+    }
+    pub fn robustness_json(&self) -> PathBuf {
+        self.0.join(ROBUSTNESS_JSON)
     }
     pub fn checkpoint_last(&self) -> PathBuf {
         self.0.join(CHECKPOINT_LAST)

@@ -13,6 +13,7 @@ mod options;
 mod predict;
 mod progress;
 mod report;
+mod robustness;
 mod train;
 mod tune;
 
@@ -63,6 +64,9 @@ enum Command {
     /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
     #[command(allow_negative_numbers = true)]
     Data(data::Args),
+    /// Accuracy under MNIST-C's 15 corruptions (noise, blur, affine changes, lines, fog, edges).
+    #[command(allow_negative_numbers = true)]
+    Robustness(robustness::Args),
     /// Search hyper-parameters (random or Hyperband) over a search-space file; resumable.
     #[command(allow_negative_numbers = true)]
     Tune(tune::Args),
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => compare::run(a),
         Command::Data(a) => data::run(a),
         Command::Tune(a) => tune::run(a),
+        Command::Robustness(a) => robustness::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())

@@ -160,7 +160,7 @@ pub fn augment_one(cfg: &AugmentConfig, src: &[f32], rows: usize, cols: usize, r
 }
 
 #[inline]
-fn bilinear(src: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
+pub(crate) fn bilinear(src: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
     if !(x > -1.0 && y > -1.0 && x < cols as f32 && y < rows as f32) {
         return 0.0;
     }

@@ -55,7 +55,11 @@ impl ResultsFile {
     /// Opens (creating) the file and returns the trials already recorded.
     pub fn open(path: &Path) -> Result<(ResultsFile, Vec<TrialRecord>), Error> {
         let io = |source| Error::Io { path: path.into(), source };
-        let bytes = if path.symlink_metadata().is_ok() { crate::input::read_capped(path, MAX_RESULTS_BYTES)? } else { Vec::new() };
+        let bytes = if path.symlink_metadata().is_ok() {
+            crate::input::read_capped(path, MAX_RESULTS_BYTES)?
+        } else {
+            Vec::new()
+        };
         let mut records = Vec::new();
         let mut good = 0; // bytes of whole, valid lines
         let mut start = 0;

@@ -1,0 +1,101 @@
+//! A model judged off the clean test set: its accuracy on the test images under each of
+//! MNIST-C's 15 corruptions ([`super::corruptions`]), their mean, the worst, and how much the
+//! error grows.
+
+use super::corruptions::{ALL, Corruption, SIDE, corrupt_all};
+use super::evaluate;
+use crate::data::Dataset;
+use crate::model::Classify;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Accuracy under one corruption.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorruptionScore {
+    pub corruption: String,
+    pub accuracy: f64,
+}
+
+/// The whole suite's result (what `robustness.json` holds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Robustness {
+    /// Test images judged under each corruption.
+    pub images: usize,
+    /// Seed of the corruptions' randomness.
+    pub seed: u64,
+    pub clean_accuracy: f64,
+    pub corruptions: Vec<CorruptionScore>,
+    /// Mean accuracy over the 15 corruptions.
+    pub mean_corruption_accuracy: f64,
+    /// The corruption with the lowest accuracy.
+    pub worst: CorruptionScore,
+    /// (mean corruption error − clean error) / clean error: how many times the clean error is
+    /// added by the corruptions (MNIST-C reports about 10 for a 99% CNN).
+    pub relative_error_increase: f64,
+}
+
+/// `data` with every image corrupted by `c` (seeded, see [`corrupt_all`]).
+pub fn corrupted(data: &Dataset, c: Corruption, seed: u64) -> Dataset {
+    Dataset {
+        images: corrupt_all(&data.images, c, seed),
+        source: format!("{} ({})", data.source, c.name()),
+        ..data.clone()
+    }
+}
+
+/// Evaluates `model` on `test` clean and under each corruption; `on_done(name, accuracy)`
+/// after each. An error when the images are not 28×28 (MNIST-C's size) or the set is empty.
+pub fn robustness<C: Classify + ?Sized>(
+    model: &mut C,
+    test: &Dataset,
+    seed: u64,
+    on_done: &mut dyn FnMut(&str, f64),
+) -> Result<Robustness> {
+    if test.rows != SIDE || test.cols != SIDE {
+        return Err(Error::Invalid(format!(
+            "{}: the corruptions are defined on 28×28 images, these are {}×{}",
+            test.source, test.rows, test.cols
+        )));
+    }
+    let clean_accuracy = evaluate(model, test)?.accuracy;
+    on_done("clean", clean_accuracy);
+    let mut scores = Vec::new();
+    for c in ALL {
+        let accuracy = evaluate(model, &corrupted(test, c, seed))?.accuracy;
+        on_done(c.name(), accuracy);
+        scores.push(CorruptionScore { corruption: c.name().into(), accuracy });
+    }
+    let mean = scores.iter().map(|s| s.accuracy).sum::<f64>() / scores.len() as f64;
+    let worst = scores.iter().min_by(|a, b| a.accuracy.total_cmp(&b.accuracy)).cloned().expect("15 scores");
+    let clean_error = (1.0 - clean_accuracy).max(1.0 / test.len() as f64);
+    Ok(Robustness {
+        images: test.len(),
+        seed,
+        clean_accuracy,
+        corruptions: scores,
+        mean_corruption_accuracy: mean,
+        worst,
+        relative_error_increase: ((1.0 - mean) - (1.0 - clean_accuracy)) / clean_error,
+    })
+}
+
+impl Robustness {
+    /// The result as a text table.
+    pub fn to_table(&self) -> String {
+        let mut out = format!("{:<16} {:>8}\n", "corruption", "accuracy");
+        out += &format!("{:<16} {:>8.4}\n", "clean", self.clean_accuracy);
+        for s in &self.corruptions {
+            out += &format!("{:<16} {:>8.4}\n", s.corruption, s.accuracy);
+        }
+        out += &format!(
+            "mean corruption accuracy {:.4}, worst {} ({:.4}), error {:.1}× the clean error added ({} images, seed {})\n",
+            self.mean_corruption_accuracy,
+            self.worst.corruption,
+            self.worst.accuracy,
+            self.relative_error_increase,
+            self.images,
+            self.seed
+        );
+        out
+    }
+}
