@@ -234,4 +234,6 @@ pub mod charts {
     pub const WEIGHTS: &str = "weights";
     pub const CONV_FILTERS: &str = "conv-filters";
     pub const FEATURE_MAPS: &str = "feature-maps";
+    pub const ROBUSTNESS: &str = "robustness";
+    pub const CORRUPTIONS: &str = "corruptions";
 }

@@ -517,6 +517,7 @@ fn run_report_embeds_every_chart_under_every_section() {
         probabilities: &probabilities,
         sample: 3,
         ensemble: None,
+        robustness: None,
     })
     .unwrap();
     assert_eq!(files.html, dir.join("report.html"));

@@ -28,4 +28,11 @@ fn robustness_scores_15_corruptions_keeps_them_and_repeats_for_a_seed() {
     assert_eq!(kept, r);
     assert_eq!(ok(&["robustness", s(&run), "--json", "--seed", "3"]), out, "same seed, same result");
     assert_ne!(ok(&["robustness", s(&run), "--json", "--seed", "4"]), out, "the seed draws the noise");
+    // The run's report now has a robustness section: the bars and the gallery of corruptions.
+    ok(&["report", s(&run)]);
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(page.contains("id=\"robustness\""), "no robustness section");
+    for stem in ["robustness", "corruptions"] {
+        assert!(run.join(format!("report/{stem}.png")).exists() && run.join(format!("report/{stem}.svg")).exists());
+    }
 }

@@ -42,6 +42,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         print!("{}", result.to_table());
+        println!("kept in {}; `digits report {0}` adds a robustness section to its report", a.model.display());
     }
     Ok(())
 }

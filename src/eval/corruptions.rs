@@ -140,16 +140,21 @@ impl Corruption {
     }
 }
 
-/// Every image of `images` (28×28 each, 0..1) corrupted by `c`, in parallel; image `i` draws
-/// from the generator derived from (`seed`, `c`, `i`).
+/// Every image of `images` (28×28 each, 0..1) corrupted by `c`, in parallel; image `i` as
+/// [`corrupt_one`] corrupts it.
 pub fn corrupt_all(images: &[f32], c: Corruption, seed: u64) -> Vec<f32> {
-    let index = ALL.iter().position(|&a| a == c).expect("one of ALL") as u64;
     let mut out = vec![0.0; images.len()];
     out.par_chunks_mut(N).zip(images.par_chunks(N)).enumerate().for_each(|(i, (dst, src))| {
-        let mut rng = Rng::derive(&[seed, 0xC0_44_u64, index, i as u64]);
-        dst.copy_from_slice(&c.apply(src, &mut rng));
+        dst.copy_from_slice(&corrupt_one(src, c, seed, i));
     });
     out
+}
+
+/// Image number `i` of a set corrupted by `c`: it draws from the generator derived from
+/// (`seed`, `c`, `i`), so it is the same alone or in a set, on any number of threads.
+pub fn corrupt_one(img: &[f32], c: Corruption, seed: u64, i: usize) -> Vec<f32> {
+    let index = ALL.iter().position(|&a| a == c).expect("one of ALL") as u64;
+    c.apply(img, &mut Rng::derive(&[seed, 0xC0_44_u64, index, i as u64]))
 }
 
 fn sign(rng: &mut Rng) -> f32 {

@@ -4,7 +4,7 @@
 
 use super::charts::{
     self, Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, FeatureMap, FeatureMaps, LearningCurves,
-    PerClassBars, WeightHistograms,
+    PerClassBars, RobustnessBars, WeightHistograms,
 };
 use super::{EnsembleSummary, MISTAKES, ReportInput};
 use crate::Error;
@@ -23,6 +23,7 @@ pub enum Section {
     Weights,
     Filters,
     Features,
+    Robustness,
 }
 
 type Draw<'a> = Box<dyn Fn(ChartFormat) -> Result<Vec<u8>, Error> + Send + Sync + 'a>;
@@ -59,7 +60,29 @@ pub fn run_figures<'a>(
     figures.push(weights(&r.name, net));
     figures.extend(filters(&r.name, net));
     figures.extend(features(r, outputs, sample));
+    figures.extend(r.robustness.into_iter().flat_map(|rob| robustness(&r.name, r.test, rob)));
     figures
+}
+
+/// The accuracy under each corruption, and what the corruptions look like.
+pub fn robustness<'a>(name: &str, test: &'a crate::data::Dataset, rob: &'a crate::eval::Robustness) -> [Figure<'a>; 2] {
+    let bars = RobustnessBars {
+        title: format!("{name}: accuracy under MNIST-C's corruptions"),
+        runs: vec![(name.to_string(), rob)],
+    };
+    let gallery = charts::corruption_gallery(format!("{name}: the corruptions (seed {})", rob.seed), test, rob.seed, 4);
+    [
+        figure(
+            names::ROBUSTNESS,
+            Section::Robustness,
+            format!(
+                "Accuracy on the {} test images, clean and under each of MNIST-C's 15 corruptions (mean {:.4}, worst {}).",
+                rob.images, rob.mean_corruption_accuracy, rob.worst.corruption
+            ),
+            bars,
+        ),
+        figure(names::CORRUPTIONS, Section::Robustness, "Test images as the suite corrupted them.".into(), gallery),
+    ]
 }
 
 /// The learning curves: the run's, or each ensemble member's that came with a history.

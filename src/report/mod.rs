@@ -51,6 +51,8 @@ pub struct ReportInput<'a> {
     /// For an ensemble: what it averages. `net` is then its first member, whose layers,
     /// weights, filters and feature maps the page shows; `history` is unused.
     pub ensemble: Option<EnsembleSummary<'a>>,
+    /// The accuracy under MNIST-C's corruptions, when `digits robustness` measured it.
+    pub robustness: Option<&'a crate::eval::Robustness>,
 }
 
 /// What the report of an ensemble says about it.
@@ -134,6 +136,7 @@ pub fn write(
         probabilities: &evaluation.probabilities,
         sample: 0,
         ensemble: None,
+        robustness: None,
     })
 }
 
@@ -152,6 +155,7 @@ pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<
     }
     let history = read_history(dir)?;
     let info = read_run_info(dir)?;
+    let robustness = crate::train::run::read_robustness(dir)?;
     let e = crate::eval::evaluate(&mut model, test)?;
     let metrics = e.metrics(test);
     let (members, tta) = match &model {
@@ -179,5 +183,6 @@ pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<
         probabilities: &e.probabilities,
         sample: options.sample,
         ensemble: is_ensemble.then_some(EnsembleSummary { members: &members, tta }),
+        robustness: robustness.as_ref(),
     })
 }

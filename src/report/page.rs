@@ -49,6 +49,7 @@ pub struct Page {
     weights: Vec<Img>,
     filters: Vec<Img>,
     features: Vec<Img>,
+    robustness: Vec<Img>,
 }
 
 /// The page of a run: `net` is the model whose layers are shown, `figures` the charts drawn
@@ -82,6 +83,7 @@ pub fn build(r: &ReportInput, net: &Network, figures: &[Figure], pngs: &HashMap<
         weights: imgs(Section::Weights),
         filters: imgs(Section::Filters),
         features: imgs(Section::Features),
+        robustness: imgs(Section::Robustness),
     }
 }
 

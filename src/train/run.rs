@@ -105,6 +105,11 @@ pub fn read_history(dir: &Path) -> Result<History> {
     Ok(History { epochs })
 }
 
+/// Reads `robustness.json` from a run or ensemble directory, if it has one.
+pub fn read_robustness(dir: &Path) -> Result<Option<crate::eval::Robustness>> {
+    read_optional(&RunDir::new(dir).robustness_json())
+}
+
 /// Reads `train.json` from a run directory, if it has one.
 pub fn read_run_info(dir: &Path) -> Result<Option<RunInfo>> {
     read_optional(&RunDir::new(dir).train_json())

@@ -18,6 +18,7 @@ mod mistakes;
 mod parts;
 mod per_class;
 mod pixel_histogram;
+mod robustness;
 mod style;
 mod weights;
 
@@ -31,6 +32,7 @@ pub use lines::Line;
 pub use mistakes::{Mistake, confident_mistakes, mistakes_grid};
 pub use per_class::PerClassBars;
 pub use pixel_histogram::{PixelHistogram, pixel_fractions};
+pub use robustness::{RobustnessBars, corruption_gallery};
 pub use style::PALETTE;
 pub use weights::WeightHistograms;
 
