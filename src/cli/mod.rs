@@ -7,6 +7,7 @@ mod cv;
 mod data;
 mod ensemble;
 mod evaluate;
+mod export;
 mod export_data;
 mod models;
 mod options;
@@ -36,6 +37,8 @@ enum Command {
     Predict(predict::Args),
     /// Stratified k-fold cross-validation: accuracy per fold, mean and standard deviation.
     Cv(cv::Args),
+    /// Export a trained model or ensemble for other runtimes (ONNX, for onnxruntime).
+    Export(export::Args),
     /// Write the data set as Kaggle CSV or MNIST IDX files.
     ExportData(export_data::Args),
     /// Draw a grid of augmented versions of a few training digits (PNG).
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(a) => cv::run(a),
         Command::Ensemble(a) => ensemble::run(a),
         Command::AugmentPreview(a) => augment_preview::run(a),
+        Command::Export(a) => export::run(a),
         Command::ExportData(a) => export_data::run(a),
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
