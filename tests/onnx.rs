@@ -1,5 +1,6 @@
 //! `digits export --format onnx`: each of the presets and the `fast` recipe's model, after a
-//! short training, and a two-member ensemble of different architectures, exported at opset 17
+//! short training, model files for the layouts no preset has (`tests/onnx/*.toml`), and a
+//! two-member ensemble of different architectures, exported at opset 17
 //! and 13 by the command and checked by `tests/onnx/check.py` in the reference runtime: the ONNX
 //! checker with `full_check`, then onnxruntime's CPU provider on 1,000 test images at batch
 //! sizes 1 and 1,000, every probability within 1e-5 of digits' own and the same argmax.
@@ -89,6 +90,12 @@ fn every_preset_the_fast_recipe_and_an_ensemble_agree_with_onnxruntime() {
     }
     runs.push(dir.join("recipe-fast"));
     train(&["train", "--recipe", "fast"], runs.last().unwrap());
+    // Model files for the layouts no preset has.
+    for file in ["layouts", "flat-output", "map-output"] {
+        let toml = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/onnx/{file}.toml"));
+        runs.push(dir.join(file));
+        train(&["train", "--model", s(&toml)], runs.last().unwrap());
+    }
     // Two different architectures: every member's names are kept apart in one graph.
     let ens = dir.join("ensemble");
     ok(&["ensemble", s(&dir.join("cnn-32-64")), s(&dir.join("mlp-500-300-100-bn")), "--out", s(&ens)]);
@@ -142,8 +149,8 @@ fn the_command_prints_the_graph_and_refuses_what_it_cannot_write() {
     // Strided `same` convolutions with digits' padding (the odd pixel at the bottom/right),
     // then the flatten whose order the next kernel's rows follow.
     for line in [
-        "conv2d           Conv     [N,32,14,14]  32 filters 5×5, stride 2×2, pads [1, 1, 2, 2]",
-        "conv2d_1         Conv     [N,64,7,7]    64 filters 3×3, stride 2×2, pads [0, 0, 1, 1]",
+        "conv2d           Conv     [N,32,14,14]  32 filters 5×5, stride 2×2, pads 1,1,2,2 (top,left,bottom,right)",
+        "conv2d_1         Conv     [N,64,7,7]    64 filters 3×3, stride 2×2, pads 0,0,1,1 (top,left,bottom,right)",
         "flatten          Flatten  [N,3136]",
         "dense            Gemm     [N,128]       3136→128, kernel rows permuted to CHW order",
         "dense_1/softmax  Softmax  [N,10]",

@@ -193,20 +193,30 @@ pub(crate) fn network(
     let params: HashMap<String, &Param> = net.named_params().into_iter().collect();
     let [h, w, c] = spec.input;
     let mut x = Value { name: input.to_string(), layout: Layout::Spatial(Shape::new(h, w, c)) };
+    let last = spec.layers.len() - 1;
     for (index, (layer, name)) in spec.layers.iter().zip(&names).enumerate() {
         let at = LayerRef { model: spec.display_name(), index, name, prefix, params: &params };
+        // A final softmax is taken out of the last layer, as the network does (see below).
+        let act = |a: Activation| if index == last && net.softmax_output() { Activation::Linear } else { a };
         x = match layer {
-            LayerSpec::Dense(cfg) => dense(b, &at, cfg, x)?,
-            LayerSpec::Conv2D(cfg) => conv(b, &at, cfg, x)?,
+            LayerSpec::Dense(cfg) => dense(b, &at, cfg, act(cfg.options.activation), x)?,
+            LayerSpec::Conv2D(cfg) => conv(b, &at, cfg, act(cfg.options.activation), x)?,
             LayerSpec::MaxPool2D(cfg) => max_pool(b, &at, cfg, x)?,
             LayerSpec::BatchNormalization(cfg) => batch_norm(b, &at, cfg, x)?,
             // The identity at inference.
             LayerSpec::Dropout(_) => x,
             LayerSpec::Flatten(_) => flatten(b, &at.node(""), x),
-            LayerSpec::Activation(cfg) => activation(b, &at.node(""), cfg.activation, x),
+            LayerSpec::Activation(cfg) => activation(b, &at.node(""), act(cfg.activation), x),
         };
     }
-    Ok(digits_order(b, &format!("{prefix}output"), x))
+    let x = digits_order(b, &format!("{prefix}output"), x);
+    if !net.softmax_output() {
+        return Ok(x);
+    }
+    // `Network::predict` applies it to the whole output row (the classes), whatever the last
+    // layer's shape: over the channels of a spatial output would be another function.
+    let name = format!("{prefix}{}/softmax", names[last]);
+    Ok(b.node(&name, "Softmax", &[&x.name], vec![("axis", Attr::Int(1))], x.layout, "axis 1, over the classes".into()))
 }
 
 /// The order in which digits lays out `s` as a vector of ONNX's CHW index `r`.
@@ -291,7 +301,7 @@ fn activation(b: &mut Builder, name: &str, act: Activation, x: Value) -> Value {
     b.node(name, op, &[&x.name], vec![], x.layout, String::new())
 }
 
-fn dense(b: &mut Builder, at: &LayerRef, cfg: &DenseConfig, x: Value) -> Result<Value, Error> {
+fn dense(b: &mut Builder, at: &LayerRef, cfg: &DenseConfig, act: Activation, x: Value) -> Result<Value, Error> {
     let x = flatten(b, &at.node("/flatten"), x);
     let Layout::Flat { n, chw_of } = x.layout else { unreachable!("flattened") };
     let kernel = at.param("kernel", &[n, cfg.units])?;
@@ -312,10 +322,10 @@ fn dense(b: &mut Builder, at: &LayerRef, cfg: &DenseConfig, x: Value) -> Result<
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let out = Layout::Flat { n: cfg.units, chw_of: None };
     let y = b.node(&at.node(""), "Gemm", &inputs, vec![], out, detail);
-    Ok(activation(b, &at.node(&format!("/{}", cfg.options.activation.name())), cfg.options.activation, y))
+    Ok(activation(b, &at.node(&format!("/{}", act.name())), act, y))
 }
 
-fn conv(b: &mut Builder, at: &LayerRef, cfg: &Conv2DConfig, x: Value) -> Result<Value, Error> {
+fn conv(b: &mut Builder, at: &LayerRef, cfg: &Conv2DConfig, act: Activation, x: Value) -> Result<Value, Error> {
     let s = match x.layout {
         Layout::Spatial(s) => s,
         Layout::Flat { n, .. } => Shape::flat(n),
@@ -341,7 +351,7 @@ fn conv(b: &mut Builder, at: &LayerRef, cfg: &Conv2DConfig, x: Value) -> Result<
         inputs.push(b.floats(&format!("{}.bias", at.node("")), &[f], &bias.value));
     }
     let pads = window_pads(s, (kh, kw), (sh, sw), (oh, ow), (pt, pl));
-    let detail = format!("{f} filters {kh}×{kw}, stride {sh}×{sw}, pads {pads:?} (top, left, bottom, right)");
+    let detail = format!("{f} filters {kh}×{kw}, stride {sh}×{sw}, {}", pads_text(pads));
     let attrs = vec![
         ("kernel_shape", Attr::Ints(i64s(&[kh, kw]))),
         ("strides", Attr::Ints(i64s(&[sh, sw]))),
@@ -351,7 +361,7 @@ fn conv(b: &mut Builder, at: &LayerRef, cfg: &Conv2DConfig, x: Value) -> Result<
     ];
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let y = b.node(&at.node(""), "Conv", &inputs, attrs, Layout::Spatial(Shape::new(oh, ow, f)), detail);
-    Ok(activation(b, &at.node(&format!("/{}", cfg.options.activation.name())), cfg.options.activation, y))
+    Ok(activation(b, &at.node(&format!("/{}", act.name())), act, y))
 }
 
 /// Explicit ONNX pads `[top, left, bottom, right]` giving the output `out` that digits
@@ -367,6 +377,13 @@ fn window_pads(
     let end =
         |input: usize, k: usize, st: usize, out: usize, lead: usize| ((out - 1) * st + k).saturating_sub(input + lead);
     [lead.0, lead.1, end(s.h, k.0, st.0, out.0, lead.0), end(s.w, k.1, st.1, out.1, lead.1)]
+}
+
+fn pads_text(pads: [usize; 4]) -> String {
+    match pads {
+        [0, 0, 0, 0] => "no padding".into(),
+        [t, l, b, r] => format!("pads {t},{l},{b},{r} (top,left,bottom,right)"),
+    }
 }
 
 fn max_pool(b: &mut Builder, at: &LayerRef, cfg: &MaxPool2DConfig, x: Value) -> Result<Value, Error> {
@@ -386,7 +403,7 @@ fn max_pool(b: &mut Builder, at: &LayerRef, cfg: &MaxPool2DConfig, x: Value) -> 
         ("strides", Attr::Ints(i64s(&[sh, sw]))),
         ("pads", Attr::Ints(i64s(&pads))),
     ];
-    let detail = format!("{ph}×{pw}, stride {sh}×{sw}, pads {pads:?}");
+    let detail = format!("{ph}×{pw}, stride {sh}×{sw}, {}", pads_text(pads));
     Ok(b.node(&at.node(""), "MaxPool", &[&x.name], attrs, Layout::Spatial(Shape::new(oh, ow, s.c)), detail))
 }
 
