@@ -140,7 +140,7 @@ impl Builder {
     /// Renames the output of the last node (which must be `value`) to `to`.
     pub(crate) fn rename_last(&mut self, value: &Value, to: &str) -> Value {
         let node = self.nodes.last_mut().expect("a node produced the value");
-        assert_eq!(node.output, [value.name.clone()], "the last node produced the value");
+        assert_eq!(node.output, std::slice::from_ref(&value.name), "the last node produced the value");
         node.output = vec![to.to_string()];
         Value { name: to.to_string(), layout: value.layout }
     }

@@ -262,3 +262,130 @@ fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
         doc_string: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Activation, Padding};
+    use crate::export::onnx_proto::TensorProto;
+    use crate::model::{LayerSpec, presets};
+
+    fn decoded(m: &OnnxModel) -> ModelProto {
+        ModelProto::decode(&m.bytes[..]).expect("the export decodes")
+    }
+
+    fn initializer<'a>(g: &'a GraphProto, name: &str) -> &'a TensorProto {
+        g.initializer.iter().find(|t| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    fn values(t: &TensorProto) -> Vec<f32> {
+        let raw = t.raw_data.as_deref().expect("raw data");
+        raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    }
+
+    fn dims(v: &ValueInfoProto) -> Vec<String> {
+        let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)) }) = &v.r#type else { panic!("{v:?}") };
+        let shape = t.shape.as_ref().expect("shape");
+        shape
+            .dim
+            .iter()
+            .map(|d| match &d.value {
+                Some(dimension::Value::DimValue(n)) => n.to_string(),
+                Some(dimension::Value::DimParam(p)) => p.clone(),
+                None => "?".into(),
+            })
+            .collect()
+    }
+
+    /// A 5×5 input, a `same` convolution of 3 filters, a flatten whose CHW order differs from
+    /// digits' NHWC, and the dense layer that reads it.
+    fn small_cnn() -> ModelSpec {
+        let mut spec = ModelSpec::new(
+            "small",
+            "test",
+            vec![
+                LayerSpec::conv(3, 3, Padding::Same, Activation::Relu),
+                LayerSpec::flatten(),
+                LayerSpec::dense(10, Activation::Softmax),
+            ],
+        );
+        spec.input = [5, 5, 1];
+        spec
+    }
+
+    #[test]
+    fn opsets_outside_13_to_21_are_refused_and_each_has_its_ir_version() {
+        let irs: Vec<i64> = [13, 14, 15, 17, 18, 19, 20, 21].iter().map(|&o| ir_version(o).unwrap()).collect();
+        assert_eq!(irs, [7, 7, 8, 8, 8, 9, 9, 10]);
+        for bad in [-1, 0, 12, 22] {
+            let e = ir_version(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("ONNX opset {bad} is not one digits writes (use 13 to 21)"));
+        }
+        let spec = presets::preset("mlp-64-64").unwrap();
+        let net = spec.build(1).unwrap();
+        let e = export_network(&spec, &net, &OnnxOptions { opset: 12 }).unwrap_err();
+        assert!(matches!(&e, Error::Invalid(m) if m.contains("opset 12")), "{e}");
+        let e = export_ensemble(&[], &OnnxOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("at least one member"), "{e}");
+    }
+
+    #[test]
+    fn a_network_that_does_not_match_its_settings_is_an_error_naming_the_layer() {
+        let spec = presets::preset("mlp-64-64").unwrap();
+        let mut other = spec.clone();
+        other.layers[1] = LayerSpec::dense(32, Activation::Relu); // after the flatten
+        let net = other.build(0).unwrap();
+        let e = export_network(&spec, &net, &OnnxOptions::default()).unwrap_err();
+        assert!(matches!(&e, Error::Layer { index: 1, layer, .. } if layer == "dense"), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "model 'mlp-64-64', layer 1 (dense): tensor 'dense.kernel' has shape [784, 32], the layer's settings need [784, 64]"
+        );
+    }
+
+    #[test]
+    fn weights_are_laid_out_as_onnx_reads_them() {
+        let spec = small_cnn();
+        let net = spec.build(7).unwrap();
+        let m = export_network(&spec, &net, &OnnxOptions::default()).unwrap();
+        assert_eq!(m.bytes, export_network(&spec, &net, &OnnxOptions::default()).unwrap().bytes, "deterministic");
+        let model = decoded(&m);
+        assert_eq!((model.ir_version, model.opset_import[0].version), (Some(8), Some(17)));
+        let g = model.graph.expect("a graph");
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_deref().unwrap()).collect();
+        assert_eq!(ops, ["Conv", "Relu", "Flatten", "Gemm", "Softmax"]);
+        assert_eq!(g.node.last().unwrap().output, [OUTPUT]);
+        assert_eq!((g.input[0].name.as_deref(), dims(&g.input[0]).join(",")), (Some(INPUT), "N,1,5,5".into()));
+        assert_eq!((g.output[0].name.as_deref(), dims(&g.output[0]).join(",")), (Some(OUTPUT), "N,10".into()));
+        let params: std::collections::HashMap<String, &crate::engine::Param> = net.named_params().into_iter().collect();
+        // Conv: digits' [kh, kw, c_in, c_out] as ONNX's [c_out, c_in, kh, kw].
+        let conv = initializer(&g, "conv2d.kernel");
+        assert_eq!(conv.dims, [3, 1, 3, 3]);
+        let (o, y, x) = (2, 1, 0);
+        assert_eq!(values(conv)[(o * 3 + y) * 3 + x], params["conv2d.kernel"].value[(y * 3 + x) * 3 + o]);
+        // Dense after the flatten: ONNX's row for channel 1 of pixel 7 is digits' row 7·3 + 1.
+        let dense = initializer(&g, "dense.kernel");
+        assert_eq!(dense.dims, [75, 10]);
+        let (row, digits_row) = (25 + 7, 7 * 3 + 1);
+        assert_eq!(values(dense)[row * 10..][..10], params["dense.kernel"].value[digits_row * 10..][..10]);
+        let meta: Vec<&str> = model.metadata_props.iter().map(|p| p.key.as_deref().unwrap()).collect();
+        assert!(meta.contains(&"digits_version") && meta.contains(&"preparation"), "{meta:?}");
+    }
+
+    #[test]
+    fn an_ensemble_keeps_its_members_apart_and_averages_them() {
+        let spec = presets::preset("mlp-64-64").unwrap();
+        let nets = [spec.build(1).unwrap(), spec.build(2).unwrap()];
+        let m = export_ensemble(&[(&spec, &nets[0]), (&spec, &nets[1])], &OnnxOptions { opset: 13 }).unwrap();
+        assert_eq!(m.name, "ensemble of 2 (mlp-64-64, mlp-64-64)");
+        let g = decoded(&m).graph.expect("a graph");
+        let mean = g.node.last().unwrap();
+        assert_eq!(mean.op_type.as_deref(), Some("Mean"));
+        assert_eq!(mean.input, ["m0/probabilities", "m1/probabilities"]);
+        assert_eq!(mean.output, [OUTPUT]);
+        let names: std::collections::HashSet<_> = g.initializer.iter().map(|t| t.name.clone().unwrap()).collect();
+        assert_eq!(names.len(), g.initializer.len(), "initializer names repeat");
+        let k1 = values(initializer(&g, "m1/dense.kernel"));
+        assert_eq!(k1, nets[1].named_params()[0].1.value, "member 1's own weights");
+    }
+}
