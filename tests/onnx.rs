@@ -153,7 +153,7 @@ fn the_command_prints_the_graph_and_refuses_what_it_cannot_write() {
         "conv2d_1         Conv     [N,64,7,7]    64 filters 3×3, stride 2×2, pads 0,0,1,1 (top,left,bottom,right)",
         "flatten          Flatten  [N,3136]",
         "dense            Gemm     [N,128]       3136→128, kernel rows permuted to CHW order",
-        "dense_1/softmax  Softmax  [N,10]",
+        "dense_1/softmax  Softmax  [N,10]        axis 1, over the classes → probabilities",
     ] {
         assert!(printed.contains(line), "no `{line}` in:\n{printed}");
     }

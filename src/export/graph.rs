@@ -142,6 +142,8 @@ impl Builder {
         let node = self.nodes.last_mut().expect("a node produced the value");
         assert_eq!(node.output, std::slice::from_ref(&value.name), "the last node produced the value");
         node.output = vec![to.to_string()];
+        let line = self.lines.last_mut().expect("a line per node");
+        line.detail = [line.detail.as_str(), &format!("→ {to}")].join(if line.detail.is_empty() { "" } else { " " });
         Value { name: to.to_string(), layout: value.layout }
     }
 }
