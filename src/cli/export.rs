@@ -15,7 +15,7 @@ pub struct Args {
     /// The file to write (replaced if it exists)
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// ONNX opset: 17 (IR version 8) by default, 13 for older runtimes (onnxruntime 1.7 on)
+    /// ONNX opset, 13 to 21: 17 (IR version 8) by default, 13 for older runtimes
     #[arg(long, default_value_t = onnx::DEFAULT_OPSET, value_name = "N")]
     opset: i64,
     /// Print the graph's nodes (name, operator, output shape, attributes)

@@ -27,10 +27,11 @@ use std::path::Path;
 
 /// The opset written unless asked otherwise (IR version 8).
 pub const DEFAULT_OPSET: i64 = 17;
-/// The oldest opset digits writes: 13 is where Softmax takes one axis and Gemm's bias became
-/// optional as used here (onnxruntime 1.7 and later).
+/// The oldest opset digits writes: from 13 on, Softmax normalises along the one axis it is
+/// given, as the graph needs.
 pub const MIN_OPSET: i64 = 13;
-/// The newest opset digits writes (IR version 10); the operators used have not changed since.
+/// The newest opset digits writes (IR version 10), the newest that `tests/onnx.rs` checks in
+/// onnxruntime.
 pub const MAX_OPSET: i64 = 21;
 
 /// The ONNX IR version that goes with `opset` (the IR of the ONNX release that introduced it).
