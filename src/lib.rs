@@ -32,8 +32,7 @@
 //! updates parameters, [`model`] describes, saves and loads networks and ensembles (and the
 //! [`Classifier`](model::Classifier) every consumer of a trained model uses), [`train`] joins
 //! them in the fit loop and the [`Trainer`](train::Trainer) that leaves a run directory,
-//! [`eval`] judges a model, [`report`] draws charts and the HTML report, and [`export`] writes
-//! a model for other runtimes (ONNX). Beside them:
+//! [`eval`] judges a model, and [`report`] draws charts and the HTML report. Beside them:
 //! [`tune`] searches hyper-parameters through a study store and an executor (the seams for
 //! other storage and other machines), [`layout`] names every file a run, an ensemble or a
 //! study leaves, [`atomic`] writes them, [`lock`] keeps one writer per directory, and [`Error`]
