@@ -40,12 +40,16 @@
 //!
 //! Progress reaches the caller through callbacks (`&mut dyn FnMut(Event)`, or
 //! [`tune::Observer`]); the library prints nothing.
+//!
+//! A trained model leaves digits through [`export`]: a run or an ensemble as one ONNX model
+//! that onnxruntime runs with digits' probabilities.
 
 pub mod atomic;
 pub mod data;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod input;
 pub mod layout;
 pub mod lock;

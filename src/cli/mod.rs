@@ -7,6 +7,7 @@ mod cv;
 mod data;
 mod ensemble;
 mod evaluate;
+mod export;
 mod export_data;
 mod models;
 mod options;
@@ -43,6 +44,8 @@ enum Command {
     /// Stratified k-fold cross-validation: accuracy per fold, mean and standard deviation.
     #[command(allow_negative_numbers = true)]
     Cv(cv::Args),
+    /// Export a trained model or ensemble for other runtimes (ONNX, for onnxruntime).
+    Export(export::Args),
     /// Write the data set as Kaggle CSV or MNIST IDX files.
     #[command(allow_negative_numbers = true)]
     ExportData(export_data::Args),
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(a) => cv::run(a),
         Command::Ensemble(a) => ensemble::run(a),
         Command::AugmentPreview(a) => augment_preview::run(a),
+        Command::Export(a) => export::run(a),
         Command::ExportData(a) => export_data::run(a),
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),

@@ -172,6 +172,7 @@ mod tests {
             weights: vec![img("weights")],
             filters: Vec::new(),
             features: Vec::new(),
+            robustness: vec![img("robustness")],
         }
     }
 
