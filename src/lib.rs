@@ -57,6 +57,7 @@ pub mod model;
 pub mod optim;
 pub mod report;
 pub mod rng;
+pub mod serve;
 pub mod train;
 pub mod tune;
 

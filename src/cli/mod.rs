@@ -15,6 +15,7 @@ mod predict;
 mod progress;
 mod report;
 mod robustness;
+mod serve;
 mod train;
 mod tune;
 
@@ -70,6 +71,8 @@ enum Command {
     /// Accuracy under MNIST-C's 15 corruptions (noise, blur, affine changes, lines, fog, edges).
     #[command(allow_negative_numbers = true)]
     Robustness(robustness::Args),
+    /// Serve a trained model over HTTP: a drawing page and a JSON API (until SIGINT/SIGTERM).
+    Serve(serve::Args),
     /// Search hyper-parameters (random or Hyperband) over a search-space file; resumable.
     #[command(allow_negative_numbers = true)]
     Tune(tune::Args),
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(a) => data::run(a),
         Command::Tune(a) => tune::run(a),
         Command::Robustness(a) => robustness::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())

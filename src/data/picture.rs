@@ -135,6 +135,29 @@ fn decode_within_budget(path: &Path) -> Result<(DynamicImage, Reservation), Erro
     if let Ok(format) = image::ImageFormat::from_path(path) {
         reader.set_format(format);
     }
+    decode_reader(reader, path)
+}
+
+/// Decodes a picture held in memory (an upload), with the same checks as a file: the format
+/// from the content, the size from the header against [`MAX_PICTURE_PIXELS`] before anything
+/// is decoded (a 100000×100000 PNG of a few hundred bytes is refused at once), and the
+/// decoding within [`PICTURE_MEMORY_BUDGET`]. `name` is only used in error messages.
+pub fn decode_picture_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Error> {
+    decode_reader(ImageReader::new(std::io::Cursor::new(bytes)), name).map(|(img, _)| img)
+}
+
+/// [`decode_picture_bytes`], then [`preprocess`]: 784 values in `[0, 1]`, as [`load_picture`]
+/// gives for a file. Errors name `name`.
+pub fn load_picture_bytes(bytes: &[u8], name: &Path) -> Result<Vec<f32>, Error> {
+    let (img, _reservation) = decode_reader(ImageReader::new(std::io::Cursor::new(bytes)), name)?;
+    preprocess(&img).map_err(|e| Error::Format { path: name.to_path_buf(), message: e.to_string() })
+}
+
+/// The decoding shared by files and bytes in memory; `path` is only used in messages.
+fn decode_reader<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<(DynamicImage, Reservation), Error> {
     let mut reader = reader.with_guessed_format().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_PICTURE_PIXELS as u32);
