@@ -45,7 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         max_body: a.max_body,
         timeout: Duration::from_secs_f64(a.timeout),
     };
-    digits::serve::serve(&config, |addr, model| {
+    let served = digits::serve::serve(&config, |addr, model| {
         let params = model.parameters.total;
         let accuracy = model.test_accuracy.map_or(String::new(), |a| format!(", test accuracy {:.2}%", a * 100.0));
         // The URL is the first line on stdout, flushed at once: scripts and tests read it.
@@ -54,6 +54,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
     })
     .with_context(|| format!("serving {}", a.model.display()))?;
-    eprintln!("digits serve: stopped");
+    let cut = if served.drained { "" } else { " (some connections were cut off after the grace period)" };
+    eprintln!("digits serve: stopped after answering {} requests{cut}", served.requests);
     Ok(())
 }

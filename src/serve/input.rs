@@ -11,7 +11,7 @@ use crate::data::{MNIST_SIDE, csv};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, request::Parts};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -36,20 +36,39 @@ pub fn kind(parts: &Parts) -> Kind {
     }
 }
 
-/// Reads the whole body, refusing it (413) once it passes `max` bytes: up front when its
-/// `Content-Length` says so, else as soon as that many bytes have arrived.
+/// Bytes of a refused body that are still read, and thrown away, before the 413 is sent: a
+/// client that is still sending (curl, most libraries) then reads the answer instead of failing
+/// on a connection closed under it. Past this, or `--timeout`, the connection is just closed.
+pub const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads the whole body, refusing it (413) once it passes `max` bytes: at once when its
+/// `Content-Length` says so, else as soon as that many bytes have arrived. Nothing past `max`
+/// is kept.
 pub async fn read_body(request: Request, max: usize) -> Result<(Parts, Bytes), ApiError> {
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     let too_large = || ApiError::too_large(format!("the request body is larger than {max} bytes (--max-body)"));
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    let mut kept = Vec::with_capacity(declared.map_or(0, |n| n.min(max as u64) as usize));
+    let mut seen = 0u64;
+    let refused = declared.is_some_and(|n| n > max as u64);
+    if refused && declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(too_large());
     }
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok((parts, collected.to_bytes())),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len() as u64;
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+        if !refused && seen <= max as u64 {
+            kept.extend_from_slice(&data);
+        }
     }
+    if refused || seen > max as u64 {
+        return Err(too_large());
+    }
+    Ok((parts, Bytes::from(kept)))
 }
 
 /// A picture's bytes prepared as MNIST's digits were (blocking: run it off the async threads).

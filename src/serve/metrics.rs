@@ -14,6 +14,7 @@ pub struct Metrics {
     passes: IntCounter,
     images: IntCounter,
     joined: IntCounter,
+    answered: std::sync::atomic::AtomicU64,
 }
 
 /// Latency buckets in seconds: from a cached MLP answer (~100 µs) to a slow upload.
@@ -52,7 +53,7 @@ impl Metrics {
         for c in [&passes, &images, &joined] {
             registry.register(Box::new(c.clone())).unwrap();
         }
-        Metrics { registry, requests, errors, latency, in_flight, passes, images, joined }
+        Metrics { registry, requests, errors, latency, in_flight, passes, images, joined, answered: Default::default() }
     }
 
     /// Counts one answered request of `route` (its pattern, never the raw path, so that a
@@ -65,6 +66,12 @@ impl Metrics {
             self.errors.with_label_values(&labels).inc();
         }
         self.latency.with_label_values(&[route]).observe(seconds);
+        self.answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests answered so far, whatever their route and status.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts one pass of the model over `images` images joined from `requests` requests.

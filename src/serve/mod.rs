@@ -37,7 +37,7 @@ use tokio::sync::Semaphore;
 /// Loads the model, binds `config.addr`, calls `ready` with the bound address (port 0 is
 /// resolved) and the model, and serves until SIGINT or SIGTERM; returns once the requests in
 /// flight are answered.
-pub fn serve(config: &ServeConfig, ready: impl FnOnce(SocketAddr, &ModelInfo)) -> Result<()> {
+pub fn serve(config: &ServeConfig, ready: impl FnOnce(SocketAddr, &ModelInfo)) -> Result<Served> {
     config.check()?;
     let state = AppState::load(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +57,7 @@ pub fn serve(config: &ServeConfig, ready: impl FnOnce(SocketAddr, &ModelInfo)) -
 
 /// Serves `listener` until `shutdown` completes, then drains: no new connection is accepted,
 /// idle keep-alive connections are closed, requests in flight are answered.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Result<Served> {
     let app = routes::router(state.clone());
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(config::MAX_CONNECTIONS));
@@ -89,8 +89,17 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(config::SHUTDOWN_GRACE, graceful.shutdown()).await;
-    Ok(())
+    let drained = tokio::time::timeout(config::SHUTDOWN_GRACE, graceful.shutdown()).await.is_ok();
+    Ok(Served { requests: state.metrics.answered(), drained })
+}
+
+/// What a server did, once it has stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// Requests answered.
+    pub requests: u64,
+    /// Whether every connection finished within [`config::SHUTDOWN_GRACE`].
+    pub drained: bool,
 }
 
 /// Completes at the first SIGINT (Ctrl-C) or SIGTERM.
