@@ -82,7 +82,14 @@ function endStroke() {
 canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
 
+// Whether a prediction is scheduled or on its way (tests and assistive tools wait on it).
+function busy(on) {
+  document.body.dataset.busy = on ? "1" : "0";
+  document.getElementById("result-title").parentElement.setAttribute("aria-busy", on ? "true" : "false");
+}
+
 function schedule() {
+  busy(true);
   clearTimeout(timer);
   timer = setTimeout(predictDrawing, DEBOUNCE_MS);
 }
@@ -100,6 +107,7 @@ function clear() {
 function reset() {
   sequence++;
   clearTimeout(timer);
+  busy(false);
   labelOut.textContent = "–";
   seen.removeAttribute("src");
   confidence.textContent = "";
@@ -114,12 +122,13 @@ document.addEventListener("keydown", (e) => {
 });
 
 function predictDrawing() {
-  if (!strokes.length) return;
+  if (!strokes.length) return busy(false);
   canvas.toBlob((blob) => send(blob, "image/png"), "image/png");
 }
 
 async function send(body, type) {
   const mine = ++sequence;
+  busy(true);
   try {
     const response = await fetch("api/predict?image=true", { method: "POST", headers: { "Content-Type": type }, body });
     const answer = await response.json();
@@ -128,6 +137,7 @@ async function send(body, type) {
     showAnswer(answer);
   } catch (err) {
     if (mine !== sequence) return;
+    busy(false);
     errorOut.textContent = String(err.message || err);
   }
 }
@@ -150,6 +160,7 @@ function showAnswer(answer) {
   });
   answered++;
   document.body.dataset.answered = String(answered);
+  busy(false);
 }
 
 // A picture, dropped or chosen: shown on the canvas, sent as it is (the server prepares it).
