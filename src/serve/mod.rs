@@ -50,8 +50,9 @@ pub fn serve(config: &ServeConfig, ready: impl FnOnce(SocketAddr, &ModelInfo)) -
             .await
             .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", config.addr)))?;
         let addr = listener.local_addr().map_err(|e| Error::invalid(format!("the bound address: {e}")))?;
+        let shutdown = shutdown_signal()?;
         ready(addr, &state.model);
-        run(listener, state, shutdown_signal()).await
+        run(listener, state, shutdown).await
     })
 }
 
@@ -102,24 +103,17 @@ pub struct Served {
     pub drained: bool,
 }
 
-/// Completes at the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that completes at the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: a signal that arrives as soon as
+/// the URL is printed must stop the server gracefully too. Call it inside the runtime.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| signal(kind).map_err(|e| Error::invalid(format!("cannot handle signals: {e}")));
+    let (mut interrupt, mut terminate) = (install(SignalKind::interrupt())?, install(SignalKind::terminate())?);
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
+    })
 }
