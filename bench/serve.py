@@ -2,8 +2,8 @@
 """Load benchmark of `digits serve` against a minimal FastAPI + PyTorch server
 (bench/serve_reference.py) doing the same: N single-image predictions (MNIST test images as JSON
 pixel arrays) at concurrency C over loopback, for mlp-512-512-d and cnn-32-64. For each server:
-throughput, p50/p99 latency, errors, and the server's resident memory (VmRSS) before and
-after the load; digits is then stopped with SIGTERM and must exit 0.
+throughput, p50/p99 latency, errors, and the server's resident memory (VmRSS) at start, and
+before and after the load (after a warm-up of a tenth as many requests at the same concurrency); digits is then stopped with SIGTERM and must exit 0.
 
     cargo build --release --example serve_load
     python3 bench/serve.py --venv /tmp/peersvenv [--requests 20000] [--concurrency 32]
@@ -62,10 +62,13 @@ def load(url, requests, concurrency):
 
 def measure(name, model, proc, url, args):
     wait_healthy(url, proc)
-    load(url, 200, 4)  # warm-up: first allocations, lazy initialisation
+    start = rss_mb(proc.pid)
+    # Warm-up at full concurrency: the workspaces sized by the largest joined batch, the
+    # allocator's arenas, lazy initialisation. Memory must stay flat after that.
+    load(url, args.requests // 10, args.concurrency)
     before = rss_mb(proc.pid)
     r = load(url, args.requests, args.concurrency)
-    r.update(server=name, model=model, rss_before_mb=before, rss_after_mb=rss_mb(proc.pid))
+    r.update(server=name, model=model, rss_start_mb=start, rss_before_mb=before, rss_after_mb=rss_mb(proc.pid))
     print(json.dumps(r), flush=True)
     return r
 
@@ -125,11 +128,11 @@ def main():
         with open(args.json, "a") as f:
             for r in results:
                 f.write(json.dumps(r) + "\n")
-    print("\n| model | server | requests/s | p50 ms | p99 ms | errors | RSS before → after (MB) |")
+    print("\n| model | server | requests/s | p50 ms | p99 ms | errors | RSS at start, before → after the load (MB) |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['model']} | {r['server']} | {r['throughput']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-              f"{r['errors']} | {r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} |")
+              f"{r['errors']} | {r['rss_start_mb']:.0f}, {r['rss_before_mb']:.1f} → {r['rss_after_mb']:.1f} |")
     for model in ["mlp-512-512-d", "cnn-32-64"]:
         d, t = [r["throughput"] for r in results if r["model"] == model]
         print(f"{model}: digits / fastapi+torch throughput = {d / t:.1f}x")

@@ -173,6 +173,13 @@ fn every_endpoint_answers_as_the_library_does() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["label"], expected.label(0));
     assert!(json(&body).get("image").is_none(), "the image only when asked for");
+    // A form of 3 MB (a large photo; here a text field before the picture) is within --max-body.
+    let mut large = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n").into_bytes();
+    large.extend(vec![b'x'; 3_000_000]);
+    large.extend(b"\r\n");
+    large.extend(form(&[("seven.png", &png)]));
+    let (status, body) = post(&server.url("/api/predict"), &form_type(), &large);
+    assert_eq!((status, json(&body)["label"].as_u64()), (200, Some(expected.label(0) as u64)), "{body}");
 
     // JSON pixels, 0..1 and 0..255, and a batch in JSON, CSV and a form, answered in order.
     let test = Dataset::open_split("data/mnist", Split::Test).unwrap().first(5);
@@ -214,12 +221,12 @@ fn every_endpoint_answers_as_the_library_does() {
     let (status, ct, text) = get(&server.url("/metrics"));
     assert!(status == 200 && ct.starts_with("text/plain"), "{ct}");
     assert!(
-        text.contains(r#"digits_http_requests_total{method="POST",route="/api/predict",status="200"} 4"#),
+        text.contains(r#"digits_http_requests_total{method="POST",route="/api/predict",status="200"} 5"#),
         "{text}"
     );
     assert!(text.contains(r#"digits_http_request_duration_seconds_count{route="/api/predict/batch"} 3"#), "{text}");
     assert!(text.contains("digits_http_requests_in_flight 1"), "only the metrics request itself: {text}");
-    assert!(text.contains("digits_inference_images_total 16"), "{text}");
+    assert!(text.contains("digits_inference_images_total 17"), "{text}");
 }
 
 fn base64_png(pixels: &[f32]) -> String {

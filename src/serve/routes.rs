@@ -8,7 +8,7 @@ use super::page;
 use super::state::AppState;
 use crate::data::picture;
 use crate::model::Predictions;
-use axum::extract::{MatchedPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +41,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             let message = format!("{} is not allowed on {}", request.method(), request.uri().path());
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message)
         })
+        // The multipart reader applies this limit to the body it is given (2 MB unless set);
+        // the body in memory is already within `--max-body`.
+        .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
