@@ -31,6 +31,9 @@ fn chromium() -> PathBuf {
     })
 }
 
+/// Points of one stroke in the unit square.
+type Stroke = Vec<(f64, f64)>;
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -151,7 +154,7 @@ fn a_drawn_1_7_and_0_are_read_right_in_chromium() {
             (0.5 + 0.2 * a.sin(), 0.5 - 0.3 * a.cos())
         })
         .collect();
-    let digits_drawn: [(&str, Vec<Vec<(f64, f64)>>); 3] = [
+    let digits_drawn: [(&str, Vec<Stroke>); 3] = [
         ("1", vec![vec![(0.52, 0.18), (0.5, 0.5), (0.48, 0.82)]]),
         ("7", vec![vec![(0.28, 0.22), (0.72, 0.22), (0.6, 0.45), (0.45, 0.82)]]),
         ("0", vec![ellipse]),

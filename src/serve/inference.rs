@@ -2,7 +2,7 @@
 //! the async threads that read requests; requests hand it their prepared images through a
 //! bounded queue and wait for their rows of probabilities. When several requests are waiting,
 //! the thread joins them into one pass of the model (up to
-//! [`MAX_JOINED_IMAGES`](super::config::MAX_JOINED_IMAGES) images): one matrix product over 32
+//! [`MAX_JOINED_IMAGES`] images): one matrix product over 32
 //! images costs far less than 32 products over one, so under load the answers come faster,
 //! and with no load a request is answered alone at once.
 
