@@ -206,8 +206,7 @@ pub fn save_ensemble(
 
 fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
     let dir = EnsembleDir::new(out);
-    let staging =
-        tempfile::Builder::new().prefix(".members.").suffix(".tmp").tempdir_in(out).map_err(Error::io(out))?;
+    let staging = crate::atomic::builder(".members.", 0o777).tempdir_in(out).map_err(Error::io(out))?;
     let mut rel = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let dst = staging.path().join(i.to_string());
