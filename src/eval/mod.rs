@@ -6,6 +6,7 @@
 //! JSON (via serde) or as a text table. [`corruptions`] holds MNIST-C's 15 corruptions, for
 //! judging a model off the clean test set.
 
+pub mod calibration;
 pub mod corruptions;
 pub mod evaluation;
 pub mod metrics;

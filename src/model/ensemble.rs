@@ -36,6 +36,9 @@ pub struct EnsembleFile {
     /// The run directories the members were copied from, as given (for names in reports).
     #[serde(default)]
     pub sources: Vec<String>,
+    /// The temperature `digits calibrate` fitted to the averaged probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::Calibration>,
 }
 
 /// The gentle transforms used for test-time augmentation: a digit moved this little is still
@@ -88,6 +91,9 @@ impl Classify for Ensemble {
 pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
     let file = EnsembleDir::new(dir).ensemble_json();
     let ens: EnsembleFile = crate::input::read_json(&file)?;
+    if let Some(c) = &ens.calibration {
+        super::calibrate::check(c, &file)?;
+    }
     if ens.format != FORMAT || ens.format_version > FORMAT_VERSION || ens.members.is_empty() {
         return Err(Error::Format {
             path: file,
@@ -230,7 +236,14 @@ fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augment
     // Once renamed, the staging folder's own clean-up finds nothing to remove.
     std::fs::rename(staging.path(), &members).map_err(Error::io(&members))?;
     let sources = runs.iter().map(|r| r.display().to_string()).collect();
-    let file =
-        EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
+    let file = EnsembleFile {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        members: rel,
+        tta,
+        tta_augment,
+        sources,
+        calibration: None,
+    };
     crate::atomic::write_json(&json, &file)
 }

@@ -22,6 +22,9 @@ pub struct SavedModel {
     pub format_version: u32,
     pub spec: ModelSpec,
     pub class_names: Vec<String>,
+    /// The temperature `digits calibrate` fitted, applied to every prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::Calibration>,
 }
 
 /// Saves the model into directory `dir` (created if needed).
@@ -49,6 +52,7 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Err
         format_version: FORMAT_VERSION,
         spec: spec.clone(),
         class_names: (0..net.outputs()).map(|i| i.to_string()).collect(),
+        calibration: None,
     };
     let json_path = dir.join(MODEL_JSON);
     let text = serde_json::to_string_pretty(&saved).expect("model serialises");
@@ -79,6 +83,9 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
         });
     }
     let saved: SavedModel = crate::input::read_json(&json_path)?;
+    if let Some(c) = &saved.calibration {
+        super::calibrate::check(c, &json_path)?;
+    }
     if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
         return Err(Error::Format {
             path: json_path,
