@@ -7,6 +7,7 @@
 //! code. Text uses the bundled DejaVu Sans through `plotters`' `ab_glyph` backend, so drawing
 //! needs no fontconfig or system fonts and looks the same on every machine.
 
+mod calibration;
 mod compare;
 mod confusion;
 mod digit_grid;
@@ -22,6 +23,7 @@ mod robustness;
 mod style;
 mod weights;
 
+pub use calibration::{CalibrationChart, coverage_curve};
 pub use compare::CompareCurves;
 pub use confusion::{ConfusionHeatmap, HeatmapCell};
 pub use digit_grid::{DigitGrid, DigitTile};
