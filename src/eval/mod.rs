@@ -10,6 +10,7 @@ pub mod calibration;
 pub mod corruptions;
 pub mod evaluation;
 pub mod metrics;
+pub mod nondigits;
 pub mod robustness;
 
 pub use evaluation::{Evaluation, evaluate};

@@ -47,7 +47,7 @@ static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const SANS: &str = "sans-serif";
 
 /// Makes the bundled font the one `plotters` finds under `sans-serif` (once per process).
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let ok = plotters::style::register_font(SANS, FontStyle::Normal, FONT).is_ok();
