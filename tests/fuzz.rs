@@ -187,3 +187,33 @@ fn ensembles_survive_fuzzing() {
 fn checkpoints_survive_fuzzing() {
     fuzz("checkpoint");
 }
+
+// ---- Regressions: bugs the fuzzing found ----
+
+/// `TrainOptions { recipe }.resolve()` on a recipe file holding `text`: its error message.
+fn recipe_error(text: &str) -> String {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join("r.toml");
+    std::fs::write(&path, text).expect("write the recipe");
+    let options = digits::train::TrainOptions { recipe: Some(path.to_string_lossy().into_owned()), ..Default::default() };
+    let e = options.resolve().expect_err("a bad recipe").to_string();
+    assert!(e.starts_with(&format!("{}: ", path.display())), "the error does not name the recipe: {e}");
+    e
+}
+
+/// Regression: a recipe's unknown optimizer, unknown schedule, momentum given to Adam, or bad
+/// model (an unknown preset, an inline layer that does not fit) was reported without the
+/// recipe's name, as if a flag were wrong (`--momentum/--nesterov apply to sgd and rmsprop`).
+#[test]
+fn recipe_errors_of_meaning_name_the_recipe() {
+    let e = recipe_error("model = \"mlp-64-64\"\noptimizer = \"adamw\"\n");
+    assert!(e.contains("optimizer: unknown optimizer 'adamw'"), "{e}");
+    let e = recipe_error("model = \"mlp-64-64\"\nschedule = \"linear\"\n");
+    assert!(e.contains("schedule: unknown schedule 'linear'"), "{e}");
+    let e = recipe_error("model = \"mlp-64-64\"\noptimizer = \"adam\"\nmomentum = 0.9\n");
+    assert!(e.contains("momentum applies to sgd and rmsprop, not adam") && !e.contains("--momentum"), "{e}");
+    let e = recipe_error("model = \"mlp-9\"\n");
+    assert!(e.contains("model: 'mlp-9' is neither a preset nor a model file"), "{e}");
+    let e = recipe_error("[model]\nlayers = [{ type = \"conv2d\", filters = 4, kernel_size = 64 }]\n");
+    assert!(e.contains("model: ") && e.contains("kernel"), "{e}");
+}
