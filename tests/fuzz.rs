@@ -212,6 +212,8 @@ fn recipe_errors_of_meaning_name_the_recipe() {
     assert!(e.contains("schedule: unknown schedule 'linear'"), "{e}");
     let e = recipe_error("model = \"mlp-64-64\"\noptimizer = \"adam\"\nmomentum = 0.9\n");
     assert!(e.contains("momentum applies to sgd and rmsprop, not adam") && !e.contains("--momentum"), "{e}");
+    let e = recipe_error("model = \"mlp-64-64\"\nmomentum = 0.9\n");
+    assert!(e.contains("momentum applies to sgd and rmsprop, not adam") && !e.contains("--momentum"), "{e}");
     let e = recipe_error("model = \"mlp-9\"\n");
     assert!(e.contains("model: 'mlp-9' is neither a preset nor a model file"), "{e}");
     let e = recipe_error("[model]\nlayers = [{ type = \"conv2d\", filters = 4, kernel_size = 64 }]\n");

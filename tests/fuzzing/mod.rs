@@ -2,8 +2,9 @@
 //! run (`examples/fuzz.rs`, `scripts/fuzz`): the targets (the library's real loaders on files
 //! in a scratch directory, see [`targets`]), the mutator ([`mutate`]), and one case run under
 //! watch ([`run_case`]): a panic (caught, its message kept), an input needing more than
-//! [`PEAK_LIMIT`] bytes of live heap, or taking longer than [`TIME_LIMIT`], is a finding; the
-//! loader's `Err` is the expected answer to a bad file.
+//! [`PEAK_LIMIT`] bytes of live heap, taking longer than [`TIME_LIMIT`], or refused by an
+//! error that does not name the file, is a finding; the loader's `Err` naming the file is the
+//! expected answer to a bad file.
 //!
 //! Memory is watched by [`Counting`], a global allocator that each including binary installs:
 //! it keeps the live heap, its peak since the case began and the largest single allocation,
@@ -171,6 +172,9 @@ pub fn run_case(target: &mut targets::Target, input: &[u8], variant: u32) -> Mea
         Ok(_) if peak > PEAK_LIMIT => Outcome::Finding(format!("{peak} bytes of live heap (limit {PEAK_LIMIT})")),
         Ok(_) if time > TIME_LIMIT => Outcome::Finding(format!("took {time:?} (limit {TIME_LIMIT:?})")),
         Ok(Ok(())) => Outcome::Ok,
+        Ok(Err(e)) if target.names_file && !e.to_string().contains(&*target.dir().to_string_lossy()) => {
+            Outcome::Finding(format!("the refusal does not name the file: {e}"))
+        }
         Ok(Err(e)) => Outcome::Err(e.to_string()),
     };
     Measured { outcome, time, peak, largest }

@@ -47,14 +47,21 @@ pub struct Target {
     /// Whether the format is safetensors (see [`Target::bytes`]).
     safetensors: bool,
     run: Run,
+    /// Whether every refusal must name the input's file (it is in the scratch directory).
+    pub names_file: bool,
     /// Holds the scratch directory while the target lives.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Target {
     /// Runs the loader on `input`; `variant` picks how the bytes are presented (see each target).
     pub fn run(&mut self, input: &[u8], variant: u32) -> digits::Result<()> {
         (self.run)(input, variant)
+    }
+
+    /// The scratch directory, which holds the input's file: refusals name it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The bytes of `case` for this target. A safetensors file (weights, checkpoints) is, for
@@ -93,7 +100,7 @@ impl Target {
 pub fn planted(run: impl FnMut(&[u8], u32) -> digits::Result<()> + 'static) -> Target {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let seeds = vec![b"seed".to_vec()];
-    Target { name: "planted", seeds, words: Vec::new(), max_len: 1024, text: false, safetensors: false, run: Box::new(run), _dir: dir }
+    Target { name: "planted", seeds, words: Vec::new(), max_len: 1024, text: false, safetensors: false, run: Box::new(run), names_file: false, dir }
 }
 
 /// The target called `name` (one of [`NAMES`]), with a fresh scratch directory.
@@ -128,7 +135,7 @@ pub fn target(name: &str) -> Target {
     } else {
         words_of(&[])
     };
-    Target { name, seeds, words, max_len, text, safetensors, run, _dir: dir }
+    Target { name, seeds, words, max_len, text, safetensors, run, names_file: true, dir }
 }
 
 /// The JSON header and the data of a safetensors file (after its 8-byte little-endian length).
