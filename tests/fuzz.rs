@@ -219,3 +219,43 @@ fn recipe_errors_of_meaning_name_the_recipe() {
     let e = recipe_error("[model]\nlayers = [{ type = \"conv2d\", filters = 4, kernel_size = 64 }]\n");
     assert!(e.contains("model: ") && e.contains("kernel"), "{e}");
 }
+
+/// An ensemble directory whose `ensemble.json` lists `members/0` (a saved `model`) `n` times.
+fn repeated_member_ensemble(model: &str, n: usize) -> tempfile::TempDir {
+    use digits::model::ensemble::{EnsembleFile, FORMAT, FORMAT_VERSION};
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let spec = digits::model::presets::resolve(model).expect("a preset");
+    let net = spec.build(0).expect("it builds");
+    digits::model::format::save_model(&dir.path().join("members/0"), &spec, &net).expect("save the member");
+    let file = EnsembleFile {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        members: vec!["members/0".into(); n],
+        tta: 0,
+        tta_augment: Default::default(),
+        sources: Vec::new(),
+    };
+    std::fs::write(dir.path().join("ensemble.json"), serde_json::to_vec(&file).expect("json")).expect("write");
+    dir
+}
+
+/// Regression: an `ensemble.json` listing one member over and over loaded it as often as it
+/// was listed: 291 copies of a 670,000-parameter member took 1.56 GB for a 6 KB file (the
+/// fuzzer's `ensemble` input 47176, seed 0). The members together are now held to one
+/// model's limit of parameters, and to at most 256 members, checked as they load.
+#[test]
+fn an_ensemble_repeating_a_member_is_refused_before_it_takes_gigabytes() {
+    use digits::model::ensemble::load_ensemble;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    fuzzing::install_panic_hook();
+    let many = repeated_member_ensemble("mlp-512-512-d", 200);
+    let path = many.path().to_path_buf();
+    let mut tgt = fuzzing::targets::planted(move |_, _| load_ensemble(&path).map(drop));
+    let m = run_case(&mut tgt, b"", 0);
+    let Outcome::Err(e) = &m.outcome else { panic!("{m:?}") };
+    assert!(e.contains("ensemble.json") && e.contains("more than an ensemble may hold in all (100000000)"), "{e}");
+    assert!(m.peak < 1 << 30, "{} bytes of heap", m.peak);
+    let e = load_ensemble(repeated_member_ensemble("mlp-64-64", 257).path()).err().expect("refused").to_string();
+    assert!(e.contains("257 members, more than an ensemble may have (256)"), "{e}");
+    assert!(load_ensemble(repeated_member_ensemble("mlp-64-64", 3).path()).is_ok());
+}

@@ -491,11 +491,15 @@ fn space(d: PathBuf) -> Run {
     })
 }
 
-/// `load_ensemble` with `ensemble.json` fuzzed, beside two members (tiny-run and model-v1).
+/// `load_ensemble` with `ensemble.json` fuzzed, beside three members: tiny-run, model-v1 and
+/// the default preset (670,000 parameters, the size of a real member).
 fn ensemble(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     let dir = d.join("e");
     model_dir(&dir.join("members"), "0", "tiny-run");
     model_dir(&dir.join("members"), "1", "model-v1");
+    let spec = digits::model::presets::resolve(digits::model::presets::DEFAULT).expect("the default preset");
+    let net = spec.build(0).expect("the default preset builds");
+    digits::model::format::save_model(&dir.join("members/2"), &spec, &net).expect("save a member");
     let file = |members: &[&str], tta| EnsembleFile {
         format: digits::model::ensemble::FORMAT.into(),
         format_version: digits::model::ensemble::FORMAT_VERSION,
@@ -506,6 +510,7 @@ fn ensemble(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     };
     let seeds = vec![
         serde_json::to_vec_pretty(&file(&["members/0", "members/1"], 0)).expect("json"),
+        serde_json::to_vec_pretty(&file(&["members/0", "members/2", "members/1"], 2)).expect("json"),
         serde_json::to_vec_pretty(&file(&["members/1"], 4)).expect("json"),
     ];
     let json = dir.join("ensemble.json");
