@@ -27,8 +27,7 @@ static ALLOC: Counting = Counting;
 #[derive(Parser)]
 #[command(about = "Fuzz digits' loaders with seeded mutations of valid files")]
 struct Args {
-    /// Inputs in all, shared by the targets in proportion to their weights (pictures, the
-    /// slowest target, get half a share).
+    /// Inputs in all, shared equally by the targets.
     #[arg(long, default_value_t = 10_000_000)]
     inputs: u64,
     /// Only these targets (repeat the flag); default: all.
@@ -50,11 +49,6 @@ struct Args {
     /// deep the inputs reach.
     #[arg(long, default_value_t = 0)]
     refusals: usize,
-}
-
-/// A target's share of the inputs, relative to the others.
-fn weight(name: &str) -> u64 {
-    if name == "picture" { 1 } else { 2 }
 }
 
 /// The case for input `i` of target number `t`.
@@ -87,20 +81,33 @@ fn main() -> anyhow::Result<()> {
             bail!("no target {t} (targets: {})", NAMES.join(", "));
         }
     }
-    let names: Vec<&str> = NAMES.iter().copied().filter(|n| args.targets.is_empty() || args.targets.iter().any(|t| t == n)).collect();
+    let names: Vec<&str> =
+        NAMES.iter().copied().filter(|n| args.targets.is_empty() || args.targets.iter().any(|t| t == n)).collect();
     if let Some(i) = args.replay {
         let [name] = names[..] else { bail!("--replay needs exactly one --target") };
         return replay(&args, name, i);
     }
-    let total: u64 = names.iter().map(|n| weight(n)).sum();
     let started = Instant::now();
     let mut rows = Vec::new();
-    for name in &names {
-        let n = args.inputs * weight(name) / total;
+    let share = |k: usize| args.inputs / names.len() as u64 + u64::from((k as u64) < args.inputs % names.len() as u64);
+    for (k, name) in names.iter().enumerate() {
+        let n = share(k);
         let tally = fuzz(&args, name, n)?;
         rows.push((name, tally));
     }
-    println!("\n{:<14} {:>10} {:>9} {:>10} {:>10} {:>8} {:>11} {:>10} {:>10} {:>9}", "target", "inputs", "inputs/s", "accepted", "refused", "findings", "slowest", "peak heap", "largest", "peak RSS");
+    println!(
+        "\n{:<14} {:>10} {:>9} {:>10} {:>10} {:>8} {:>11} {:>10} {:>10} {:>9}",
+        "target",
+        "inputs",
+        "inputs/s",
+        "accepted",
+        "refused",
+        "findings",
+        "slowest",
+        "peak heap",
+        "largest",
+        "peak RSS"
+    );
     for (name, t) in &rows {
         println!(
             "{:<14} {:>10} {:>9.0} {:>10} {:>10} {:>8} {:>8.1} ms {:>7.1} MB {:>7.1} MB {:>6.1} MB",
@@ -176,7 +183,7 @@ fn fuzz(args: &Args, name: &str, n: u64) -> anyhow::Result<Tally> {
     }
     tally.time = started.elapsed();
     let mut kinds: Vec<(String, u64)> = refusals.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     for (kind, count) in kinds.iter().take(args.refusals) {
         eprintln!("  {count:>8}  {kind}");
     }

@@ -70,7 +70,9 @@ fn check(tgt: &mut Target, case: &Case) -> Result<(), TestCaseError> {
     let input = tgt.bytes(case);
     let m = run_case(tgt, &input, case.variant);
     match m.outcome {
-        Outcome::Finding(what) => Err(TestCaseError::fail(format!("{what} ({} bytes: {:?})", input.len(), shown(&input)))),
+        Outcome::Finding(what) => {
+            Err(TestCaseError::fail(format!("{what} ({} bytes: {:?})", input.len(), shown(&input))))
+        }
         _ => Ok(()),
     }
 }
@@ -195,7 +197,8 @@ fn recipe_error(text: &str) -> String {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let path = dir.path().join("r.toml");
     std::fs::write(&path, text).expect("write the recipe");
-    let options = digits::train::TrainOptions { recipe: Some(path.to_string_lossy().into_owned()), ..Default::default() };
+    let options =
+        digits::train::TrainOptions { recipe: Some(path.to_string_lossy().into_owned()), ..Default::default() };
     let e = options.resolve().expect_err("a bad recipe").to_string();
     assert!(e.starts_with(&format!("{}: ", path.display())), "the error does not name the recipe: {e}");
     e

@@ -14,9 +14,8 @@ const BYTES: &[u8] = &[0, 1, 0x7f, 0x80, 0xff, 0xfe, b'0', b'9', b'-', b'"', b',
 
 /// 32-bit values for sizes and counts: limits of the format (100,000 images, 4,096 sides) and
 /// their neighbours, powers of two, sign boundaries.
-const WORDS: &[u32] = &[
-    0, 1, 2, 28, 255, 256, 4096, 4097, 65535, 65536, 100_000, 100_001, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff,
-];
+const WORDS: &[u32] =
+    &[0, 1, 2, 28, 255, 256, 4096, 4097, 65535, 65536, 100_000, 100_001, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff];
 
 /// Replacements for a number in a text file: huge, negative, not a number, out of every
 /// integer type's range, and ordinary.
@@ -166,7 +165,14 @@ impl Case {
     }
 
     /// `data` changed by the case's ops, at most `max_len` long (see [`apply`]).
-    pub fn mutate(&self, mut data: Vec<u8>, seeds: &[Vec<u8>], words: &[Vec<u8>], text: bool, max_len: usize) -> Vec<u8> {
+    pub fn mutate(
+        &self,
+        mut data: Vec<u8>,
+        seeds: &[Vec<u8>],
+        words: &[Vec<u8>],
+        text: bool,
+        max_len: usize,
+    ) -> Vec<u8> {
         for op in &self.ops {
             apply(&mut data, op, seeds, words, text, max_len);
         }
@@ -337,8 +343,11 @@ fn replace_string(data: &mut Vec<u8>, nth: u32, v: u64) {
     }
     let k = (nth as usize % (quotes.len() / 2)) * 2;
     let (a, b) = (quotes[k] + 1, quotes[k + 1]);
-    let with: Vec<u8> =
-        if v % 32 == 0 { vec![b'x'; 70_000] } else { STRINGS[(v >> 5) as usize % STRINGS.len()].as_bytes().to_vec() };
+    let with: Vec<u8> = if v.is_multiple_of(32) {
+        vec![b'x'; 70_000]
+    } else {
+        STRINGS[(v >> 5) as usize % STRINGS.len()].as_bytes().to_vec()
+    };
     data.splice(a..b, with);
 }
 

@@ -76,14 +76,16 @@ impl Target {
         let start = case.start(&self.seeds);
         let tree = case.variant & 16 != 0 && case.seed.is_some();
         let inner = case.variant & 32 != 0;
-        if self.safetensors && case.variant & 4 != 0 && case.seed.is_some() {
-            if let Some((header, data)) = safetensors_parts(start) {
-                let header = tree
-                    .then(|| tree::mutate(header, Format::Json, &case.ops, &self.words, inner))
-                    .flatten()
-                    .unwrap_or_else(|| case.mutate(header.to_vec(), &[], &self.words, true, self.max_len));
-                return [&(header.len() as u64).to_le_bytes()[..], &header, data].concat();
-            }
+        if self.safetensors
+            && case.variant & 4 != 0
+            && case.seed.is_some()
+            && let Some((header, data)) = safetensors_parts(start)
+        {
+            let header = tree
+                .then(|| tree::mutate(header, Format::Json, &case.ops, &self.words, inner))
+                .flatten()
+                .unwrap_or_else(|| case.mutate(header.to_vec(), &[], &self.words, true, self.max_len));
+            return [&(header.len() as u64).to_le_bytes()[..], &header, data].concat();
         }
         if tree && self.text {
             let json = start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -100,7 +102,17 @@ impl Target {
 pub fn planted(run: impl FnMut(&[u8], u32) -> digits::Result<()> + 'static) -> Target {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let seeds = vec![b"seed".to_vec()];
-    Target { name: "planted", seeds, words: Vec::new(), max_len: 1024, text: false, safetensors: false, run: Box::new(run), names_file: false, dir }
+    Target {
+        name: "planted",
+        seeds,
+        words: Vec::new(),
+        max_len: 1024,
+        text: false,
+        safetensors: false,
+        run: Box::new(run),
+        names_file: false,
+        dir,
+    }
 }
 
 /// The target called `name` (one of [`NAMES`]), with a fresh scratch directory.
@@ -205,7 +217,11 @@ fn idx(d: PathBuf, load: fn(&Path) -> digits::Result<()>) -> Run {
     let (plain, gz) = (d.join("input-idx3-ubyte"), d.join("input-idx3-ubyte.gz"));
     Box::new(move |input, variant| {
         let path = if variant & 2 == 0 { &plain } else { &gz };
-        if variant & 1 == 0 { write(path, input) } else { write(path, &gzip(input)) }
+        if variant & 1 == 0 {
+            write(path, input)
+        } else {
+            write(path, &gzip(input))
+        }
         load(path)
     })
 }
@@ -243,7 +259,11 @@ fn csv(d: PathBuf) -> Run {
 fn csv_gz(d: PathBuf) -> Run {
     let path = d.join("input.csv.gz");
     Box::new(move |input, variant| {
-        if variant & 3 == 3 { write(&path, input) } else { write(&path, &gzip(input)) }
+        if variant & 3 == 3 {
+            write(&path, input)
+        } else {
+            write(&path, &gzip(input))
+        }
         read_csv(&path).map(drop)
     })
 }
@@ -323,7 +343,8 @@ fn model_dir(d: &Path, name: &str, fixture: &str) -> PathBuf {
 fn model_json(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     let fixtures = root().join("tests/fixtures");
     let v1 = read(fixtures.join("model-v1/model.json"));
-    let compact = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&v1).expect("fixture")).expect("json");
+    let compact =
+        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&v1).expect("fixture")).expect("json");
     let seeds = vec![v1, compact];
     let dir = model_dir(&d, "m", "model-v1");
     let json = dir.join("model.json");
@@ -357,7 +378,7 @@ fn model_file(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
         README_MODEL.as_bytes().to_vec(),
         toml::to_string(&saved.spec).expect("a model spec as TOML").into_bytes(),
         serde_json::to_vec_pretty(&saved.spec).expect("a model spec as JSON"),
-        fast[fast.find("[model]\n").expect("a [model] table") + 8..].as_bytes().to_vec(),
+        fast.as_bytes()[fast.find("[model]\n").expect("a [model] table") + 8..].to_vec(),
     ];
     let (toml_path, json_path) = (d.join("model.toml"), d.join("model.json"));
     let run: Run = Box::new(move |input, _| {
@@ -445,7 +466,8 @@ layers = [
 
 /// The built-in recipes, the full one above, one naming a preset.
 fn recipe_seeds() -> Vec<Vec<u8>> {
-    let mut seeds: Vec<Vec<u8>> = ["fast.toml", "best.toml"].iter().map(|r| read(root().join("recipes").join(r))).collect();
+    let mut seeds: Vec<Vec<u8>> =
+        ["fast.toml", "best.toml"].iter().map(|r| read(root().join("recipes").join(r))).collect();
     seeds.push(FULL_RECIPE.as_bytes().to_vec());
     seeds.push(b"model = \"mlp-64-64\"\nepochs = 2\nschedule = \"one-cycle\"\n".to_vec());
     seeds
@@ -563,7 +585,11 @@ fn checkpoint(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     seeds.push(read(&path));
     let run: Run = Box::new(move |input, variant| {
         write(&path, input);
-        if variant & 1 == 0 { load_checkpoint(&path, &mut net, &mut opt).map(drop) } else { load_weights(&path, &net).map(drop) }
+        if variant & 1 == 0 {
+            load_checkpoint(&path, &mut net, &mut opt).map(drop)
+        } else {
+            load_weights(&path, &net).map(drop)
+        }
     });
     (seeds, run, 64 << 10)
 }

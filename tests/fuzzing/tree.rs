@@ -62,7 +62,11 @@ fn number(v: u64) -> Value {
 
 /// A value of another type or meaning.
 fn other(v: u64, words: &[Vec<u8>]) -> Value {
-    let word = || words.get((v >> 8) as usize % words.len().max(1)).map(|w| String::from_utf8_lossy(w).trim_matches('"').to_string());
+    let word = || {
+        words
+            .get((v >> 8) as usize % words.len().max(1))
+            .map(|w| String::from_utf8_lossy(w).trim_matches('"').to_string())
+    };
     match v % 8 {
         0 => Value::Bool(v & 0x100 != 0),
         1 => Value::Array(Vec::new()),
@@ -130,17 +134,19 @@ fn apply(tree: &mut Value, op: &Op, words: &[Vec<u8>]) {
             t => *t = Value::Null,
         },
         Kind::DuplicateLine | Kind::Duplicate | Kind::Repeat => {
-            if let Value::Array(a) = target {
-                if !a.is_empty() {
-                    let e = a[v as usize % a.len()].clone();
-                    let times = if op.kind == Kind::Repeat { (v >> 16) as usize % 300 } else { 1 };
-                    a.extend(std::iter::repeat_n(e, times));
-                }
+            if let Value::Array(a) = target
+                && !a.is_empty()
+            {
+                let e = a[v as usize % a.len()].clone();
+                let times = if op.kind == Kind::Repeat { (v >> 16) as usize % 300 } else { 1 };
+                a.extend(std::iter::repeat_n(e, times));
             }
         }
         Kind::Word => {
             if let Value::Object(o) = target {
-                let key = words.get(v as usize % words.len().max(1)).map(|w| String::from_utf8_lossy(w).trim_matches('"').to_string());
+                let key = words
+                    .get(v as usize % words.len().max(1))
+                    .map(|w| String::from_utf8_lossy(w).trim_matches('"').to_string());
                 o.insert(key.unwrap_or_default(), donor);
             }
         }
