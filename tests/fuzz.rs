@@ -225,19 +225,13 @@ fn recipe_errors_of_meaning_name_the_recipe() {
 
 /// An ensemble directory whose `ensemble.json` lists `members/0` (a saved `model`) `n` times.
 fn repeated_member_ensemble(model: &str, n: usize) -> tempfile::TempDir {
-    use digits::model::ensemble::{EnsembleFile, FORMAT, FORMAT_VERSION};
+    use digits::model::ensemble::{FORMAT, FORMAT_VERSION};
     let dir = tempfile::tempdir().expect("a scratch directory");
     let spec = digits::model::presets::resolve(model).expect("a preset");
     let net = spec.build(0).expect("it builds");
     digits::model::format::save_model(&dir.path().join("members/0"), &spec, &net).expect("save the member");
-    let file = EnsembleFile {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        members: vec!["members/0".into(); n],
-        tta: 0,
-        tta_augment: Default::default(),
-        sources: Vec::new(),
-    };
+    let members = vec!["members/0"; n];
+    let file = serde_json::json!({ "format": FORMAT, "format_version": FORMAT_VERSION, "members": members });
     std::fs::write(dir.path().join("ensemble.json"), serde_json::to_vec(&file).expect("json")).expect("write");
     dir
 }

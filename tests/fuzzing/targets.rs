@@ -7,7 +7,7 @@ use super::tree::{self, Format};
 use digits::data::csv::{parse_csv, read_csv, write_csv};
 use digits::data::idx::{IdxImages, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels};
 use digits::data::picture::load_picture;
-use digits::model::ensemble::{EnsembleFile, load_ensemble, tta_default};
+use digits::model::ensemble::{load_ensemble, tta_default};
 use digits::model::format::load_model;
 use digits::train::TrainOptions;
 use digits::train::checkpoint::{load_checkpoint, load_weights};
@@ -343,9 +343,11 @@ fn model_dir(d: &Path, name: &str, fixture: &str) -> PathBuf {
 fn model_json(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     let fixtures = root().join("tests/fixtures");
     let v1 = read(fixtures.join("model-v1/model.json"));
-    let compact =
-        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&v1).expect("fixture")).expect("json");
-    let seeds = vec![v1, compact];
+    let mut tree: serde_json::Value = serde_json::from_slice(&v1).expect("fixture");
+    let compact = serde_json::to_vec(&tree).expect("json");
+    tree["calibration"] = calibration();
+    let calibrated = serde_json::to_vec_pretty(&tree).expect("json");
+    let seeds = vec![v1, compact, calibrated];
     let dir = model_dir(&d, "m", "model-v1");
     let json = dir.join("model.json");
     let run: Run = Box::new(move |input, variant| {
@@ -353,6 +355,19 @@ fn model_json(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
         load_model(if variant & 1 == 0 { &dir } else { &json }).map(drop)
     });
     (seeds, run, 64 << 10)
+}
+
+/// A temperature as `digits calibrate` records it in `model.json` and `ensemble.json`.
+fn calibration() -> serde_json::Value {
+    serde_json::json!({
+        "temperature": 1.37,
+        "fitted_on": "the validation split 0.1, seed 0",
+        "images": 6000,
+        "nll_before": 0.081,
+        "nll_after": 0.069,
+        "ece_before": 0.012,
+        "ece_after": 0.004,
+    })
 }
 
 /// `load_model` with `model.safetensors` fuzzed (beside model-v1's `model.json`).
@@ -522,15 +537,21 @@ fn ensemble(d: PathBuf) -> (Vec<Vec<u8>>, Run, usize) {
     let spec = digits::model::presets::resolve(digits::model::presets::DEFAULT).expect("the default preset");
     let net = spec.build(0).expect("the default preset builds");
     digits::model::format::save_model(&dir.join("members/2"), &spec, &net).expect("save a member");
-    let file = |members: &[&str], tta| EnsembleFile {
-        format: digits::model::ensemble::FORMAT.into(),
-        format_version: digits::model::ensemble::FORMAT_VERSION,
-        members: members.iter().map(PathBuf::from).collect(),
-        tta,
-        tta_augment: tta_default(),
-        sources: members.iter().map(|m| format!("runs/{m}")).collect(),
+    // The fields `save_ensemble` writes (as JSON, so that fields added later keep their defaults).
+    let file = |members: &[&str], tta: usize| {
+        serde_json::json!({
+            "format": digits::model::ensemble::FORMAT,
+            "format_version": digits::model::ensemble::FORMAT_VERSION,
+            "members": members,
+            "tta": tta,
+            "tta_augment": tta_default(),
+            "sources": members.iter().map(|m| format!("runs/{m}")).collect::<Vec<_>>(),
+        })
     };
+    let mut calibrated = file(&["members/1", "members/0"], 1);
+    calibrated["calibration"] = calibration();
     let seeds = vec![
+        serde_json::to_vec_pretty(&calibrated).expect("json"),
         serde_json::to_vec_pretty(&file(&["members/0", "members/1"], 0)).expect("json"),
         serde_json::to_vec_pretty(&file(&["members/0", "members/2", "members/1"], 2)).expect("json"),
         serde_json::to_vec_pretty(&file(&["members/1"], 4)).expect("json"),
