@@ -125,10 +125,12 @@ fn main() -> anyhow::Result<()> {
     }
     let inputs: u64 = rows.iter().map(|(_, t)| t.inputs).sum();
     let findings: u64 = rows.iter().map(|(_, t)| t.findings).sum();
+    // Each target's peak was measured from a reset: the process's is the highest of them.
+    let rss = rows.iter().filter_map(|(_, t)| t.rss).max().or_else(fuzzing::peak_rss).unwrap_or(0);
     println!(
         "total: {inputs} inputs, {findings} findings, {:.0} s, peak RSS {:.1} MB (seed {})",
         started.elapsed().as_secs_f64(),
-        fuzzing::peak_rss().unwrap_or(0) as f64 / 1e6,
+        rss as f64 / 1e6,
         args.seed
     );
     if findings > 0 {
