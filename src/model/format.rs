@@ -95,9 +95,19 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
             ),
         });
     }
+    // A weights file too small for the model is refused before the model is built, so a short
+    // model.json describing 100 million parameters costs nothing beside a small weights file.
+    let weights_path = dir.join(WEIGHTS);
+    let planned = saved.spec.planned_params().map_err(|e| Error::format(&json_path, e.to_string()))?;
+    let size = std::fs::metadata(&weights_path).map_err(Error::io(&weights_path))?.len();
+    if size < planned as u64 * 4 {
+        return Err(Error::format(
+            &weights_path,
+            format!("{size} bytes is too small for the {planned} parameters model.json describes"),
+        ));
+    }
     let mut net = saved.spec.build(0).map_err(|e| Error::format(&json_path, e.to_string()))?;
     super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
-    let weights_path = dir.join(WEIGHTS);
     let (t, nt) = net.param_counts();
     let data = read_safetensors(&weights_path, t + nt)?;
     let st = deserialize(&weights_path, &data)?;
