@@ -235,5 +235,6 @@ pub mod charts {
     pub const CONV_FILTERS: &str = "conv-filters";
     pub const FEATURE_MAPS: &str = "feature-maps";
     pub const ROBUSTNESS: &str = "robustness";
+    pub const CALIBRATION: &str = "calibration";
     pub const CORRUPTIONS: &str = "corruptions";
 }

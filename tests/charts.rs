@@ -457,9 +457,17 @@ const SECTIONS: [&str; 9] = [
     "Feature maps",
 ];
 
-/// Every chart of a CNN's report, in page order; an MLP's are the first five.
-const CNN_CHARTS: [&str; 7] =
-    ["learning-curves", "confusion-matrix", "per-class", "misclassified", "weights", "conv-filters", "feature-maps"];
+/// Every chart of a CNN's report, in page order; an MLP's are the first six.
+const CNN_CHARTS: [&str; 8] = [
+    "learning-curves",
+    "confusion-matrix",
+    "per-class",
+    "calibration",
+    "misclassified",
+    "weights",
+    "conv-filters",
+    "feature-maps",
+];
 
 /// The page is one self-contained document: every section, every chart as an embedded PNG
 /// that decodes, balanced tags, and nothing loaded from elsewhere.
@@ -579,7 +587,7 @@ fn train_writes_the_report_and_compare_overlays_two_runs() {
         let last = out.lines().last().unwrap();
         assert_eq!(last, format!("report: {}", run.join("report.html").display()), "{out}");
         let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-        check_report_html(&html, &CNN_CHARTS[..5]);
+        check_report_html(&html, &CNN_CHARTS[..6]);
         assert!(html.contains("no convolution layer"), "an MLP has no filters to show");
         assert_eq!(png_size(&run.join("report/learning-curves.png")), (1200, 500));
         assert_eq!(png_size(&run.join("report/confusion-matrix.png")), (760, 800));

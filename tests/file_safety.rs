@@ -275,3 +275,17 @@ fn os_errors_are_printed_once() {
     assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
     assert!(e.contains("absent.csv: No such file or directory (os error 2)"), "{e}");
 }
+
+#[test]
+fn written_files_get_the_umask_s_permissions_not_0600() {
+    // The process's umask, as the kernel reports it.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask =
+        status.lines().find_map(|l| l.strip_prefix("Umask:")).map(|v| u32::from_str_radix(v.trim(), 8).unwrap());
+    let umask = umask.expect("Umask in /proc/self/status");
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("perms");
+    let file = dir.join("sub.csv");
+    digits::atomic::write_file(&file, b"ImageId,Label\n").unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
+}

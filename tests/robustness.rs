@@ -24,6 +24,10 @@ fn robustness_scores_15_corruptions_keeps_them_and_repeats_for_a_seed() {
     assert!((mean - r["mean_corruption_accuracy"].as_f64().unwrap()).abs() < 1e-12);
     // A linear model loses much of its accuracy under some corruption.
     assert!(r["worst"]["accuracy"].as_f64().unwrap() < r["clean_accuracy"].as_f64().unwrap() - 0.2, "{r}");
+    let n = &r["non_digits"];
+    assert_eq!(n["count"], 600);
+    let rejected = n["rejected"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rejected), "{n}");
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("robustness.json")).unwrap()).unwrap();
     assert_eq!(kept, r);
     assert_eq!(ok(&["robustness", s(&run), "--json", "--seed", "3"]), out, "same seed, same result");

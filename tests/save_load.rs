@@ -67,6 +67,10 @@ fn damaged_model_directories_name_the_file_and_the_tensor() {
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_model(&dir).err().unwrap().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("too small for the 55050 parameters"), "{err}");
+    // Cut inside its header instead (as large as the model, but not safetensors).
+    std::fs::write(&w, [&bytes[..100], &vec![0u8; bytes.len()][..]].concat()).unwrap();
+    let err = load_model(&dir).err().unwrap().to_string();
     assert!(err.contains("model.safetensors") && err.contains("not a safetensors file"), "{err}");
     // Weights of another architecture.
     let other = preset("mlp-512-128").unwrap();

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod augment_preview;
+mod calibrate;
 mod common;
 mod compare;
 mod cv;
@@ -68,6 +69,9 @@ enum Command {
     /// Describe the data set: counts per class, pixel statistics, sample grid and histogram.
     #[command(allow_negative_numbers = true)]
     Data(data::Args),
+    /// Fit a temperature on held-out images so the model's confidence is honest; stored with the model.
+    #[command(allow_negative_numbers = true)]
+    Calibrate(calibrate::Args),
     /// Accuracy under MNIST-C's 15 corruptions (noise, blur, affine changes, lines, fog, edges).
     #[command(allow_negative_numbers = true)]
     Robustness(robustness::Args),
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tune(a) => tune::run(a),
         Command::Robustness(a) => robustness::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "digits", &mut std::io::stdout());
             Ok(())

@@ -37,9 +37,27 @@ pub struct Args {
     /// Print JSON lines: {"index" or "file", "label", "probabilities"} (pictures also "top3")
     #[arg(long)]
     json: bool,
+    /// Answer "unsure" (JSON: label null) for an image whose top probability is below P
+    /// (calibrate the model first: `digits calibrate`)
+    #[arg(long, value_name = "P", value_parser = probability, conflicts_with = "submission")]
+    min_confidence: Option<f32>,
     /// Threads (default: all cores)
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// A probability flag: a number from 0 to 1.
+fn probability(text: &str) -> Result<f32, String> {
+    let p: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
+}
+
+/// Image `i`'s answer as printed: its label, or `unsure` below the confidence asked for.
+fn shown(predictions: &Predictions, i: usize, min: Option<f32>) -> (String, serde_json::Value) {
+    match predictions.answer(i, min.unwrap_or(0.0)) {
+        Some(l) => (l.to_string(), serde_json::json!(l)),
+        None => ("unsure".into(), serde_json::Value::Null),
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -73,11 +91,11 @@ fn predict_pictures(a: &Args, model: &mut Classifier) -> anyhow::Result<()> {
         writeln!(out, "file\tlabel\ttop3")?;
     }
     for (i, (path, _)) in good.iter().enumerate() {
-        let (label, top3) = (predictions.label(i), predictions.top(i, 3));
+        let ((label, label_json), top3) = (shown(&predictions, i, a.min_confidence), predictions.top(i, 3));
         if a.json {
             let top: Vec<_> = top3.iter().map(|(d, p)| serde_json::json!({"digit": d, "probability": p})).collect();
             let p = predictions.row(i);
-            let v = serde_json::json!({"file": path.display().to_string(), "label": label, "top3": top, "probabilities": p});
+            let v = serde_json::json!({"file": path.display().to_string(), "label": label_json, "top3": top, "probabilities": p});
             writeln!(out, "{v}")?;
         } else {
             let top: Vec<String> = top3.iter().map(|(d, p)| format!("{d}:{p:.4}")).collect();
@@ -116,19 +134,19 @@ fn predict_images(a: &Args, model: &mut Classifier) -> anyhow::Result<()> {
         println!("{}: {} predictions (ImageId,Label) for {}", sub.display(), labels.len(), path.display());
         return Ok(());
     }
-    print_rows(&predictions, a.json).context("writing the predictions")
+    print_rows(&predictions, a.json, a.min_confidence).context("writing the predictions")
 }
 
-fn print_rows(predictions: &Predictions, json: bool) -> std::io::Result<()> {
+fn print_rows(predictions: &Predictions, json: bool, min: Option<f32>) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let classes = predictions.classes;
     if !json {
         writeln!(out, "index\tlabel\t{}", (0..classes).map(|c| format!("p{c}")).collect::<Vec<_>>().join("\t"))?;
     }
     for i in 0..predictions.len() {
-        let (label, p) = (predictions.label(i), predictions.row(i));
+        let ((label, label_json), p) = (shown(predictions, i, min), predictions.row(i));
         if json {
-            writeln!(out, "{}", serde_json::json!({"index": i, "label": label, "probabilities": p}))?;
+            writeln!(out, "{}", serde_json::json!({"index": i, "label": label_json, "probabilities": p}))?;
         } else {
             let ps: Vec<String> = p.iter().map(|v| format!("{v:.4}")).collect();
             writeln!(out, "{i}\t{label}\t{}", ps.join("\t"))?;

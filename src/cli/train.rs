@@ -95,6 +95,27 @@ fn resumed_args(given: &Args, dir: &Path) -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// The validation split the run in `dir` held out (rebuilt from its `args.json`: the same
+/// data, limit, fraction and seed give the same images), and how to name it.
+pub fn held_out(dir: &Path) -> anyhow::Result<(digits::data::Dataset, String)> {
+    let stored = Run::resume_args(dir)?;
+    let a: Args = serde_json::from_value(stored)
+        .with_context(|| format!("reading the arguments of the run in {}", dir.display()))?;
+    let Validation::Split(f) = a.validation()? else {
+        bail!(
+            "the run in {} held out no validation split to calibrate on: give --data PATH (labelled images it never saw), or train with --validation-split F",
+            dir.display()
+        );
+    };
+    let seed = a.opts.seed;
+    let train = a.data.load(Split::Train)?.first(a.opts.limit.unwrap_or(usize::MAX));
+    let (_, va) = digits::data::split::stratified_split(&train.labels, f, seed)?;
+    Ok((
+        train.subset(&va),
+        format!("the run's validation split ({f} of its training set, seed {seed}, {} images)", va.len()),
+    ))
+}
+
 /// A new run's data paths, made absolute so that `--resume` from anywhere reads the same files.
 fn absolute_data(mut a: Args) -> anyhow::Result<Args> {
     a.data.data = Some(std::path::absolute(a.data.dir())?);

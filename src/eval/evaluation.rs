@@ -22,7 +22,9 @@ impl Evaluation {
     /// Per-class precision, recall and F1 and the confusion matrix, against `data`'s labels.
     pub fn metrics(&self, data: &Dataset) -> Metrics {
         let classes = self.probabilities.len() / self.predicted.len().max(1);
-        Metrics::compute(&data.labels, &self.predicted, classes, Some(self.loss))
+        let mut m = Metrics::compute(&data.labels, &self.predicted, classes, Some(self.loss));
+        m.ece = Some(super::calibration::ece(&self.probabilities, &data.labels, classes));
+        m
     }
 }
 

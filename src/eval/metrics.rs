@@ -62,6 +62,10 @@ pub struct Metrics {
     pub weighted_avg: Averages,
     /// `confusion_matrix[true][predicted]` counts.
     pub confusion_matrix: Vec<Vec<u64>>,
+    /// Expected calibration error of the top probability (see [`super::calibration`]), when
+    /// the probabilities were known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ece: Option<f64>,
 }
 
 /// Number of pairs to use: the common length of both slices.
@@ -127,7 +131,16 @@ impl Metrics {
         let weighted_avg =
             Averages { precision: weighted(|m| m.precision), recall: weighted(|m| m.recall), f1: weighted(|m| m.f1) };
 
-        Metrics { loss, accuracy, samples: n as u64, per_class, macro_avg, weighted_avg, confusion_matrix: matrix }
+        Metrics {
+            loss,
+            accuracy,
+            samples: n as u64,
+            per_class,
+            macro_avg,
+            weighted_avg,
+            confusion_matrix: matrix,
+            ece: None,
+        }
     }
 }
 
@@ -165,7 +178,11 @@ impl Metrics {
         if let Some(loss) = self.loss {
             let _ = write!(out, "loss {loss:.4}  ");
         }
-        let _ = writeln!(out, "accuracy {:.4} ({}/{})", self.accuracy, self.correct(), self.samples);
+        let _ = write!(out, "accuracy {:.4} ({}/{})", self.accuracy, self.correct(), self.samples);
+        if let Some(e) = self.ece {
+            let _ = write!(out, "  ECE {e:.4}");
+        }
+        out.push('\n');
         out.push('\n');
 
         // Per-class table, laid out like sklearn's classification_report.

@@ -6,9 +6,11 @@
 //! JSON (via serde) or as a text table. [`corruptions`] holds MNIST-C's 15 corruptions, for
 //! judging a model off the clean test set.
 
+pub mod calibration;
 pub mod corruptions;
 pub mod evaluation;
 pub mod metrics;
+pub mod nondigits;
 pub mod robustness;
 
 pub use evaluation::{Evaluation, evaluate};

@@ -32,7 +32,27 @@ pub struct Robustness {
     /// (mean corruption error − clean error) / clean error: how many times the clean error is
     /// added by the corruptions (MNIST-C reports about 10 for a 99% CNN).
     pub relative_error_increase: f64,
+    /// How many non-digits the model declines at the confidence that keeps 99% of the clean
+    /// test set answered.
+    pub non_digits: NonDigits,
 }
+
+/// Non-digits (letters, shapes, scribbles: [`super::nondigits`]) answered "unsure".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NonDigits {
+    pub count: usize,
+    /// The top-probability threshold that answers 99% of the clean test images.
+    pub threshold: f32,
+    /// The fraction of non-digits whose top probability is below it, in all and per kind
+    /// (letters, shapes, scribbles).
+    pub rejected: f64,
+    pub rejected_letters: f64,
+    pub rejected_shapes: f64,
+    pub rejected_scribbles: f64,
+}
+
+/// Non-digits drawn per robustness run (a third of each kind).
+pub const NON_DIGITS: usize = 600;
 
 /// `data` with every image corrupted by `c` (seeded, see [`corrupt_all`]).
 pub fn corrupted(data: &Dataset, c: Corruption, seed: u64) -> Dataset {
@@ -57,8 +77,10 @@ pub fn robustness<C: Classify + ?Sized>(
             test.source, test.rows, test.cols
         )));
     }
-    let clean_accuracy = evaluate(model, test)?.accuracy;
+    let clean = evaluate(model, test)?;
+    let clean_accuracy = clean.accuracy;
     on_done("clean", clean_accuracy);
+    let non_digits = non_digit_rejection(model, &top_probabilities(&clean.probabilities, model.classes()), seed);
     let mut scores = Vec::new();
     for c in ALL {
         let accuracy = evaluate(model, &corrupted(test, c, seed))?.accuracy;
@@ -76,7 +98,32 @@ pub fn robustness<C: Classify + ?Sized>(
         mean_corruption_accuracy: mean,
         worst,
         relative_error_increase: ((1.0 - mean) - (1.0 - clean_accuracy)) / clean_error,
+        non_digits,
     })
+}
+
+fn top_probabilities(probabilities: &[f32], classes: usize) -> Vec<f32> {
+    probabilities.chunks_exact(classes.max(1)).map(|r| r.iter().copied().fold(0.0, f32::max)).collect()
+}
+
+/// [`NonDigits`] of `model`, whose top probabilities on the clean test set are `clean_tops`.
+fn non_digit_rejection<C: Classify + ?Sized>(model: &mut C, clean_tops: &[f32], seed: u64) -> NonDigits {
+    use super::nondigits::{Kind, non_digits, rejected, threshold_for_coverage};
+    let threshold = threshold_for_coverage(clean_tops, 0.99);
+    let (images, kinds) = non_digits(NON_DIGITS, seed);
+    let tops = top_probabilities(&model.predict_proba(&images, 1000), model.classes());
+    let of = |k: Kind| {
+        let t: Vec<f32> = tops.iter().zip(&kinds).filter(|(_, kk)| **kk == k).map(|(t, _)| *t).collect();
+        rejected(&t, threshold)
+    };
+    NonDigits {
+        count: tops.len(),
+        threshold,
+        rejected: rejected(&tops, threshold),
+        rejected_letters: of(Kind::Letter),
+        rejected_shapes: of(Kind::Shape),
+        rejected_scribbles: of(Kind::Scribble),
+    }
 }
 
 impl Robustness {
@@ -95,6 +142,16 @@ impl Robustness {
             self.relative_error_increase,
             self.images,
             self.seed
+        );
+        let n = &self.non_digits;
+        out += &format!(
+            "non-digits answered unsure at confidence < {:.4} (which answers 99% of the clean test set): {:.1}% of {} (letters {:.1}%, shapes {:.1}%, scribbles {:.1}%)\n",
+            n.threshold,
+            100.0 * n.rejected,
+            n.count,
+            100.0 * n.rejected_letters,
+            100.0 * n.rejected_shapes,
+            100.0 * n.rejected_scribbles
         );
         out
     }

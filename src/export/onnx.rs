@@ -119,7 +119,19 @@ impl OnnxModel {
 /// Exports the run directory or ensemble directory `dir`, after loading it as every other
 /// command does ([`Classifier::load`]: the same checks, the same errors).
 pub fn export_dir(dir: &Path, options: &OnnxOptions) -> Result<OnnxModel> {
-    match Classifier::load(dir)? {
+    let classifier = Classifier::load(dir)?;
+    let temperature = classifier.calibration().map(|c| c.temperature);
+    let mut model = export_classifier(dir, classifier, options)?;
+    if let Some(t) = temperature {
+        model.notes.push(format!(
+            "the calibration temperature ({t:.3}) is not exported: the ONNX model gives the uncalibrated probabilities (the same labels)"
+        ));
+    }
+    Ok(model)
+}
+
+fn export_classifier(dir: &Path, classifier: Classifier, options: &OnnxOptions) -> Result<OnnxModel> {
+    match classifier {
         Classifier::Single(saved, net) => export_network(&saved.spec, &net, options),
         Classifier::Ensemble(file, _) => {
             // The members were just checked (confined to the directory, alike in shape); their

@@ -62,6 +62,23 @@ impl Classifier {
         }
     }
 
+    /// The temperature applied to every prediction, if the model was calibrated.
+    pub fn calibration(&self) -> Option<&super::Calibration> {
+        match self {
+            Classifier::Single(saved, _) => saved.calibration.as_ref(),
+            Classifier::Ensemble(file, _) => file.calibration.as_ref(),
+        }
+    }
+
+    /// Sets (or, with `None`, drops) the temperature applied to predictions; saved only by
+    /// [`super::calibrate()`].
+    pub fn set_calibration(&mut self, calibration: Option<super::Calibration>) {
+        match self {
+            Classifier::Single(saved, _) => saved.calibration = calibration,
+            Classifier::Ensemble(file, _) => file.calibration = calibration,
+        }
+    }
+
     /// The single network, if this is not an ensemble.
     pub fn network(&mut self) -> Option<&mut Network> {
         match self {
@@ -110,9 +127,13 @@ impl Classify for Classifier {
         }
     }
     fn predict_proba(&mut self, x: &[f32], batch: usize) -> Vec<f32> {
-        match self {
+        let p = match self {
             Classifier::Single(_, n) => n.predict_proba(x, batch),
             Classifier::Ensemble(_, e) => e.predict_proba(x, batch),
+        };
+        match self.calibration() {
+            Some(c) => crate::eval::calibration::with_temperature(&p, self.classes(), c.temperature),
+            None => p,
         }
     }
 }
@@ -140,6 +161,14 @@ impl Predictions {
     pub fn label(&self, i: usize) -> u8 {
         loss::argmax(self.row(i)) as u8
     }
+    /// Image `i`'s label, or `None` ("unsure") when its top probability is below
+    /// `min_confidence`.
+    pub fn answer(&self, i: usize, min_confidence: f32) -> Option<u8> {
+        let row = self.row(i);
+        let label = self.label(i);
+        (row[label as usize] >= min_confidence).then_some(label)
+    }
+
     /// The most probable class of every image.
     pub fn labels(&self) -> Vec<u8> {
         (0..self.len()).map(|i| self.label(i)).collect()

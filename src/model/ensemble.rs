@@ -13,6 +13,7 @@ use super::classifier::Classify;
 use super::load_model;
 use crate::Error;
 use crate::data::augment::{AugmentConfig, augment_batch};
+use crate::engine::limits::MAX_PARAMS;
 use crate::engine::{Network, Shape};
 use crate::layout::{self, EnsembleDir, RunDir};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub struct EnsembleFile {
     /// The run directories the members were copied from, as given (for names in reports).
     #[serde(default)]
     pub sources: Vec<String>,
+    /// The temperature `digits calibrate` fitted to the averaged probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::Calibration>,
 }
 
 /// The gentle transforms used for test-time augmentation: a digit moved this little is still
@@ -88,6 +92,9 @@ impl Classify for Ensemble {
 pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
     let file = EnsembleDir::new(dir).ensemble_json();
     let ens: EnsembleFile = crate::input::read_json(&file)?;
+    if let Some(c) = &ens.calibration {
+        super::calibrate::check(c, &file)?;
+    }
     if ens.format != FORMAT || ens.format_version > FORMAT_VERSION || ens.members.is_empty() {
         return Err(Error::Format {
             path: file,
@@ -98,7 +105,8 @@ pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
         let message = format!("tta {} is more test-time augmented copies than allowed (at most {MAX_TTA})", ens.tta);
         return Err(Error::format(file, message));
     }
-    let mut members = Vec::new();
+    check_member_count(ens.members.len(), &file)?;
+    let (mut members, mut params) = (Vec::new(), 0);
     for (i, m) in ens.members.iter().enumerate() {
         let member = confined_member(dir, m).map_err(|problem| Error::Record {
             path: file.clone(),
@@ -106,6 +114,7 @@ pub fn load_ensemble(dir: &Path) -> Result<(EnsembleFile, Ensemble), Error> {
             message: problem.to_string(),
         })?;
         members.push(load_member(&member)?);
+        params = count_params(params, &members, &file)?;
     }
     check_members(&members, &file)?;
     let e = Ensemble { members, tta: ens.tta, tta_augment: ens.tta_augment };
@@ -174,6 +183,33 @@ fn check_members(members: &[Network], path: &Path) -> Result<(), Error> {
 /// The most test-time augmented copies an ensemble averages (more cost time, not accuracy).
 pub const MAX_TTA: usize = 64;
 
+/// The most members an ensemble may have.
+pub const MAX_MEMBERS: usize = 256;
+
+/// An error naming `path` (the ensemble) when it has more than [`MAX_MEMBERS`] members.
+fn check_member_count(n: usize, path: &Path) -> Result<(), Error> {
+    if n > MAX_MEMBERS {
+        return Err(Error::format(path, format!("{n} members, more than an ensemble may have ({MAX_MEMBERS})")));
+    }
+    Ok(())
+}
+
+/// `total` plus the parameters of the last of `members` (loaded for the ensemble `path`): the
+/// members together are held to one model's limit, [`MAX_PARAMS`], so that a member listed
+/// again and again cannot multiply the memory an ensemble takes.
+fn count_params(total: usize, members: &[Network], path: &Path) -> Result<usize, Error> {
+    let (t, n) = members.last().map_or((0, 0), Network::param_counts);
+    let total = total.saturating_add(t).saturating_add(n);
+    if total > MAX_PARAMS {
+        let message = format!(
+            "its first {} members hold {total} parameters, more than an ensemble may hold in all ({MAX_PARAMS})",
+            members.len()
+        );
+        return Err(Error::format(path, message));
+    }
+    Ok(total)
+}
+
 /// Makes an ensemble directory `out` from single-model run directories, under `out`'s lock
 /// ([`crate::lock::prepare_ensemble`] says which directories may hold one; an ensemble already
 /// there is replaced only with `overwrite`). The members are checked first, then copied into a
@@ -192,7 +228,12 @@ pub fn save_ensemble(
     if tta > MAX_TTA {
         return Err(Error::invalid(format!("--tta {tta} is more copies than helps; use at most {MAX_TTA}")));
     }
-    let members: Vec<Network> = runs.iter().map(|r| load_member(r)).collect::<Result<_, _>>()?;
+    check_member_count(runs.len(), out)?;
+    let (mut members, mut params) = (Vec::new(), 0);
+    for run in runs {
+        members.push(load_member(run)?);
+        params = count_params(params, &members, out)?;
+    }
     check_members(&members, out)?;
     let created = !out.exists();
     let lock = crate::lock::prepare_ensemble(out, runs, overwrite)?;
@@ -206,8 +247,7 @@ pub fn save_ensemble(
 
 fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
     let dir = EnsembleDir::new(out);
-    let staging =
-        tempfile::Builder::new().prefix(".members.").suffix(".tmp").tempdir_in(out).map_err(Error::io(out))?;
+    let staging = crate::atomic::builder(".members.", 0o777).tempdir_in(out).map_err(Error::io(out))?;
     let mut rel = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let dst = staging.path().join(i.to_string());
@@ -231,7 +271,14 @@ fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augment
     // Once renamed, the staging folder's own clean-up finds nothing to remove.
     std::fs::rename(staging.path(), &members).map_err(Error::io(&members))?;
     let sources = runs.iter().map(|r| r.display().to_string()).collect();
-    let file =
-        EnsembleFile { format: FORMAT.into(), format_version: FORMAT_VERSION, members: rel, tta, tta_augment, sources };
+    let file = EnsembleFile {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        members: rel,
+        tta,
+        tta_augment,
+        sources,
+        calibration: None,
+    };
     crate::atomic::write_json(&json, &file)
 }

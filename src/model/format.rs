@@ -22,6 +22,9 @@ pub struct SavedModel {
     pub format_version: u32,
     pub spec: ModelSpec,
     pub class_names: Vec<String>,
+    /// The temperature `digits calibrate` fitted, applied to every prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::Calibration>,
 }
 
 /// Saves the model into directory `dir` (created if needed).
@@ -49,6 +52,7 @@ pub fn save_model(dir: &Path, spec: &ModelSpec, net: &Network) -> Result<(), Err
         format_version: FORMAT_VERSION,
         spec: spec.clone(),
         class_names: (0..net.outputs()).map(|i| i.to_string()).collect(),
+        calibration: None,
     };
     let json_path = dir.join(MODEL_JSON);
     let text = serde_json::to_string_pretty(&saved).expect("model serialises");
@@ -79,6 +83,9 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
         });
     }
     let saved: SavedModel = crate::input::read_json(&json_path)?;
+    if let Some(c) = &saved.calibration {
+        super::calibrate::check(c, &json_path)?;
+    }
     if saved.format != FORMAT || saved.format_version > FORMAT_VERSION {
         return Err(Error::Format {
             path: json_path,
@@ -88,9 +95,19 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
             ),
         });
     }
+    // A weights file too small for the model is refused before the model is built, so a short
+    // model.json describing 100 million parameters costs nothing beside a small weights file.
+    let weights_path = dir.join(WEIGHTS);
+    let planned = saved.spec.planned_params().map_err(|e| Error::format(&json_path, e.to_string()))?;
+    let size = std::fs::metadata(&weights_path).map_err(Error::io(&weights_path))?.len();
+    if size < planned as u64 * 4 {
+        return Err(Error::format(
+            &weights_path,
+            format!("{size} bytes is too small for the {planned} parameters model.json describes"),
+        ));
+    }
     let mut net = saved.spec.build(0).map_err(|e| Error::format(&json_path, e.to_string()))?;
     super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
-    let weights_path = dir.join(WEIGHTS);
     let (t, nt) = net.param_counts();
     let data = read_safetensors(&weights_path, t + nt)?;
     let st = deserialize(&weights_path, &data)?;

@@ -164,6 +164,16 @@ impl ModelSpec {
     /// sizes and the total parameter count) without allocating anything, and returns the
     /// layers' names (`dense`, `dense_1`, ...).
     pub fn check_sizes(&self) -> Result<Vec<String>, Error> {
+        self.plan().map(|(names, _)| names)
+    }
+
+    /// The number of parameters (trainable and not) the model will have, from its sizes alone:
+    /// nothing is allocated (checked as [`Self::check_sizes`] checks).
+    pub fn planned_params(&self) -> Result<usize, Error> {
+        self.plan().map(|(_, total)| total)
+    }
+
+    fn plan(&self) -> Result<(Vec<String>, usize), Error> {
         let [h, w, c] = self.input;
         let input_ok = h <= limits::MAX_INPUT_SIDE && w <= limits::MAX_INPUT_SIDE && c <= limits::MAX_INPUT_CHANNELS;
         if h == 0 || w == 0 || c == 0 || !input_ok {
@@ -203,7 +213,7 @@ impl ModelSpec {
             shape = output;
             names.push(name);
         }
-        Ok(names)
+        Ok((names, total))
     }
 
     fn layer_error(&self, index: usize, name: &str, e: Error) -> Error {

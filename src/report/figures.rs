@@ -3,8 +3,8 @@
 //! all into the charts folder.
 
 use super::charts::{
-    self, Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, FeatureMap, FeatureMaps, LearningCurves,
-    PerClassBars, RobustnessBars, WeightHistograms,
+    self, CalibrationChart, Chart, ChartFormat, CompareCurves, ConfusionHeatmap, ConvFilters, FeatureMap, FeatureMaps,
+    LearningCurves, PerClassBars, RobustnessBars, WeightHistograms,
 };
 use super::{EnsembleSummary, MISTAKES, ReportInput};
 use crate::Error;
@@ -56,6 +56,7 @@ pub fn run_figures<'a>(
 ) -> Vec<Figure<'a>> {
     let mut figures: Vec<Figure<'a>> = curves(r).into_iter().collect();
     figures.extend(metrics(r));
+    figures.push(calibration(r));
     figures.push(mistakes(r, net.outputs()));
     figures.push(weights(&r.name, net));
     figures.extend(filters(&r.name, net));
@@ -108,6 +109,33 @@ fn curves<'a>(r: &'a ReportInput<'_>) -> Option<Figure<'a>> {
             })
         }
     }
+}
+
+/// The reliability diagram and the accuracy–coverage curve.
+fn calibration<'a>(r: &'a ReportInput<'_>) -> Figure<'a> {
+    use crate::eval::calibration::{ece, reliability};
+    let classes = r.probabilities.len() / r.test.len().max(1);
+    let tops: Vec<(f64, bool)> = r
+        .probabilities
+        .chunks_exact(classes.max(1))
+        .zip(&r.test.labels)
+        .map(|(row, &l)| {
+            let best = crate::engine::loss::argmax(row);
+            (row[best] as f64, best == l as usize)
+        })
+        .collect();
+    let chart = CalibrationChart {
+        title: format!("{}: calibration (test set)", r.name),
+        bins: reliability(r.probabilities, &r.test.labels, classes),
+        ece: ece(r.probabilities, &r.test.labels, classes),
+        coverage: charts::coverage_curve(tops),
+    };
+    figure(
+        names::CALIBRATION,
+        Section::Metrics,
+        "Reliability of the top probability (bars: accuracy per confidence bin; grey: perfect calibration) and the accuracy when only the most confident fraction of the test images is answered (what predict --min-confidence trades).".into(),
+        chart,
+    )
 }
 
 /// The confusion matrix and the per-class scores.

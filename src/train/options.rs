@@ -127,6 +127,12 @@ impl TrainOptions {
             }
             OptimizerConfig::Rmsprop(c) => c.momentum = momentum.unwrap_or(c.momentum),
             OptimizerConfig::Adam(_) if momentum.is_some() || self.nesterov => {
+                // A momentum from the recipe (with Adam from a flag or the default) names it.
+                if let (None, false, Some(recipe)) = (self.momentum, self.nesterov, &self.recipe) {
+                    let message =
+                        "momentum applies to sgd and rmsprop, not adam (give optimizer = \"sgd\" or --optimizer sgd)";
+                    return Err(Error::format(std::path::Path::new(recipe), message));
+                }
                 return Err(Error::invalid("--momentum/--nesterov apply to sgd and rmsprop, not adam"));
             }
             _ => {}

@@ -4,11 +4,12 @@
 //! The built-in recipes are the TOML files in `recipes/`, compiled into the binary; copy one to
 //! start your own. Flags given on the command line override a recipe's values.
 
-use super::callbacks::{EarlyStopping, ReduceLrOnPlateau};
+use super::callbacks::{EarlyStopping, ReduceLrOnPlateau, Schedule};
 use super::ranges;
 use crate::Error;
 use crate::data::augment::AugmentConfig;
 use crate::model::ModelSpec;
+use crate::optim::OptimizerConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -46,6 +47,9 @@ pub struct Recipe {
 fn parse(text: &str, path: &Path) -> Result<Recipe, Error> {
     let recipe: Recipe = crate::input::parse_toml(path, text)?;
     recipe.check().map_err(|message| Error::format(path, message))?;
+    // The model is resolved (and an inline one built) here too, so that a bad one is reported
+    // with the recipe's name rather than as if it came from a flag.
+    recipe.model_spec().map_err(|e| Error::format(path, format!("model: {e}")))?;
     Ok(recipe)
 }
 
@@ -72,6 +76,15 @@ impl Recipe {
         self.batch_size.map_or(Ok(()), ranges::batch_size).map_err(field("batch_size"))?;
         self.lr.map_or(Ok(()), |x| ranges::lr(x as f64)).map_err(field("lr"))?;
         self.momentum.map_or(Ok(()), |x| ranges::momentum(x as f64)).map_err(field("momentum"))?;
+        if let Some(name) = &self.optimizer {
+            let optimizer = OptimizerConfig::by_name(name).map_err(|e| format!("optimizer: {e}"))?;
+            if self.momentum.is_some() && optimizer.momentum().is_none() {
+                return Err(format!("momentum applies to sgd and rmsprop, not {}", optimizer.name()));
+            }
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.parse::<Schedule>().map_err(|e| format!("schedule: {e}"))?;
+        }
         if let Some(f) = self.validation_split.filter(|f| !(*f > 0.0 && *f < 1.0)) {
             return Err(format!("validation_split must be between 0 and 1 (exclusive), got {f}"));
         }

@@ -7,6 +7,7 @@
 //! code. Text uses the bundled DejaVu Sans through `plotters`' `ab_glyph` backend, so drawing
 //! needs no fontconfig or system fonts and looks the same on every machine.
 
+mod calibration;
 mod compare;
 mod confusion;
 mod digit_grid;
@@ -22,6 +23,7 @@ mod robustness;
 mod style;
 mod weights;
 
+pub use calibration::{CalibrationChart, coverage_curve};
 pub use compare::CompareCurves;
 pub use confusion::{ConfusionHeatmap, HeatmapCell};
 pub use digit_grid::{DigitGrid, DigitTile};
@@ -45,7 +47,7 @@ static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const SANS: &str = "sans-serif";
 
 /// Makes the bundled font the one `plotters` finds under `sans-serif` (once per process).
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let ok = plotters::style::register_font(SANS, FontStyle::Normal, FONT).is_ok();

@@ -33,7 +33,7 @@ impl Chart for RobustnessBars<'_> {
         "robustness"
     }
     fn size(&self) -> (u32, u32) {
-        (1200, 520)
+        (1200, 600)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
     where
@@ -46,28 +46,25 @@ impl Chart for RobustnessBars<'_> {
         let k = names.len() as f64;
         let (w, _) = root.dim_in_pixel();
         let area = root.margin(10, 0, 0, 0).titled(&self.title, font(22.0))?;
-        let (plot, side) = area.split_horizontally(w as i32 - 180);
+        let (plot, side) = area.split_horizontally(w as i32 - 230);
+        // Horizontal bars, clean at the top: the names read across, however many runs.
         let mut chart = ChartBuilder::on(&plot)
             .margin(14)
-            .x_label_area_size(110)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5f64..(k - 0.5), 0.0..1.0f64)?;
-        let label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
+            .x_label_area_size(40)
+            .y_label_area_size(110)
+            .build_cartesian_2d(0.0..1.0f64, -0.5f64..(k - 0.5))?;
+        let label = |y: &f64| {
+            let i = y.round();
+            let at = (k - 1.0 - i) as usize;
+            if (y - i).abs() < 1e-6 && i >= 0.0 { names.get(at).cloned().unwrap_or_default() } else { String::new() }
         };
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .y_desc("accuracy")
-            .x_labels(names.len() + 1)
-            .x_label_formatter(&label)
-            .x_label_style(font(13.0).transform(FontTransform::Rotate90).pos(Pos::new(HPos::Left, VPos::Center)))
-            .y_label_formatter(&|y| format!("{y:.1}"))
+            .disable_y_mesh()
+            .x_desc("accuracy")
+            .y_labels(names.len() + 1)
+            .y_label_formatter(&label)
+            .x_label_formatter(&|x| format!("{x:.1}"))
             .label_style(font(13.0))
             .axis_desc_style(font(15.0))
             .light_line_style(TRANSPARENT)
@@ -78,10 +75,10 @@ impl Chart for RobustnessBars<'_> {
         for (j, (name, r)) in self.runs.iter().enumerate() {
             let color = PALETTE[j % PALETTE.len()];
             let values = std::iter::once(r.clean_accuracy).chain(r.corruptions.iter().map(|c| c.accuracy));
-            let off = -0.4 + width * (j as f64 + 0.5);
+            let off = 0.4 - width * (j as f64 + 0.5);
             chart.draw_series(values.enumerate().map(|(c, v)| {
-                let x = c as f64 + off;
-                Rectangle::new([(x - width * 0.45, 0.0), (x + width * 0.45, v)], color.filled())
+                let y = k - 1.0 - c as f64 + off;
+                Rectangle::new([(0.0, y - width * 0.45), (v, y + width * 0.45)], color.filled())
             }))?;
             let y = 40 + 26 * j as i32;
             side.draw(&Rectangle::new([(10, y - 7), (24, y + 7)], color.filled()))?;
