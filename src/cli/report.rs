@@ -4,7 +4,7 @@ use super::common::{DataArgs, init_threads};
 use anyhow::Context;
 use digits::data::Split;
 use digits::layout::RunDir;
-use digits::report::{ReportOptions, write_dir};
+use digits::report::{ReportOptions, write_loaded};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,11 +30,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     init_threads(a.threads)?;
     let started = Instant::now();
     // The run first: a mistyped run directory should not wait for the data to be read.
-    digits::model::Classifier::load(&a.run).context("loading the model")?;
+    let model = digits::model::Classifier::load(&a.run).context("loading the model")?;
     let test = a.data.load(Split::Test)?;
     let options = ReportOptions { html: a.out, sample: a.sample };
-    let files =
-        write_dir(&a.run, &test, &options).with_context(|| format!("writing the report of {}", a.run.display()))?;
+    let files = write_loaded(&a.run, model, &test, &options)
+        .with_context(|| format!("writing the report of {}", a.run.display()))?;
     println!(
         "report: {} ({} charts in {}, {:.1}s)",
         files.html.display(),

@@ -88,19 +88,21 @@ fn resumed_args(given: &Args, dir: &Path) -> anyhow::Result<Args> {
     {
         opts.insert("epochs".into(), epochs.into());
     }
-    let mut args: Args = serde_json::from_value(stored)
-        .with_context(|| format!("reading the arguments of the run in {}", dir.display()))?;
+    let mut args = args_of(stored, dir)?;
     args.out = Some(dir.to_path_buf());
     args.force = given.force;
     Ok(args)
 }
 
+/// `stored`, the arguments the run in `dir` was started with (its `args.json`), as [`Args`].
+fn args_of(stored: serde_json::Value, dir: &Path) -> anyhow::Result<Args> {
+    serde_json::from_value(stored).with_context(|| format!("reading the arguments of the run in {}", dir.display()))
+}
+
 /// The validation split the run in `dir` held out (rebuilt from its `args.json`: the same
 /// data, limit, fraction and seed give the same images), and how to name it.
 pub fn held_out(dir: &Path) -> anyhow::Result<(digits::data::Dataset, String)> {
-    let stored = Run::resume_args(dir)?;
-    let a: Args = serde_json::from_value(stored)
-        .with_context(|| format!("reading the arguments of the run in {}", dir.display()))?;
+    let a = args_of(Run::resume_args(dir)?, dir)?;
     let Validation::Split(f) = a.validation()? else {
         bail!(
             "the run in {} held out no validation split to calibrate on: give --data PATH (labelled images it never saw), or train with --validation-split F",

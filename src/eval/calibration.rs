@@ -25,10 +25,10 @@ pub struct Bin {
 
 /// The top probability and whether its class is the label, for each row of `probabilities`
 /// (`labels.len() × classes`).
-fn tops<'a>(probabilities: &'a [f32], labels: &'a [u8], classes: usize) -> impl Iterator<Item = (f64, bool)> + 'a {
+pub fn tops<'a>(probabilities: &'a [f32], labels: &'a [u8], classes: usize) -> impl Iterator<Item = (f64, bool)> + 'a {
     probabilities.chunks_exact(classes).zip(labels).map(|(row, &label)| {
-        let (best, p) = row.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
-        (p as f64, best == label as usize)
+        let best = crate::engine::loss::argmax(row);
+        (row[best] as f64, best == label as usize)
     })
 }
 

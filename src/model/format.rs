@@ -108,8 +108,7 @@ pub fn load_model(dir: &Path) -> Result<(SavedModel, Network), Error> {
     }
     let mut net = saved.spec.build(0).map_err(|e| Error::format(&json_path, e.to_string()))?;
     super::check_model(&net, None, &format!("loading the model {}", json_path.display()))?;
-    let (t, nt) = net.param_counts();
-    let data = read_safetensors(&weights_path, t + nt)?;
+    let data = read_safetensors(&weights_path, planned)?;
     let st = deserialize(&weights_path, &data)?;
     for (key, p) in net.named_params_mut() {
         p.value = tensor_f32(&weights_path, &st, &key, &p.shape)?;

@@ -113,22 +113,13 @@ fn curves<'a>(r: &'a ReportInput<'_>) -> Option<Figure<'a>> {
 
 /// The reliability diagram and the accuracy–coverage curve.
 fn calibration<'a>(r: &'a ReportInput<'_>) -> Figure<'a> {
-    use crate::eval::calibration::{ece, reliability};
-    let classes = r.probabilities.len() / r.test.len().max(1);
-    let tops: Vec<(f64, bool)> = r
-        .probabilities
-        .chunks_exact(classes.max(1))
-        .zip(&r.test.labels)
-        .map(|(row, &l)| {
-            let best = crate::engine::loss::argmax(row);
-            (row[best] as f64, best == l as usize)
-        })
-        .collect();
+    use crate::eval::calibration::{ece, reliability, tops};
+    let classes = (r.probabilities.len() / r.test.len().max(1)).max(1);
     let chart = CalibrationChart {
         title: format!("{}: calibration (test set)", r.name),
         bins: reliability(r.probabilities, &r.test.labels, classes),
         ece: ece(r.probabilities, &r.test.labels, classes),
-        coverage: charts::coverage_curve(tops),
+        coverage: charts::coverage_curve(tops(r.probabilities, &r.test.labels, classes).collect()),
     };
     figure(
         names::CALIBRATION,

@@ -143,9 +143,19 @@ pub fn write(
 /// Writes the report of the run or ensemble directory `dir`, evaluating its model on `test`. A
 /// run may lack its history or settings (a model saved by other means): the page says so.
 pub fn write_dir(dir: &Path, test: &Dataset, options: &ReportOptions) -> Result<ReportFiles, Error> {
+    write_loaded(dir, crate::model::Classifier::load(dir)?, test, options)
+}
+
+/// [`write_dir`] with the directory's model already loaded (as `Classifier::load(dir)` loads
+/// it), for a caller that loads it before reading the test set.
+pub fn write_loaded(
+    dir: &Path,
+    mut model: crate::model::Classifier,
+    test: &Dataset,
+    options: &ReportOptions,
+) -> Result<ReportFiles, Error> {
     use crate::model::Classifier;
     use crate::train::run::{read_history, read_run_info};
-    let mut model = Classifier::load(dir)?;
     if options.sample >= test.len() {
         return Err(Error::Invalid(format!(
             "--sample {} is not an image of the test set ({} images, numbered from 0)",

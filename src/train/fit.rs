@@ -56,7 +56,7 @@ impl TrainConfig {
         Ok(())
     }
 
-    pub(crate) fn check_ranges(&self) -> crate::Result<()> {
+    fn check_ranges(&self) -> crate::Result<()> {
         fn bad(what: &str) -> impl FnOnce(ranges::Problem) -> Error + '_ {
             move |p| Error::Invalid(format!("{what} {p}"))
         }

@@ -103,7 +103,6 @@ impl TrainOptions {
             reduce_lr_on_plateau: r.and_then(|r| r.reduce_lr_on_plateau.clone()),
         };
         self.apply_callbacks(&mut cfg)?;
-        cfg.check_ranges()?;
         Ok((spec, cfg))
     }
 
@@ -160,7 +159,7 @@ impl TrainOptions {
                 ..Default::default()
             });
         }
-        let flag = |(field, problem): (&str, ranges::Problem)| {
+        let named = |(field, problem): (&str, ranges::Problem)| {
             let flag = match field {
                 "factor" => "--reduce-lr-factor",
                 "min_lr" => "--min-lr",
@@ -169,10 +168,10 @@ impl TrainOptions {
             Error::Invalid(format!("{flag} {problem}"))
         };
         if es.patience.is_some() {
-            cfg.early_stopping.as_ref().map_or(Ok(()), ranges::early_stopping).map_err(flag)?;
+            cfg.early_stopping.as_ref().map_or(Ok(()), ranges::early_stopping).map_err(named)?;
         }
         if rl.patience.is_some() {
-            cfg.reduce_lr_on_plateau.as_ref().map_or(Ok(()), ranges::reduce_lr).map_err(flag)?;
+            cfg.reduce_lr_on_plateau.as_ref().map_or(Ok(()), ranges::reduce_lr).map_err(named)?;
         }
         Ok(())
     }
