@@ -229,6 +229,54 @@ fn every_endpoint_answers_as_the_library_does() {
     assert!(text.contains("digits_inference_images_total 17"), "{text}");
 }
 
+/// The answers to a JSON batch of `images` at `route` (with its query).
+fn batch_answers(url: &str, images: &[&[f32]]) -> Vec<Value> {
+    let (status, body) = post(url, "application/json", json!({ "images": images }).to_string().as_bytes());
+    assert_eq!(status, 200, "{body}");
+    json(&body)["predictions"].as_array().unwrap().clone()
+}
+
+#[test]
+fn unsure_answers_are_exactly_those_below_the_threshold() {
+    let test = Dataset::open_split("data/mnist", Split::Test).unwrap().first(60);
+    let images: Vec<&[f32]> = (0..60).map(|i| test.image(i)).collect();
+    let server = Server::start(&[]);
+    let plain = batch_answers(&server.url("/api/predict/batch"), &images);
+    let confidence: Vec<f64> = plain.iter().map(|r| r["confidence"].as_f64().unwrap()).collect();
+    for (row, &c) in plain.iter().zip(&confidence) {
+        assert_eq!(row["unsure"], false, "no threshold, never unsure: {row}");
+        let top = row["probabilities"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).fold(0.0, f64::max);
+        assert_eq!(c, top, "the confidence is the top probability");
+    }
+    // The threshold at the median confidence, as the server printed it (so the same f32).
+    let mut order: Vec<usize> = (0..60).collect();
+    order.sort_by(|&a, &b| confidence[a].total_cmp(&confidence[b]));
+    let p = plain[order[30]]["confidence"].to_string();
+    let check = |rows: &[Value]| {
+        for (i, row) in rows.iter().enumerate() {
+            let below = confidence[i] < confidence[order[30]];
+            assert_eq!(row["unsure"], below, "image {i}: {row}");
+            assert_eq!(row["label"].is_null(), below, "image {i}: {row}");
+            if !below {
+                assert_eq!(row["label"], plain[i]["label"]);
+            }
+        }
+        assert!(rows.iter().filter(|r| r["unsure"] == true).count() >= 1);
+    };
+    check(&batch_answers(&server.url(&format!("/api/predict/batch?min_confidence={p}")), &images));
+    let (_, body) = post(
+        &server.url(&format!("/api/predict?min_confidence={p}")),
+        "application/json",
+        json!({"pixels": images[order[0]]}).to_string().as_bytes(),
+    );
+    assert_eq!((json(&body)["unsure"].as_bool(), json(&body)["label"].is_null()), (Some(true), true), "{body}");
+    // The server's --min-confidence is the default a request's query overrides.
+    let strict = Server::start(&["--min-confidence", &p]);
+    check(&batch_answers(&strict.url("/api/predict/batch"), &images));
+    let relaxed = batch_answers(&strict.url("/api/predict/batch?min_confidence=0"), &images);
+    assert!(relaxed.iter().all(|r| r["unsure"] == false && r["label"].is_u64()));
+}
+
 fn base64_png(pixels: &[f32]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(encode_png(pixels, 28))
@@ -326,6 +374,9 @@ fn bad_requests_get_a_json_4xx_and_the_server_keeps_serving() {
         ("/api/predict/batch", "image/png", good.clone(), 415, "a batch is JSON"),
         ("/api/predict", &form_type, form(&[]), 422, "no picture"),
         ("/api/predict", "multipart/form-data", b"--x".to_vec(), 400, "boundary"),
+        ("/api/predict?min_confidence=2", "image/png", good.clone(), 400, "min_confidence must be a probability"),
+        ("/api/predict?min_confidence=NaN", "image/png", good.clone(), 400, "min_confidence must be a probability"),
+        ("/api/predict/batch?min_confidence=abc", "text/csv", b"pixel0\n1".to_vec(), 400, "min_confidence"),
     ];
     for (route, content_type, body, status, words) in cases {
         let (got, text) = post(&server.url(route), content_type, &body);

@@ -150,10 +150,11 @@ function show(li, d, p) {
 
 function showAnswer(answer) {
   errorOut.textContent = "";
-  labelOut.textContent = String(answer.label);
+  // Below the server's --min-confidence the model is unsure: say so rather than guess.
+  labelOut.textContent = answer.unsure ? "?" : String(answer.label);
   seen.src = answer.image;
   const top = answer.top3.map((t) => `${t.digit} (${(t.probability * 100).toFixed(1)}%)`).join(", ");
-  confidence.textContent = `Top 3: ${top}`;
+  confidence.textContent = (answer.unsure ? "Unsure. " : "") + `Top 3: ${top}`;
   answer.probabilities.forEach((p, d) => {
     show(fills[d], d, p);
     fills[d].classList.toggle("best", d === answer.label);

@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "off".into()
     };
     println!(
-        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}",
+        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}",
         a.out.display(),
         a.columns,
         cfg.rotation,
@@ -54,6 +54,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.height_shift,
         cfg.zoom,
         cfg.shear,
+        cfg.stroke,
+        cfg.blur,
+        cfg.background,
+        cfg.erase,
+        cfg.noise,
     );
     Ok(())
 }

@@ -73,3 +73,9 @@ pub fn between(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize>
 pub fn load_classifier(dir: &Path) -> anyhow::Result<Classifier> {
     Classifier::load(dir).context("loading the model")
 }
+
+/// A probability flag: a number from 0 to 1.
+pub fn probability(text: &str) -> Result<f32, String> {
+    let p: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
+}

@@ -166,6 +166,21 @@ pub struct AugmentArgs {
     /// Smoothness of the elastic distortion (Gaussian sigma, pixels)
     #[arg(long, value_name = "PX", default_value_t = DEFAULT_ELASTIC_SIGMA, help_heading = "Augmentation")]
     elastic_sigma: f32,
+    /// Random stroke width change: dilate or erode by up to PX pixels (at most 3)
+    #[arg(long, value_name = "PX", help_heading = "Augmentation")]
+    stroke: Option<f32>,
+    /// Random Gaussian blur, sigma up to PX pixels (at most 3)
+    #[arg(long, value_name = "PX", help_heading = "Augmentation")]
+    blur: Option<f32>,
+    /// Random background: fade the ink by up to F (0..1) over grey, uneven paper
+    #[arg(long, value_name = "F", help_heading = "Augmentation")]
+    background: Option<f32>,
+    /// Random erasing: with probability P, one rectangle (2-25% of the image) of one grey level
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    erase: Option<f32>,
+    /// Random Gaussian noise, standard deviation up to SD (at most 1)
+    #[arg(long, value_name = "SD", help_heading = "Augmentation")]
+    noise: Option<f32>,
 }
 
 impl AugmentArgs {
@@ -180,6 +195,11 @@ impl AugmentArgs {
             shear: self.shear,
             elastic_alpha: self.elastic_alpha,
             elastic_sigma: self.elastic_sigma,
+            stroke: self.stroke,
+            blur: self.blur,
+            background: self.background,
+            erase: self.erase,
+            noise: self.noise,
         }
     }
 }

@@ -39,17 +39,11 @@ pub struct Args {
     json: bool,
     /// Answer "unsure" (JSON: label null) for an image whose top probability is below P
     /// (calibrate the model first: `digits calibrate`)
-    #[arg(long, value_name = "P", value_parser = probability, conflicts_with = "submission")]
+    #[arg(long, value_name = "P", value_parser = super::common::probability, conflicts_with = "submission")]
     min_confidence: Option<f32>,
     /// Threads (default: all cores)
     #[arg(long)]
     threads: Option<usize>,
-}
-
-/// A probability flag: a number from 0 to 1.
-fn probability(text: &str) -> Result<f32, String> {
-    let p: f32 = text.parse().map_err(|e| format!("{e}"))?;
-    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
 }
 
 /// Image `i`'s answer as printed: its label, or `unsure` below the confidence asked for.

@@ -23,6 +23,10 @@ pub struct Args {
     /// Seconds a client has to send its request (headers, then the whole request)
     #[arg(long, default_value_t = config::DEFAULT_TIMEOUT_SECS as f64, value_name = "SECS")]
     timeout: f64,
+    /// Answer "unsure" (label null) below this top probability; a request's
+    /// `?min_confidence=P` overrides it (calibrate the model first: `digits calibrate`)
+    #[arg(long, value_name = "P", value_parser = super::common::probability)]
+    min_confidence: Option<f32>,
     /// Threads of the model (default: all cores)
     #[arg(long)]
     threads: Option<usize>,
@@ -44,6 +48,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         addr: a.addr,
         max_body: a.max_body,
         timeout: Duration::from_secs_f64(a.timeout),
+        min_confidence: a.min_confidence,
     };
     let served = digits::serve::serve(&config, |addr, model| {
         let params = model.parameters.total;

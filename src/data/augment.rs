@@ -1,10 +1,13 @@
 //! Data augmentation on the fly: random affine transforms (rotation, shifts, zoom, shear, as
-//! Keras' `ImageDataGenerator`) and elastic distortion (Simard et al., 2003), applied to each
-//! training batch as it is assembled.
+//! Keras' `ImageDataGenerator`) and elastic distortion (Simard et al., 2003), then changes of
+//! the ink and the paper (stroke width, blur, a background, random erasing as Zhong et al., 2017,
+//! and noise), applied to each training batch as it is assembled.
 //!
 //! Every image's transform is drawn from its own generator, derived from (seed, epoch, image
 //! index), so an epoch's augmented images are the same whatever the batch size, the thread count
 //! or the order the threads take them in; the work is spread over the cores with rayon.
+
+mod pixels;
 
 use crate::Error;
 use crate::rng::Rng;
@@ -28,6 +31,29 @@ pub struct AugmentConfig {
     pub elastic_alpha: f32,
     /// Smoothness of the elastic displacement field (Gaussian sigma in pixels; Simard: 4).
     pub elastic_sigma: f32,
+    /// Largest change of the stroke width in pixels: each image is dilated (thicker) or eroded
+    /// (thinner) by a radius drawn from `[-stroke, stroke]`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stroke: f32,
+    /// Largest Gaussian blur (sigma in pixels, drawn from `[0, blur]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blur: f32,
+    /// Largest weight of a random background (0..1): the ink is faded to `1 − b` and a smooth
+    /// random field of weight `b` (a grey level mixed with low-frequency noise) laid under it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub background: f32,
+    /// Probability of random erasing: a rectangle of 2% to 25% of the image filled with one
+    /// random grey level.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub erase: f32,
+    /// Largest standard deviation of the Gaussian noise added to every pixel (drawn from
+    /// `[0, noise]`), the result clipped to 0..1.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub noise: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 impl AugmentConfig {
@@ -45,6 +71,12 @@ impl AugmentConfig {
             || self.zoom != 0.0
             || self.shear != 0.0
             || self.elastic_alpha != 0.0
+            || self.changes_pixels()
+    }
+
+    /// Whether any change of the ink or the paper is on (they come after the geometry).
+    fn changes_pixels(&self) -> bool {
+        self.stroke != 0.0 || self.blur != 0.0 || self.background != 0.0 || self.erase != 0.0 || self.noise != 0.0
     }
 
     /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
@@ -57,6 +89,11 @@ impl AugmentConfig {
             ("shear", self.shear),
             ("elastic_alpha", self.elastic_alpha),
             ("elastic_sigma", self.elastic_sigma),
+            ("stroke", self.stroke),
+            ("blur", self.blur),
+            ("background", self.background),
+            ("erase", self.erase),
+            ("noise", self.noise),
         ];
         for (name, v) in all {
             if !(v.is_finite() && v >= 0.0) {
@@ -68,6 +105,16 @@ impl AugmentConfig {
                 "augmentation zoom must be below 1 (scales 1 ± zoom), got {}",
                 self.zoom
             )));
+        }
+        for (name, v, most) in [("stroke", self.stroke, 3.0), ("blur", self.blur, 3.0), ("noise", self.noise, 1.0)] {
+            if v > most {
+                return Err(Error::invalid(format!("augmentation {name} must be at most {most}, got {v}")));
+            }
+        }
+        for (name, v) in [("background", self.background), ("erase", self.erase)] {
+            if v > 1.0 {
+                return Err(Error::invalid(format!("augmentation {name} must be a fraction from 0 to 1, got {v}")));
+            }
         }
         if self.elastic_alpha > 0.0 && self.elastic_sigma <= 0.0 {
             return Err(Error::invalid("elastic distortion needs elastic_sigma > 0"));
@@ -157,6 +204,9 @@ pub fn augment_one(cfg: &AugmentConfig, src: &[f32], rows: usize, cols: usize, r
             }
         }
     });
+    if cfg.changes_pixels() {
+        pixels::change(cfg, dst, rows, cols, rng);
+    }
 }
 
 #[inline]
@@ -190,7 +240,7 @@ pub(crate) fn bilinear(src: &[f32], rows: usize, cols: usize, x: f32, y: f32) ->
 /// variance matches, as in Kovesi's "fast almost-Gaussian filtering"; a direct 25-tap kernel
 /// made elastic distortion cost more than a CNN step), zero outside the image as scipy's
 /// `mode="constant"`; then scales by `gain`.
-fn gaussian_blur(field: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, sigma: f32, gain: f32) {
+pub(crate) fn gaussian_blur(field: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, sigma: f32, gain: f32) {
     let n = 3.0f32;
     let ideal = (12.0 * sigma * sigma / n + 1.0).sqrt();
     let mut wl = ideal.floor() as i32;

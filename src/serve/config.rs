@@ -50,6 +50,9 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// How long a client may take to send a request (headers, then the whole request).
     pub timeout: Duration,
+    /// Answer "unsure" (label `null`) below this top probability, unless a request asks for
+    /// another threshold (`?min_confidence=P`).
+    pub min_confidence: Option<f32>,
 }
 
 impl ServeConfig {
@@ -60,6 +63,7 @@ impl ServeConfig {
             addr: DEFAULT_ADDR.parse().expect("the default address parses"),
             max_body: DEFAULT_MAX_BODY,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            min_confidence: None,
         }
     }
 
@@ -68,12 +72,20 @@ impl ServeConfig {
         if self.max_body == 0 || self.max_body > MAX_MAX_BODY {
             return Err(Error::invalid(format!("--max-body must be 1 to {MAX_MAX_BODY} bytes, got {}", self.max_body)));
         }
+        if let Some(p) = self.min_confidence {
+            check_probability(p).map_err(|e| Error::Invalid(format!("--min-confidence {e}")))?;
+        }
         let secs = self.timeout.as_secs_f64();
         if !(0.1..=3600.0).contains(&secs) {
             return Err(Error::invalid(format!("--timeout must be 0.1 to 3600 seconds, got {secs}")));
         }
         Ok(())
     }
+}
+
+/// Checks a confidence threshold is a probability.
+pub fn check_probability(p: f32) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("must be a probability from 0 to 1, got {p}")) }
 }
 
 #[cfg(test)]

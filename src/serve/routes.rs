@@ -2,6 +2,7 @@
 //! `GET /api/model`, `GET /api/openapi.json`, `GET /healthz`, `GET /metrics`; JSON 404 and 405
 //! for everything else; and the layer every request passes through (time limit, metrics).
 
+use super::config::check_probability;
 use super::error::ApiError;
 use super::input::{self, Kind, PixelsBody};
 use super::page;
@@ -73,14 +74,32 @@ struct PredictQuery {
     /// Include the prepared 28×28 image (a PNG data URL) in the answer.
     #[serde(default)]
     image: bool,
+    /// Answer "unsure" below this top probability (overrides `--min-confidence`).
+    min_confidence: Option<f32>,
+}
+
+impl PredictQuery {
+    /// The query of `request`, checked (an absent query is the default one).
+    fn of(request: &Request) -> Result<PredictQuery, ApiError> {
+        let query: PredictQuery = match request.uri().query() {
+            Some(_) => Query::try_from_uri(request.uri()).map_err(|e| ApiError::bad_request(e.body_text()))?.0,
+            None => PredictQuery::default(),
+        };
+        if let Some(p) = query.min_confidence {
+            check_probability(p).map_err(|e| ApiError::bad_request(format!("min_confidence {e}")))?;
+        }
+        Ok(query)
+    }
+
+    /// The threshold below which an answer is "unsure": the request's, else the server's.
+    fn threshold(&self, state: &AppState) -> Option<f32> {
+        self.min_confidence.or(state.config.min_confidence)
+    }
 }
 
 /// `POST /api/predict`: one picture (raw body or multipart) or one JSON image.
 async fn predict(State(state): Shared, request: Request) -> Result<Json<Value>, ApiError> {
-    let query: PredictQuery = match request.uri().query() {
-        Some(_) => Query::try_from_uri(request.uri()).map_err(|e| ApiError::bad_request(e.body_text()))?.0,
-        None => PredictQuery::default(),
-    };
+    let query = PredictQuery::of(&request)?;
     let (parts, bytes) = input::read_body(request, state.config.max_body).await?;
     let mut with_image = query.image;
     let pixels = match input::kind(&parts) {
@@ -98,12 +117,13 @@ async fn predict(State(state): Shared, request: Request) -> Result<Json<Value>, 
         Kind::Picture => blocking(move || input::picture(&bytes, "the body")).await?,
     };
     let predictions = state.inference.predict(pixels.clone()).await?;
-    Ok(Json(answer(&predictions, 0, with_image.then_some(&pixels[..]))))
+    Ok(Json(answer(&predictions, 0, query.threshold(&state), with_image.then_some(&pixels[..]))))
 }
 
 /// `POST /api/predict/batch`: a JSON array of images, a Kaggle CSV, or a multipart form of
 /// pictures; answered in order.
 async fn predict_batch(State(state): Shared, request: Request) -> Result<Json<Value>, ApiError> {
+    let threshold = PredictQuery::of(&request)?.threshold(&state);
     let (parts, bytes) = input::read_body(request, state.config.max_body).await?;
     let pixels = match input::kind(&parts) {
         Kind::Json => blocking(move || input::json_batch(&bytes)).await?,
@@ -126,15 +146,24 @@ async fn predict_batch(State(state): Shared, request: Request) -> Result<Json<Va
         }
     };
     let predictions = state.inference.predict(pixels).await?;
-    let rows: Vec<Value> = (0..predictions.len()).map(|i| answer(&predictions, i, None)).collect();
+    let rows: Vec<Value> = (0..predictions.len()).map(|i| answer(&predictions, i, threshold, None)).collect();
     Ok(Json(json!({ "count": rows.len(), "predictions": rows })))
 }
 
-/// One image's answer: label, probabilities, top 3, and the prepared image when asked for.
-fn answer(predictions: &Predictions, i: usize, image: Option<&[f32]>) -> Value {
+/// One image's answer: label (`null` when unsure below `threshold`), whether it is unsure, its
+/// confidence (the top probability), probabilities, top 3, and the prepared image when asked for.
+fn answer(predictions: &Predictions, i: usize, threshold: Option<f32>, image: Option<&[f32]>) -> Value {
     let top3: Vec<Value> =
         predictions.top(i, 3).into_iter().map(|(d, p)| json!({"digit": d, "probability": p})).collect();
-    let mut v = json!({ "label": predictions.label(i), "probabilities": predictions.row(i), "top3": top3 });
+    let label = predictions.answer(i, threshold.unwrap_or(0.0));
+    let confidence = predictions.row(i)[predictions.label(i) as usize];
+    let mut v = json!({
+        "label": label,
+        "unsure": label.is_none(),
+        "confidence": confidence,
+        "probabilities": predictions.row(i),
+        "top3": top3,
+    });
     if let Some(pixels) = image {
         let png =
             base64::engine::general_purpose::STANDARD.encode(picture::encode_png(pixels, crate::data::MNIST_SIDE));

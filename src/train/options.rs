@@ -199,6 +199,11 @@ pub struct AugmentOverrides {
     pub elastic_alpha: Option<f32>,
     /// Used when `elastic_alpha` is given and positive.
     pub elastic_sigma: f32,
+    pub stroke: Option<f32>,
+    pub blur: Option<f32>,
+    pub background: Option<f32>,
+    pub erase: Option<f32>,
+    pub noise: Option<f32>,
 }
 
 /// Smoothness of the elastic distortion when only its strength is given (Gaussian sigma, px).
@@ -215,6 +220,11 @@ impl Default for AugmentOverrides {
             shear: None,
             elastic_alpha: None,
             elastic_sigma: DEFAULT_ELASTIC_SIGMA,
+            stroke: None,
+            blur: None,
+            background: None,
+            erase: None,
+            noise: None,
         }
     }
 }
@@ -232,6 +242,11 @@ impl AugmentOverrides {
         if self.elastic_alpha.is_some() {
             a.elastic_sigma = if a.elastic_alpha > 0.0 { self.elastic_sigma } else { 0.0 };
         }
+        a.stroke = self.stroke.unwrap_or(a.stroke);
+        a.blur = self.blur.unwrap_or(a.blur);
+        a.background = self.background.unwrap_or(a.background);
+        a.erase = self.erase.unwrap_or(a.erase);
+        a.noise = self.noise.unwrap_or(a.noise);
         a.validate()?;
         Ok(a)
     }

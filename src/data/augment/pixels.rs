@@ -1,0 +1,194 @@
+//! The changes of the ink and the paper that follow the geometric transform, in this order:
+//! stroke width, blur, a background, random erasing, noise; then the image is clipped to 0..1.
+//!
+//! They are what a digit meets off MNIST: a thinner or bolder pen, an out-of-focus photograph,
+//! grey or uneven paper, something covering part of the digit, sensor noise. Stroke, blur,
+//! background and noise each change half the images (at a strength drawn up to the configured
+//! one), so that every combination, none included, is seen in training; erasing has its own
+//! probability. Each draws from the image's generator only when it is on, so turning one on
+//! leaves the draws of a configuration without it unchanged.
+
+use super::{AugmentConfig, gaussian_blur};
+use crate::rng::Rng;
+use std::cell::RefCell;
+
+thread_local! {
+    // Two image-sized buffers per worker thread (no allocation per image).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Smallest and largest area of an erased rectangle, as fractions of the image.
+const ERASE_AREA: (f32, f32) = (0.02, 0.25);
+/// Range of an erased rectangle's height / width (drawn log-uniformly).
+const ERASE_ASPECT: (f32, f32) = (0.25, 4.0);
+/// The share of the images each of stroke, blur, background and noise changes.
+const CHANCE: f32 = 0.5;
+/// Range of the smoothness of the background's noise (Gaussian sigma, pixels).
+const BACKGROUND_SIGMA: (f32, f32) = (2.0, 6.0);
+
+/// Applies the changes `cfg` turns on to `img` (`rows × cols`), drawing from `rng`.
+pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        scratch.resize(2 * img.len(), 0.0);
+        let (tmp, field) = scratch.split_at_mut(img.len());
+        // The strength of a change that is on for this image, or None.
+        let draw = |most: f32, rng: &mut Rng| (most > 0.0 && rng.uniform() < CHANCE).then(|| rng.uniform_range(0.0, most));
+        if let Some(r) = draw(cfg.stroke, rng) {
+            let thinner = rng.uniform() < 0.5;
+            stroke(img, tmp, rows, cols, if thinner { -r } else { r });
+        }
+        if let Some(sigma) = draw(cfg.blur, rng) {
+            gaussian_blur(img, tmp, rows, cols, sigma, 1.0);
+        }
+        if let Some(weight) = draw(cfg.background, rng) {
+            smooth_field(field, tmp, rows, cols, rng);
+            img.iter_mut().zip(field.iter()).for_each(|(v, f)| *v = (1.0 - weight) * *v + weight * f);
+        }
+        if cfg.erase > 0.0 && rng.uniform() < cfg.erase {
+            erase(img, rows, cols, rng);
+        }
+        if let Some(sd) = draw(cfg.noise, rng) {
+            img.iter_mut().for_each(|v| *v += sd * rng.normal());
+        }
+    });
+    img.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+}
+
+/// Grey-scale dilation (`radius > 0`, bolder) or erosion (`< 0`, thinner) by `|radius|` pixels:
+/// whole steps of a 3×3 cross, then a fraction of one more step blended in.
+fn stroke(img: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, radius: f32) {
+    let pick: fn(f32, f32) -> f32 = if radius > 0.0 { f32::max } else { f32::min };
+    let r = radius.abs();
+    let (whole, part) = (r.floor() as usize, r.fract());
+    for _ in 0..whole {
+        cross_step(img, tmp, rows, cols, pick);
+        img.copy_from_slice(tmp);
+    }
+    if part > 0.0 {
+        cross_step(img, tmp, rows, cols, pick);
+        img.iter_mut().zip(tmp.iter()).for_each(|(v, m)| *v += part * (m - *v));
+    }
+}
+
+/// `dst` = `pick` of each pixel and its four neighbours inside the image.
+fn cross_step(src: &[f32], dst: &mut [f32], rows: usize, cols: usize, pick: fn(f32, f32) -> f32) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let i = r * cols + c;
+            let mut v = src[i];
+            if r > 0 {
+                v = pick(v, src[i - cols]);
+            }
+            if r + 1 < rows {
+                v = pick(v, src[i + cols]);
+            }
+            if c > 0 {
+                v = pick(v, src[i - 1]);
+            }
+            if c + 1 < cols {
+                v = pick(v, src[i + 1]);
+            }
+            dst[i] = v;
+        }
+    }
+}
+
+/// A random background in 0..1: a grey level mixed with low-frequency noise (uniform noise
+/// blurred, then stretched to 0..1), by a random proportion.
+fn smooth_field(field: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
+    let level = rng.uniform();
+    let mix = rng.uniform();
+    let sigma = rng.uniform_range(BACKGROUND_SIGMA.0, BACKGROUND_SIGMA.1);
+    field.iter_mut().for_each(|v| *v = rng.uniform());
+    gaussian_blur(field, tmp, rows, cols, sigma, 1.0);
+    let (lo, hi) = field.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let span = hi - lo;
+    for v in field.iter_mut() {
+        let noise = if span > 1e-6 { (*v - lo) / span } else { 0.5 };
+        *v = (1.0 - mix) * level + mix * noise;
+    }
+}
+
+/// Random erasing (Zhong et al., 2017): one rectangle of random area and shape, anywhere,
+/// filled with one random grey level.
+fn erase(img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
+    let area = rng.uniform_range(ERASE_AREA.0, ERASE_AREA.1) * (rows * cols) as f32;
+    let aspect = rng.uniform_range(ERASE_ASPECT.0.ln(), ERASE_ASPECT.1.ln()).exp();
+    let h = ((area * aspect).sqrt().round() as usize).clamp(1, rows);
+    let w = ((area / aspect).sqrt().round() as usize).clamp(1, cols);
+    let (top, left) = (rng.below(rows - h + 1), rng.below(cols - w + 1));
+    let level = rng.uniform();
+    for r in top..top + h {
+        img[r * cols + left..r * cols + left + w].fill(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vertical bar 2 pixels wide.
+    fn bar() -> Vec<f32> {
+        let mut img = vec![0.0; 28 * 28];
+        for r in 6..22 {
+            img[r * 28 + 13] = 1.0;
+            img[r * 28 + 14] = 1.0;
+        }
+        img
+    }
+
+    fn ink(img: &[f32]) -> f32 {
+        img.iter().sum()
+    }
+
+    #[test]
+    fn dilation_thickens_and_erosion_thins_the_stroke() {
+        let mut tmp = vec![0.0; 784];
+        let (mut bold, mut thin, mut half) = (bar(), bar(), bar());
+        stroke(&mut bold, &mut tmp, 28, 28, 1.0);
+        stroke(&mut thin, &mut tmp, 28, 28, -1.0);
+        stroke(&mut half, &mut tmp, 28, 28, 0.5);
+        assert_eq!(ink(&bold), 4.0 * 16.0 + 2.0 * 2.0, "one pixel each side, one above and below each column");
+        assert_eq!(ink(&thin), 0.0, "a 2-pixel bar eroded by 1 vanishes");
+        assert_eq!(ink(&half), ink(&bar()) + 0.5 * (ink(&bold) - ink(&bar())));
+    }
+
+    #[test]
+    fn a_full_background_replaces_the_image_and_stays_in_range() {
+        let cfg = AugmentConfig { background: 1.0, ..Default::default() };
+        for seed in 0..20 {
+            let mut img = bar();
+            change(&cfg, &mut img, 28, 28, &mut Rng::new(seed));
+            assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        let (mut a, mut b) = (bar(), bar());
+        change(&cfg, &mut a, 28, 28, &mut Rng::new(3));
+        change(&cfg, &mut b, 28, 28, &mut Rng::new(3));
+        assert_eq!(a, b, "the same generator draws the same background");
+    }
+
+    #[test]
+    fn erasing_fills_one_rectangle_with_one_level() {
+        let mut img = vec![0.5; 784];
+        erase(&mut img, 28, 28, &mut Rng::new(11));
+        let changed: Vec<usize> = (0..784).filter(|&i| img[i] != 0.5).collect();
+        let level = img[changed[0]];
+        assert!(changed.iter().all(|&i| img[i] == level));
+        let rows: Vec<usize> = changed.iter().map(|i| i / 28).collect();
+        let cols: Vec<usize> = changed.iter().map(|i| i % 28).collect();
+        let (h, w) = (rows.iter().max().unwrap() - rows.iter().min().unwrap() + 1, cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1);
+        assert_eq!(h * w, changed.len(), "a filled rectangle");
+        let area = changed.len() as f32 / 784.0;
+        assert!((0.01..=0.3).contains(&area), "{area}");
+    }
+
+    #[test]
+    fn noise_and_blur_keep_the_image_in_range_and_change_it() {
+        let cfg = AugmentConfig { blur: 1.5, noise: 0.3, stroke: 1.0, erase: 1.0, ..Default::default() };
+        let mut img = bar();
+        change(&cfg, &mut img, 28, 28, &mut Rng::new(5));
+        assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_ne!(img, bar());
+    }
+}
