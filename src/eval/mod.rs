@@ -15,4 +15,4 @@ pub mod robustness;
 
 pub use evaluation::{Evaluation, evaluate};
 pub use metrics::{Averages, ClassMetrics, Metrics, confusion_matrix};
-pub use robustness::{Robustness, robustness};
+pub use robustness::{Robustness, robustness, side_by_side};

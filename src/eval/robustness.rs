@@ -156,3 +156,42 @@ impl Robustness {
         out
     }
 }
+
+/// Several results side by side: one row per corruption (clean first), one column per run, then
+/// the mean, the worst corruption, the relative error increase and the non-digits declined.
+/// Results of other seeds or image counts than the first's are not comparable: the table says
+/// so under them.
+pub fn side_by_side(runs: &[(String, &Robustness)]) -> String {
+    let width = runs.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).clamp(8, 24);
+    let mut out = format!("{:<22}", "corruption");
+    runs.iter().for_each(|(n, _)| out += &format!(" {:>width$}", truncate(n, width)));
+    out.push('\n');
+    let mut row = |label: &str, cell: &dyn Fn(&Robustness) -> String| {
+        out += &format!("{label:<22}");
+        runs.iter().for_each(|(_, r)| out += &format!(" {:>width$}", cell(r)));
+        out.push('\n');
+    };
+    row("clean", &|r| format!("{:.4}", r.clean_accuracy));
+    for (i, c) in runs.first().map_or(&[][..], |(_, r)| &r.corruptions[..]).iter().enumerate() {
+        row(&c.corruption, &|r| r.corruptions.get(i).map_or("-".into(), |s| format!("{:.4}", s.accuracy)));
+    }
+    row("mean corruption", &|r| format!("{:.4}", r.mean_corruption_accuracy));
+    row("worst", &|r| truncate(&format!("{} {:.2}", r.worst.corruption, r.worst.accuracy), width));
+    row("error added (×clean)", &|r| format!("{:.1}", r.relative_error_increase));
+    row("non-digits unsure", &|r| format!("{:.1}%", 100.0 * r.non_digits.rejected));
+    if let Some((_, first)) = runs.first() {
+        for (name, r) in &runs[1..] {
+            if (r.seed, r.images) != (first.seed, first.images) {
+                out += &format!(
+                    "note: {name} was measured on {} images with seed {}, the first on {} with seed {}: not comparable\n",
+                    r.images, r.seed, first.images, first.seed
+                );
+            }
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    s.chars().take(width).collect()
+}
