@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "off".into()
     };
     println!(
-        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}",
+        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}, lines {}",
         a.out.display(),
         a.columns,
         cfg.rotation,
@@ -59,6 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.background,
         cfg.erase,
         cfg.noise,
+        cfg.lines,
     );
     Ok(())
 }

@@ -181,6 +181,9 @@ pub struct AugmentArgs {
     /// Random Gaussian noise, standard deviation up to SD (at most 1)
     #[arg(long, value_name = "SD", help_heading = "Augmentation")]
     noise: Option<f32>,
+    /// Stray lines: with probability P, 1-2 straight, bent or dashed lines over the digit
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    lines: Option<f32>,
 }
 
 impl AugmentArgs {
@@ -200,6 +203,7 @@ impl AugmentArgs {
             background: self.background,
             erase: self.erase,
             noise: self.noise,
+            lines: self.lines,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Data augmentation on the fly: random affine transforms (rotation, shifts, zoom, shear, as
 //! Keras' `ImageDataGenerator`) and elastic distortion (Simard et al., 2003), then changes of
-//! the ink and the paper (stroke width, blur, a background, random erasing as Zhong et al., 2017,
-//! and noise), applied to each training batch as it is assembled.
+//! the ink and the paper (stroke width, blur, stray lines, a background, random erasing as Zhong
+//! et al., 2017, and noise), applied to each training batch as it is assembled.
 //!
 //! Every image's transform is drawn from its own generator, derived from (seed, epoch, image
 //! index), so an epoch's augmented images are the same whatever the batch size, the thread count
@@ -42,6 +42,10 @@ pub struct AugmentConfig {
     /// random field of weight `b` (a grey level mixed with low-frequency noise) laid under it.
     #[serde(skip_serializing_if = "is_zero")]
     pub background: f32,
+    /// Probability of stray lines: one or two polylines (straight, bent or dashed) drawn over
+    /// the digit, as a ruled line, a crossing stroke or a form's dotted line.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lines: f32,
     /// Probability of random erasing: a rectangle of 2% to 25% of the image filled with one
     /// random grey level.
     #[serde(skip_serializing_if = "is_zero")]
@@ -76,7 +80,7 @@ impl AugmentConfig {
 
     /// Whether any change of the ink or the paper is on (they come after the geometry).
     fn changes_pixels(&self) -> bool {
-        self.stroke != 0.0 || self.blur != 0.0 || self.background != 0.0 || self.erase != 0.0 || self.noise != 0.0
+        self.stroke != 0.0 || self.blur != 0.0 || self.background != 0.0 || self.erase != 0.0 || self.noise != 0.0 || self.lines != 0.0
     }
 
     /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
@@ -94,6 +98,7 @@ impl AugmentConfig {
             ("background", self.background),
             ("erase", self.erase),
             ("noise", self.noise),
+            ("lines", self.lines),
         ];
         for (name, v) in all {
             if !(v.is_finite() && v >= 0.0) {
@@ -111,7 +116,7 @@ impl AugmentConfig {
                 return Err(Error::invalid(format!("augmentation {name} must be at most {most}, got {v}")));
             }
         }
-        for (name, v) in [("background", self.background), ("erase", self.erase)] {
+        for (name, v) in [("background", self.background), ("erase", self.erase), ("lines", self.lines)] {
             if v > 1.0 {
                 return Err(Error::invalid(format!("augmentation {name} must be a fraction from 0 to 1, got {v}")));
             }

@@ -204,6 +204,7 @@ pub struct AugmentOverrides {
     pub background: Option<f32>,
     pub erase: Option<f32>,
     pub noise: Option<f32>,
+    pub lines: Option<f32>,
 }
 
 /// Smoothness of the elastic distortion when only its strength is given (Gaussian sigma, px).
@@ -225,6 +226,7 @@ impl Default for AugmentOverrides {
             background: None,
             erase: None,
             noise: None,
+            lines: None,
         }
     }
 }
@@ -247,6 +249,7 @@ impl AugmentOverrides {
         a.background = self.background.unwrap_or(a.background);
         a.erase = self.erase.unwrap_or(a.erase);
         a.noise = self.noise.unwrap_or(a.noise);
+        a.lines = self.lines.unwrap_or(a.lines);
         a.validate()?;
         Ok(a)
     }

@@ -1,8 +1,10 @@
 //! The changes of the ink and the paper that follow the geometric transform, in this order:
-//! stroke width, blur, a background, random erasing, noise; then the image is clipped to 0..1.
+//! stroke width, blur, stray lines, a background, random erasing, noise; then the image is
+//! clipped to 0..1.
 //!
 //! They are what a digit meets off MNIST: a thinner or bolder pen, an out-of-focus photograph,
-//! grey or uneven paper, something covering part of the digit, sensor noise. Stroke, blur,
+//! grey or uneven paper, a ruled line or a stroke across the digit, something covering part of
+//! the digit, sensor noise. Stroke, blur,
 //! background and noise each change half the images (at a strength drawn up to the configured
 //! one), so that every combination, none included, is seen in training; erasing has its own
 //! probability. Each draws from the image's generator only when it is on, so turning one on
@@ -13,7 +15,7 @@ use crate::rng::Rng;
 use std::cell::RefCell;
 
 thread_local! {
-    // Two image-sized buffers per worker thread (no allocation per image).
+    // Four image-sized buffers per worker thread (no allocation per image).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -23,15 +25,17 @@ const ERASE_AREA: (f32, f32) = (0.02, 0.25);
 const ERASE_ASPECT: (f32, f32) = (0.25, 4.0);
 /// The share of the images each of stroke, blur, background and noise changes.
 const CHANCE: f32 = 0.5;
-/// Range of the smoothness of the background's noise (Gaussian sigma, pixels).
-const BACKGROUND_SIGMA: (f32, f32) = (2.0, 6.0);
+/// The scales of the background's noise (Gaussian sigma, pixels): fine, middle, broad.
+const BACKGROUND_SIGMAS: [f32; 3] = [1.0, 3.0, 8.0];
 
 /// Applies the changes `cfg` turns on to `img` (`rows × cols`), drawing from `rng`.
 pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        scratch.resize(2 * img.len(), 0.0);
-        let (tmp, field) = scratch.split_at_mut(img.len());
+        scratch.resize(4 * img.len(), 0.0);
+        let (tmp, rest) = scratch.split_at_mut(img.len());
+        let (field, rest) = rest.split_at_mut(img.len());
+        let (octave, ones) = rest.split_at_mut(img.len());
         // The strength of a change that is on for this image, or None.
         let draw = |most: f32, rng: &mut Rng| (most > 0.0 && rng.uniform() < CHANCE).then(|| rng.uniform_range(0.0, most));
         if let Some(r) = draw(cfg.stroke, rng) {
@@ -41,8 +45,11 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
         if let Some(sigma) = draw(cfg.blur, rng) {
             gaussian_blur(img, tmp, rows, cols, sigma, 1.0);
         }
+        if cfg.lines > 0.0 && rng.uniform() < cfg.lines {
+            lines(img, rows, cols, rng);
+        }
         if let Some(weight) = draw(cfg.background, rng) {
-            smooth_field(field, tmp, rows, cols, rng);
+            smooth_field([field, octave, ones, tmp], rows, cols, rng);
             img.iter_mut().zip(field.iter()).for_each(|(v, f)| *v = (1.0 - weight) * *v + weight * f);
         }
         if cfg.erase > 0.0 && rng.uniform() < cfg.erase {
@@ -94,20 +101,34 @@ fn cross_step(src: &[f32], dst: &mut [f32], rows: usize, cols: usize, pick: fn(f
     }
 }
 
-/// A random background in 0..1: a grey level mixed with low-frequency noise (uniform noise
-/// blurred, then stretched to 0..1), by a random proportion.
-fn smooth_field(field: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
+/// A random background in 0..1: a grey level mixed, by a random proportion, with cloudy noise
+/// (uniform noise blurred at three scales, each at a random weight, stretched to 0..1), as grey
+/// paper, shadows and fog have both broad and fine variation.
+fn smooth_field([field, octave, ones, tmp]: [&mut [f32]; 4], rows: usize, cols: usize, rng: &mut Rng) {
     let level = rng.uniform();
     let mix = rng.uniform();
-    let sigma = rng.uniform_range(BACKGROUND_SIGMA.0, BACKGROUND_SIGMA.1);
-    field.iter_mut().for_each(|v| *v = rng.uniform());
-    gaussian_blur(field, tmp, rows, cols, sigma, 1.0);
-    let (lo, hi) = field.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let span = hi - lo;
-    for v in field.iter_mut() {
-        let noise = if span > 1e-6 { (*v - lo) / span } else { 0.5 };
-        *v = (1.0 - mix) * level + mix * noise;
+    field.fill(0.0);
+    for sigma in BACKGROUND_SIGMAS {
+        let weight = rng.uniform();
+        octave.iter_mut().for_each(|v| *v = rng.uniform());
+        gaussian_blur(octave, tmp, rows, cols, sigma, 1.0);
+        // The blur counts zeros beyond the edges: dividing by the blurred frame of ones takes
+        // out the dark border that would otherwise mark every background.
+        ones.fill(1.0);
+        gaussian_blur(ones, tmp, rows, cols, sigma, 1.0);
+        octave.iter_mut().zip(ones.iter()).for_each(|(o, n)| *o /= n.max(1e-6));
+        stretch(octave);
+        field.iter_mut().zip(octave.iter()).for_each(|(f, o)| *f += weight * o);
     }
+    stretch(field);
+    field.iter_mut().for_each(|v| *v = (1.0 - mix) * level + mix * *v);
+}
+
+/// Stretches `values` linearly to 0..1 (all 0.5 when they are flat).
+fn stretch(values: &mut [f32]) {
+    let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let span = hi - lo;
+    values.iter_mut().for_each(|v| *v = if span > 1e-6 { (*v - lo) / span } else { 0.5 });
 }
 
 /// Random erasing (Zhong et al., 2017): one rectangle of random area and shape, anywhere,
@@ -121,6 +142,48 @@ fn erase(img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
     let level = rng.uniform();
     for r in top..top + h {
         img[r * cols + left..r * cols + left + w].fill(level);
+    }
+}
+
+/// One or two stray lines over the image: polylines of one to three straight pieces, one or
+/// two pixels wide, of one grey level each, some dashed.
+fn lines(img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
+    for _ in 0..1 + rng.below(2) {
+        let level = rng.uniform_range(0.5, 1.0);
+        let radius = if rng.uniform() < 0.5 { 0.5 } else { 1.0 };
+        let dashed = rng.uniform() < 0.3;
+        let point = |rng: &mut Rng| (rng.uniform_range(0.0, cols as f32 - 1.0), rng.uniform_range(0.0, rows as f32 - 1.0));
+        let mut from = point(rng);
+        let mut travelled = 0.0f32;
+        for _ in 0..1 + rng.below(3) {
+            let to = point(rng);
+            let length = ((to.0 - from.0).powi(2) + (to.1 - from.1).powi(2)).sqrt();
+            let steps = (length * 2.0).ceil().max(1.0) as usize;
+            for k in 0..=steps {
+                let t = k as f32 / steps as f32;
+                // Dashes of two pixels, gaps of two.
+                if dashed && ((travelled + t * length) / 2.0) as usize % 2 == 1 {
+                    continue;
+                }
+                stamp(img, rows, cols, from.0 + t * (to.0 - from.0), from.1 + t * (to.1 - from.1), radius, level);
+            }
+            travelled += length;
+            from = to;
+        }
+    }
+}
+
+/// Inks the pixels within `radius` of (x, y) at least to `level`.
+fn stamp(img: &mut [f32], rows: usize, cols: usize, x: f32, y: f32, radius: f32, level: f32) {
+    let (r0, r1) = ((y - radius).ceil().max(0.0) as usize, ((y + radius).floor() as usize).min(rows - 1));
+    let (c0, c1) = ((x - radius).ceil().max(0.0) as usize, ((x + radius).floor() as usize).min(cols - 1));
+    for r in r0..=r1 {
+        for c in c0..=c1 {
+            if (c as f32 - x).powi(2) + (r as f32 - y).powi(2) <= radius * radius + 0.25 {
+                let v = &mut img[r * cols + c];
+                *v = v.max(level);
+            }
+        }
     }
 }
 
@@ -184,8 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn stray_lines_add_ink_and_take_none() {
+        let mut img = bar();
+        lines(&mut img, 28, 28, &mut Rng::new(2));
+        assert!(img.iter().zip(&bar()).all(|(after, before)| after >= before));
+        assert!(ink(&img) > ink(&bar()) + 5.0, "a line is at least a few pixels of ink");
+        assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
     fn noise_and_blur_keep_the_image_in_range_and_change_it() {
-        let cfg = AugmentConfig { blur: 1.5, noise: 0.3, stroke: 1.0, erase: 1.0, ..Default::default() };
+        let cfg = AugmentConfig { blur: 1.5, noise: 0.3, stroke: 1.0, erase: 1.0, lines: 1.0, ..Default::default() };
         let mut img = bar();
         change(&cfg, &mut img, 28, 28, &mut Rng::new(5));
         assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
