@@ -52,7 +52,8 @@ fn robustness_scores_15_corruptions_keeps_them_and_repeats_for_a_seed() {
     std::fs::write(run.join("robustness.json"), &out).unwrap(); // seed 3's, which --seed 4 replaced
     let r4: serde_json::Value = serde_json::from_str(&out4).unwrap();
     let table = ok(&["compare", s(&run), s(&other), "--out", s(&dir.join("cmp"))]);
-    let row = |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row: {table}"));
+    let row =
+        |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row: {table}"));
     let cells = |line: &str| line.split_whitespace().rev().take(2).map(str::to_string).collect::<Vec<_>>();
     let fog = |r: &serde_json::Value| {
         let f = r["corruptions"].as_array().unwrap().iter().find(|c| c["corruption"] == "fog").unwrap();
@@ -65,7 +66,11 @@ fn robustness_scores_15_corruptions_keeps_them_and_repeats_for_a_seed() {
             .map(|v| format!("{v:.4}")),
         "{table}"
     );
-    assert!(table.contains("other was measured on 10000 images with seed 4, the first on 10000 with seed 3: not comparable"), "{table}");
+    assert!(
+        table
+            .contains("other was measured on 10000 images with seed 4, the first on 10000 with seed 3: not comparable"),
+        "{table}"
+    );
     assert!(dir.join("cmp/robustness.png").exists() && dir.join("cmp/robustness.svg").exists());
     assert!(!dir.join("cmp/compare.png").exists(), "no history, no learning curves");
     let err = fails(&["compare", s(&dir.join("nothing-here"))]);

@@ -39,7 +39,8 @@ fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<Compared>> {
     let mut runs = Vec::new();
     for dir in dirs {
         let history = read_history(dir).with_context(|| format!("reading the history of {}", dir.display()))?;
-        let robustness = read_robustness(dir).with_context(|| format!("reading the robustness of {}", dir.display()))?;
+        let robustness =
+            read_robustness(dir).with_context(|| format!("reading the robustness of {}", dir.display()))?;
         if history.epochs.is_empty() && robustness.is_none() {
             bail!("{}: no history and no robustness.json to compare", dir.display());
         }

@@ -80,7 +80,12 @@ impl AugmentConfig {
 
     /// Whether any change of the ink or the paper is on (they come after the geometry).
     fn changes_pixels(&self) -> bool {
-        self.stroke != 0.0 || self.blur != 0.0 || self.background != 0.0 || self.erase != 0.0 || self.noise != 0.0 || self.lines != 0.0
+        self.stroke != 0.0
+            || self.blur != 0.0
+            || self.background != 0.0
+            || self.erase != 0.0
+            || self.noise != 0.0
+            || self.lines != 0.0
     }
 
     /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
@@ -313,6 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn turning_a_change_on_leaves_the_geometry_drawn_as_before() {
+        // The pixel changes draw after the geometry, so a recipe that adds them moves its
+        // digits exactly as it did without them.
+        let img = square();
+        let geometry = AugmentConfig { rotation: 15.0, zoom: 0.1, ..Default::default() };
+        let blurred = AugmentConfig { blur: 2.0, ..geometry };
+        let centre = |x: &[f32]| {
+            let m: f32 = x.iter().sum();
+            x.iter().enumerate().map(|(i, v)| (i % 28) as f32 * v).sum::<f32>() / m
+        };
+        let mut changed = 0;
+        for seed in 0..8 {
+            let (mut a, mut b) = (vec![0.0; 784], vec![0.0; 784]);
+            augment_one(&geometry, &img, 28, 28, &mut Rng::new(seed), &mut a);
+            augment_one(&blurred, &img, 28, 28, &mut Rng::new(seed), &mut b);
+            assert!((centre(&a) - centre(&b)).abs() < 0.05, "seed {seed}: {} vs {}", centre(&a), centre(&b));
+            changed += usize::from(a != b);
+        }
+        assert!((1..8).contains(&changed), "blur changes about half the images: {changed} of 8");
+    }
+
+    #[test]
     fn no_transform_is_the_identity() {
         let img = square();
         let mut out = vec![0.0; 784];
@@ -351,7 +378,17 @@ mod tests {
     fn batches_are_reproducible_and_independent_of_order() {
         let a = square();
         let images: Vec<f32> = a.iter().chain(a.iter().rev()).copied().collect();
-        let cfg = AugmentConfig { elastic_alpha: 34.0, elastic_sigma: 4.0, ..AugmentConfig::notebook() };
+        let cfg = AugmentConfig {
+            elastic_alpha: 34.0,
+            elastic_sigma: 4.0,
+            stroke: 1.0,
+            blur: 1.0,
+            background: 0.8,
+            lines: 0.5,
+            erase: 0.5,
+            noise: 0.2,
+            ..AugmentConfig::notebook()
+        };
         let mut one = vec![0.0; 2 * 784];
         augment_batch(&cfg, &images, &[0, 1], 28, 28, 1, 2, &mut one);
         let mut swapped = vec![0.0; 2 * 784];
@@ -384,6 +421,9 @@ mod tests {
         assert!(AugmentConfig { zoom: 1.0, ..Default::default() }.validate().is_err());
         assert!(AugmentConfig { rotation: -1.0, ..Default::default() }.validate().is_err());
         assert!(AugmentConfig { elastic_alpha: 3.0, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { stroke: 3.5, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { background: 1.01, ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { noise: f32::NAN, ..Default::default() }.validate().is_err());
         assert!(AugmentConfig::notebook().validate().is_ok());
     }
 }

@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The built-in recipes: name and TOML text.
-pub const BUILTIN: &[(&str, &str)] =
-    &[("fast", include_str!("../../recipes/fast.toml")), ("best", include_str!("../../recipes/best.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("fast", include_str!("../../recipes/fast.toml")),
+    ("best", include_str!("../../recipes/best.toml")),
+    ("robust", include_str!("../../recipes/robust.toml")),
+];
 
 /// The model of a recipe: a preset name or model-file path, or the layers themselves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

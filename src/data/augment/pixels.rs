@@ -37,7 +37,8 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
         let (field, rest) = rest.split_at_mut(img.len());
         let (octave, ones) = rest.split_at_mut(img.len());
         // The strength of a change that is on for this image, or None.
-        let draw = |most: f32, rng: &mut Rng| (most > 0.0 && rng.uniform() < CHANCE).then(|| rng.uniform_range(0.0, most));
+        let draw =
+            |most: f32, rng: &mut Rng| (most > 0.0 && rng.uniform() < CHANCE).then(|| rng.uniform_range(0.0, most));
         if let Some(r) = draw(cfg.stroke, rng) {
             let thinner = rng.uniform() < 0.5;
             stroke(img, tmp, rows, cols, if thinner { -r } else { r });
@@ -152,7 +153,8 @@ fn lines(img: &mut [f32], rows: usize, cols: usize, rng: &mut Rng) {
         let level = rng.uniform_range(0.5, 1.0);
         let radius = if rng.uniform() < 0.5 { 0.5 } else { 1.0 };
         let dashed = rng.uniform() < 0.3;
-        let point = |rng: &mut Rng| (rng.uniform_range(0.0, cols as f32 - 1.0), rng.uniform_range(0.0, rows as f32 - 1.0));
+        let point =
+            |rng: &mut Rng| (rng.uniform_range(0.0, cols as f32 - 1.0), rng.uniform_range(0.0, rows as f32 - 1.0));
         let mut from = point(rng);
         let mut travelled = 0.0f32;
         for _ in 0..1 + rng.below(3) {
@@ -240,7 +242,10 @@ mod tests {
         assert!(changed.iter().all(|&i| img[i] == level));
         let rows: Vec<usize> = changed.iter().map(|i| i / 28).collect();
         let cols: Vec<usize> = changed.iter().map(|i| i % 28).collect();
-        let (h, w) = (rows.iter().max().unwrap() - rows.iter().min().unwrap() + 1, cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1);
+        let (h, w) = (
+            rows.iter().max().unwrap() - rows.iter().min().unwrap() + 1,
+            cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1,
+        );
         assert_eq!(h * w, changed.len(), "a filled rectangle");
         let area = changed.len() as f32 / 784.0;
         assert!((0.01..=0.3).contains(&area), "{area}");
