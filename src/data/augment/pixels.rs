@@ -4,11 +4,11 @@
 //!
 //! They are what a digit meets off MNIST: a thinner or bolder pen, an out-of-focus photograph,
 //! grey or uneven paper, a ruled line or a stroke across the digit, something covering part of
-//! the digit, sensor noise. Stroke, blur,
-//! background and noise each change half the images (at a strength drawn up to the configured
-//! one), so that every combination, none included, is seen in training; erasing has its own
-//! probability. Each draws from the image's generator only when it is on, so turning one on
-//! leaves the draws of a configuration without it unchanged.
+//! the digit, sensor noise. Stroke, blur, background and noise each change half the images (at
+//! a strength drawn up to the configured one), so that every combination, none included, is
+//! seen in training; lines and erasing are given as probabilities. Each draws from the image's
+//! generator only when it is on, and after the geometry, so adding one leaves the draws of the
+//! transforms before it unchanged.
 
 use super::{AugmentConfig, gaussian_blur};
 use crate::rng::Rng;
