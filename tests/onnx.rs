@@ -1,6 +1,7 @@
 //! `digits export --format onnx`: each of the presets and the `fast` recipe's model, after a
 //! short training, model files for the layouts no preset has (`tests/onnx/*.toml`), and a
-//! two-member ensemble of different architectures, exported at opset 17
+//! two-member ensemble of different architectures, a calibrated model (its temperature in the
+//! graph), exported at opset 17
 //! and 13 by the command and checked by `tests/onnx/check.py` in the reference runtime: the ONNX
 //! checker with `full_check`, then onnxruntime's CPU provider on 1,000 test images at batch
 //! sizes 1 and 1,000, every probability within 1e-5 of digits' own and the same argmax.
@@ -96,6 +97,23 @@ fn every_preset_the_fast_recipe_and_an_ensemble_agree_with_onnxruntime() {
         runs.push(dir.join(file));
         train(&["train", "--model", s(&toml)], runs.last().unwrap());
     }
+    // A calibrated model: its temperature is exported with it.
+    let calibrated = dir.join("calibrated");
+    ok(&[
+        "train",
+        "--model",
+        "mlp-64-64",
+        "--limit",
+        "1024",
+        "--epochs",
+        "1",
+        "--validation-split",
+        "0.25",
+        "--out",
+        s(&calibrated),
+    ]);
+    ok(&["calibrate", s(&calibrated)]);
+    runs.push(calibrated.clone());
     // Two different architectures: every member's names are kept apart in one graph.
     let ens = dir.join("ensemble");
     ok(&["ensemble", s(&dir.join("cnn-32-64")), s(&dir.join("mlp-500-300-100-bn")), "--out", s(&ens)]);
@@ -137,6 +155,8 @@ fn every_preset_the_fast_recipe_and_an_ensemble_agree_with_onnxruntime() {
     assert!(printed.contains("note: test-time augmentation is not exported"), "{printed}");
     let plain = std::fs::read(dir.join("ensemble-opset17.onnx")).unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), plain, "TTA changed the exported graph");
+    let printed = ok(&["export", s(&calibrated), "--format", "onnx", "--out", s(&dir.join("c.onnx")), "--print"]);
+    assert!(printed.contains("calibration/div") && printed.contains("T = "), "{printed}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     debug_assert_eq!(a.format, "onnx");
-    let model = export_dir(&a.model, &OnnxOptions { opset: a.opset })
+    let model = export_dir(&a.model, &OnnxOptions { opset: a.opset, ..Default::default() })
         .with_context(|| format!("exporting {}", a.model.display()))?;
     model.write(&a.out)?;
     if a.print {

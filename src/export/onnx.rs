@@ -13,7 +13,7 @@
 //! The file is encoded by prost from the messages in [`super::onnx_proto`]; the same model and
 //! options give the same bytes.
 
-use super::graph::{self, Builder, Layout, NodeLine};
+use super::graph::{self, Attr, Builder, Layout, NodeLine, Value};
 use super::onnx_proto::{
     GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
     tensor_shape_proto::{Dimension, dimension},
@@ -52,11 +52,14 @@ pub fn ir_version(opset: i64) -> Result<i64> {
 pub struct OnnxOptions {
     /// The default-domain opset, [`MIN_OPSET`] to [`MAX_OPSET`].
     pub opset: i64,
+    /// A calibration temperature to end the graph with (`softmax(ln p / T)`, as
+    /// [`crate::eval::calibration::with_temperature`]); [`export_dir`] takes the model's own.
+    pub temperature: Option<f64>,
 }
 
 impl Default for OnnxOptions {
     fn default() -> Self {
-        OnnxOptions { opset: DEFAULT_OPSET }
+        OnnxOptions { opset: DEFAULT_OPSET, temperature: None }
     }
 }
 
@@ -121,13 +124,8 @@ impl OnnxModel {
 pub fn export_dir(dir: &Path, options: &OnnxOptions) -> Result<OnnxModel> {
     let classifier = Classifier::load(dir)?;
     let temperature = classifier.calibration().map(|c| c.temperature);
-    let mut model = export_classifier(dir, classifier, options)?;
-    if let Some(t) = temperature {
-        model.notes.push(format!(
-            "the calibration temperature ({t:.3}) is not exported: the ONNX model gives the uncalibrated probabilities (the same labels)"
-        ));
-    }
-    Ok(model)
+    let options = OnnxOptions { temperature: temperature.or(options.temperature), ..*options };
+    export_classifier(dir, classifier, &options)
 }
 
 fn export_classifier(dir: &Path, classifier: Classifier, options: &OnnxOptions) -> Result<OnnxModel> {
@@ -159,9 +157,9 @@ pub fn export_network(spec: &ModelSpec, net: &Network, options: &OnnxOptions) ->
     let ir = ir_version(options.opset)?;
     let mut b = Builder::default();
     let out = graph::network(&mut b, spec, net, INPUT, "")?;
-    b.rename_last(&out, OUTPUT);
     let name = spec.display_name().to_string();
     let classes = check_output(out.layout, &name)?;
+    output(&mut b, out, options.temperature);
     finish(b, name, input_shape(spec), classes, options.opset, ir)
 }
 
@@ -192,8 +190,27 @@ pub fn export_ensemble(members: &[(&ModelSpec, &Network)], options: &OnnxOptions
     let inputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
     let classes = classes.unwrap_or(0);
     let layout = Layout::Flat { n: classes, chw_of: None };
-    b.node(OUTPUT, "Mean", &inputs, vec![], layout, format!("average of the {} members", members.len()));
+    let mean = b.node("mean", "Mean", &inputs, vec![], layout, format!("average of the {} members", members.len()));
+    output(&mut b, mean, options.temperature);
     finish(b, name, input_shape(first), classes, options.opset, ir)
+}
+
+/// Names `probabilities` the graph's output, after the calibration temperature when there is
+/// one: `Softmax(Log(Max(p, 1e-30)) / T)`, as digits applies it.
+fn output(b: &mut Builder, probabilities: Value, temperature: Option<f64>) {
+    let Some(t) = temperature else {
+        b.rename_last(&probabilities, OUTPUT);
+        return;
+    };
+    let layout = probabilities.layout;
+    let floor = b.floats("calibration/floor", &[], &[1e-30]);
+    let t_name = b.floats("calibration/temperature", &[], &[t as f32]);
+    let kept = b.node("calibration/max", "Max", &[&probabilities.name, &floor], vec![], layout, "p ≥ 1e-30".into());
+    let log = b.node("calibration/log", "Log", &[&kept.name], vec![], layout, String::new());
+    let div = b.node("calibration/div", "Div", &[&log.name, &t_name], vec![], layout, format!("T = {t:.4}"));
+    let out =
+        b.node("calibration/softmax", "Softmax", &[&div.name], vec![("axis", Attr::Int(1))], layout, "axis 1".into());
+    b.rename_last(&out, OUTPUT);
 }
 
 /// The graph's input and output names.
@@ -336,7 +353,7 @@ mod tests {
         }
         let spec = presets::preset("mlp-64-64").unwrap();
         let net = spec.build(1).unwrap();
-        let e = export_network(&spec, &net, &OnnxOptions { opset: 12 }).unwrap_err();
+        let e = export_network(&spec, &net, &OnnxOptions { opset: 12, ..Default::default() }).unwrap_err();
         assert!(matches!(&e, Error::Invalid(m) if m.contains("opset 12")), "{e}");
         let e = export_ensemble(&[], &OnnxOptions::default()).unwrap_err();
         assert!(e.to_string().contains("at least one member"), "{e}");
@@ -389,7 +406,9 @@ mod tests {
     fn an_ensemble_keeps_its_members_apart_and_averages_them() {
         let spec = presets::preset("mlp-64-64").unwrap();
         let nets = [spec.build(1).unwrap(), spec.build(2).unwrap()];
-        let m = export_ensemble(&[(&spec, &nets[0]), (&spec, &nets[1])], &OnnxOptions { opset: 13 }).unwrap();
+        let m =
+            export_ensemble(&[(&spec, &nets[0]), (&spec, &nets[1])], &OnnxOptions { opset: 13, ..Default::default() })
+                .unwrap();
         assert_eq!(m.name, "ensemble of 2 (mlp-64-64, mlp-64-64)");
         let g = decoded(&m).graph.expect("a graph");
         let mean = g.node.last().unwrap();
@@ -400,5 +419,19 @@ mod tests {
         assert_eq!(names.len(), g.initializer.len(), "initializer names repeat");
         let k1 = values(initializer(&g, "m1/dense.kernel"));
         assert_eq!(k1, nets[1].named_params()[0].1.value, "member 1's own weights");
+    }
+
+    #[test]
+    fn a_temperature_ends_the_graph_as_digits_applies_it() {
+        let spec = presets::preset("mlp-64-64").unwrap();
+        let net = spec.build(1).unwrap();
+        let options = OnnxOptions { temperature: Some(1.5), ..Default::default() };
+        let g = decoded(&export_network(&spec, &net, &options).unwrap()).graph.expect("a graph");
+        let ops: Vec<&str> = g.node.iter().rev().take(4).map(|n| n.op_type.as_deref().unwrap()).collect();
+        assert_eq!(ops, ["Softmax", "Div", "Log", "Max"]);
+        assert_eq!(g.node.last().unwrap().output, [OUTPUT]);
+        assert_eq!(values(initializer(&g, "calibration/temperature")), [1.5]);
+        let plain = decoded(&export_network(&spec, &net, &OnnxOptions::default()).unwrap()).graph.unwrap();
+        assert_eq!(plain.node.len() + 4, g.node.len(), "no temperature, no extra nodes");
     }
 }
