@@ -40,8 +40,10 @@
 
 pub mod executor;
 pub mod hyperband;
+pub mod pg;
 pub mod results;
 pub mod search;
+pub mod shared;
 pub mod space;
 pub mod store;
 pub mod study;
@@ -55,5 +57,7 @@ pub use hyperband::Plan;
 pub use results::{ResultsFile, TrialRecord};
 pub use search::{Strategy, Task};
 pub use space::{Params, Space, Value, params_text};
+pub use pg::PgStore;
+pub use shared::{Claim, Claimed, ModelFiles, SharedStore, StudyMeta, TaskRow, TaskState, Worker, WorkerEvent, WorkerId};
 pub use store::{BestPlace, DirStore, StudyStore};
 pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study};
