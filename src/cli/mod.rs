@@ -18,6 +18,7 @@ mod report;
 mod robustness;
 mod serve;
 mod train;
+mod study;
 mod tune;
 
 use clap::{CommandFactory, Parser, Subcommand};

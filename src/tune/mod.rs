@@ -39,6 +39,7 @@
 //! ```
 
 pub mod executor;
+pub mod export;
 pub mod hyperband;
 pub mod pg;
 pub mod results;
@@ -52,6 +53,7 @@ pub mod trial;
 #[cfg(test)]
 mod tests;
 
+pub use export::export;
 pub use executor::{Executor, Job, Threads, TrialData, TrialResult};
 pub use hyperband::Plan;
 pub use results::{ResultsFile, TrialRecord};
