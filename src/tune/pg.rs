@@ -175,14 +175,14 @@ impl Ctx {
     fn read_records(&self, tx: &mut Transaction, id: i64) -> Result<Vec<TrialRecord>> {
         let rows = tx
             .query(
-                "SELECT trial, octet_length(record), CASE WHEN octet_length(record) <= $2 THEN record END
+                "SELECT trial, octet_length(record)::bigint, CASE WHEN octet_length(record)::bigint <= $2 THEN record END
                  FROM digits_records WHERE study = $1 ORDER BY seq",
                 &[&id, &MAX_TEXT],
             )
             .map_err(|e| self.err("reading the records", e))?;
         rows.iter()
             .map(|row| {
-                let (trial, len, text): (i64, i32, Option<String>) = (row.get(0), row.get(1), row.get(2));
+                let (trial, len, text): (i64, i64, Option<String>) = (row.get(0), row.get(1), row.get(2));
                 let text = text.ok_or_else(|| self.bad(format!("trial {trial}: record: {len} bytes, more than {MAX_TEXT}")))?;
                 serde_json::from_str(&text).map_err(|e| self.bad(format!("trial {trial}: record: {e}")))
             })
@@ -335,13 +335,13 @@ impl SharedStore for PgStore {
         let row = self
             .client
             .query_one(
-                "SELECT octet_length(settings) + octet_length(meta), CASE WHEN octet_length(settings) + octet_length(meta) <= $2
-                 THEN settings END, CASE WHEN octet_length(settings) + octet_length(meta) <= $2 THEN meta END
-                 FROM digits_studies WHERE id = $1",
+                "SELECT n, CASE WHEN n <= $2 THEN settings END, CASE WHEN n <= $2 THEN meta END
+                 FROM (SELECT (octet_length(settings) + octet_length(meta))::bigint AS n, settings, meta
+                       FROM digits_studies WHERE id = $1) s",
                 &[&id, &MAX_TEXT],
             )
             .map_err(|e| self.err("reading the study", e))?;
-        let (len, s, m): (i32, Option<String>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        let (len, s, m): (i64, Option<String>, Option<String>) = (row.get(0), row.get(1), row.get(2));
         let (Some(s), Some(m)) = (s, m) else {
             return Err(self.bad(format!("settings: {len} bytes, more than {MAX_TEXT}")));
         };
