@@ -138,6 +138,20 @@ fn results(dir: &Path) -> Vec<serde_json::Value> {
     v
 }
 
+/// Waits until study `name` exists (its creator loads the data first).
+fn wait_for_study(server: &Server, name: &str) {
+    let mut db = server.sql();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let found = db.query("SELECT 1 FROM digits_studies WHERE name = $1", &[&name]).is_ok_and(|r| !r.is_empty());
+        if found {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("study {name} was never created");
+}
+
 /// Waits until a worker among `kids` is mid-trial past a stored checkpoint, and kills it.
 fn kill_one_mid_trial(server: &Server, kids: &mut [Child]) -> u32 {
     let mut db = server.sql();
@@ -181,7 +195,7 @@ fn workers_one_killed_mid_trial_end_like_a_single_process_run() {
     let mut worker: Vec<String> = vec!["tune".into(), "worker".into()];
     worker.extend(shared.iter().cloned());
     let mut kids = vec![spawn(&[vec!["tune".into()], create].concat(), &dir.join("w0.log"))];
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_study(&server, "hb");
     kids.push(spawn(&worker, &dir.join("w1.log")));
     kids.push(spawn(&worker, &dir.join("w2.log")));
     let killed = kill_one_mid_trial(&server, &mut kids);
@@ -298,8 +312,11 @@ fn hostile_rows_are_clear_errors() {
     db.execute("UPDATE digits_tasks SET state = 'queued', epochs = 9223372036854775807 WHERE trial = 0", &[]).unwrap();
     let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "h"]));
     assert!(err.contains("trial 0") && err.contains("not a task of this study's plan"), "{err}");
+    // The failure is recorded: the study stops, and says why.
+    let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "h"]));
+    assert!(err.contains("the study failed: trial 0"), "{err}");
     // A corrupted checkpoint for a queued task.
-    db.execute("UPDATE digits_tasks SET epochs = 1 WHERE trial = 0", &[]).unwrap();
+    db.execute("UPDATE digits_tasks SET state = 'queued', epochs = 1 WHERE trial = 0", &[]).unwrap();
     db.execute(
         "INSERT INTO digits_checkpoints (study, trial, epochs, bytes) SELECT study, 0, 1, '\\x0102'::bytea FROM digits_tasks LIMIT 1",
         &[],
@@ -309,6 +326,7 @@ fn hostile_rows_are_clear_errors() {
     assert!(err.contains("trial 0: checkpoint:"), "{err}");
     // A checkpoint far larger than its model can take is refused before it is fetched.
     db.execute("UPDATE digits_checkpoints SET bytes = decode(repeat('00', 40000000), 'hex')", &[]).unwrap();
+    db.execute("UPDATE digits_tasks SET state = 'queued' WHERE trial = 0", &[]).unwrap();
     let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "h"]));
     assert!(err.contains("trial 0: checkpoint: 40000000 bytes, more than"), "{err}");
 }

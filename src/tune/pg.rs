@@ -99,7 +99,7 @@ impl PgStore {
         Ok(store)
     }
 
-    fn err(&self, what: &str, e: impl std::fmt::Display) -> Error {
+    fn err(&self, what: &str, e: impl std::error::Error) -> Error {
         self.ctx.err(what, e)
     }
 
@@ -163,8 +163,15 @@ impl PgStore {
 }
 
 impl Ctx {
-    fn err(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::Study { study: self.shown.clone(), message: redact(&format!("{what}: {e}"), self.password.as_deref()) }
+    /// `what` failed with `e` (and the causes it wraps: the server's own message).
+    fn err(&self, what: &str, e: impl std::error::Error) -> Error {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        Error::Study { study: self.shown.clone(), message: redact(&format!("{what}: {text}"), self.password.as_deref()) }
     }
 
     fn bad(&self, message: String) -> Error {
@@ -202,9 +209,14 @@ impl Ctx {
         Ok(row.is_some())
     }
 
-    /// Queues `tasks` (those already there stay as they are).
+    /// Queues those of `tasks` not there yet (never touching the rows of running tasks, which
+    /// their workers lock).
     fn queue(&self, tx: &mut Transaction, id: i64, tasks: &[Task]) -> Result<()> {
-        for t in tasks {
+        let rows = tx
+            .query("SELECT trial, stage FROM digits_tasks WHERE study = $1", &[&id])
+            .map_err(|e| self.err("reading the tasks", e))?;
+        let have: std::collections::HashSet<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for t in tasks.iter().filter(|t| !have.contains(&(t.trial as i64, stage(t)))) {
             tx.execute(
                 "INSERT INTO digits_tasks (study, trial, stage, bracket, round, epochs, state)
                  VALUES ($1, $2, $3, $4, $5, $6, 'queued') ON CONFLICT DO NOTHING",
@@ -510,7 +522,8 @@ fn finish_in(
     ) -> Result<bool> {
         let e = |x: postgres::Error| ctx.err("recording a result", x);
         let mut tx = client.transaction().map_err(e)?;
-        tx.execute("SELECT 1 FROM digits_studies WHERE id = $1 FOR UPDATE", &[&id]).map_err(e)?;
+        // Finishers one at a time (NO KEY: a checkpoint's foreign key still shares the row).
+        tx.execute("SELECT 1 FROM digits_studies WHERE id = $1 FOR NO KEY UPDATE", &[&id]).map_err(e)?;
         if !ctx.holds(&mut tx, id, claim)? {
             return Ok(false);
         }

@@ -357,8 +357,23 @@ impl Worker {
         Error::Study { study: self.store.location(), message }
     }
 
-    /// Trains one claimed task; true when its result was recorded.
+    /// Trains one claimed task; true when its result was recorded. Any error marks the task
+    /// failed (so the study stops with it rather than waiting out the lease) and is returned.
     fn train(&mut self, claim: &Claim, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
+        match self.try_train(claim, data, observer) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                let message = match &e {
+                    Error::Study { message, .. } => message.clone(),
+                    e => format!("trial {}: {e}", claim.task.trial),
+                };
+                self.store.fail(claim, &message)?;
+                Err(self.error(message))
+            }
+        }
+    }
+
+    fn try_train(&mut self, claim: &Claim, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
         let task = claim.task;
         check_task(&self.settings, &task).map_err(|e| self.error(e))?;
         let (spec, cfg) = self.configure(&task)?;
@@ -366,34 +381,13 @@ impl Worker {
         let dir = RunDir::new(scratch.path());
         let from_epoch = self.restore(&task, &spec, &cfg, &dir)?;
         observer(WorkerEvent::Claimed { task: &task, params: &self.drawn[task.trial], from_epoch });
-        let heart = Heartbeat::start(self.store.reopen()?, claim.clone(), self.meta.lease() / 3)?;
         let start = std::time::Instant::now();
-        let mut lost = false;
-        let trained = {
-            let (store, last) = (&mut self.store, dir.checkpoint_last());
-            let mut copy = |p: &Progress| -> Result<()> {
-                let bytes = std::fs::read(&last).map_err(Error::io(&last))?;
-                if store.save_checkpoint(claim, p.epochs_done, &bytes)? {
-                    return Ok(());
-                }
-                lost = true;
-                Err(Error::invalid("the claim was taken over"))
-            };
-            run_trial_with(&dir, &spec, &cfg, &data.train, &data.validation, &mut copy)
-        };
-        heart.stop();
+        let (trained, lost) = self.fit(claim, &spec, &cfg, &dir, data)?;
         if lost {
             observer(WorkerEvent::Lost { task: &task });
             return Ok(false);
         }
-        let t = match trained {
-            Ok(t) => t,
-            Err(e) => {
-                let message = format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]));
-                self.store.fail(claim, &message)?;
-                return Err(self.error(message));
-            }
-        };
+        let t = trained.map_err(|e| self.error(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))?;
         let record = TrialRecord {
             trial: task.trial,
             bracket: task.bracket,
@@ -416,6 +410,32 @@ impl Worker {
         }
         observer(WorkerEvent::Recorded { record: &record, val_loss: t.val_loss });
         Ok(true)
+    }
+
+    /// Trains the claimed task in `dir` while a thread heart-beats, copying each epoch's
+    /// checkpoint to the store; also says whether the claim was lost on the way.
+    fn fit(
+        &mut self,
+        claim: &Claim,
+        spec: &ModelSpec,
+        cfg: &TrainConfig,
+        dir: &RunDir,
+        data: &TrialData,
+    ) -> Result<(Result<super::trial::Trained>, bool)> {
+        let heart = Heartbeat::start(self.store.reopen()?, claim.clone(), self.meta.lease() / 3)?;
+        let mut lost = false;
+        let (store, last) = (&mut self.store, dir.checkpoint_last());
+        let mut copy = |p: &Progress| -> Result<()> {
+            let bytes = std::fs::read(&last).map_err(Error::io(&last))?;
+            if store.save_checkpoint(claim, p.epochs_done, &bytes)? {
+                return Ok(());
+            }
+            lost = true;
+            Err(Error::invalid("the claim was taken over"))
+        };
+        let trained = run_trial_with(dir, spec, cfg, &data.train, &data.validation, &mut copy);
+        heart.stop();
+        Ok((trained, lost))
     }
 
     /// Puts the trial's stored checkpoint in `dir`, checked against the model; returns its epochs.
