@@ -109,9 +109,20 @@ impl Drop for Server {
 
 /// The tiny Hyperband study's flags (1 thread, so the numbers are the same in every process).
 fn hyperband(limit: &str) -> Vec<String> {
-    ["--space", "examples/spaces/tiny.toml", "--strategy", "hyperband", "--max-epochs", "9", "--limit", limit, "--threads", "1"]
-        .map(String::from)
-        .to_vec()
+    [
+        "--space",
+        "examples/spaces/tiny.toml",
+        "--strategy",
+        "hyperband",
+        "--max-epochs",
+        "9",
+        "--limit",
+        limit,
+        "--threads",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn spawn(args: &[String], log: &Path) -> Child {
@@ -223,7 +234,8 @@ fn workers_one_killed_mid_trial_end_like_a_single_process_run() {
         "the same best model"
     );
     let best = |d: &Path| {
-        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("best.json")).unwrap()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("best.json")).unwrap()).unwrap();
         for k in ["model_file", "command", "train_args"] {
             v.as_object_mut().unwrap().remove(k);
         }
@@ -275,7 +287,8 @@ fn other_settings_other_data_and_other_threads_are_refused() {
     }
     std::fs::write(dir.join("other.csv"), csv + "\n").unwrap();
     let other = dir.join("other.csv");
-    let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "q", "--data", other.to_str().unwrap()]));
+    let err =
+        refused(digits(&["tune", "worker", "--storage", &url, "--study", "q", "--data", other.to_str().unwrap()]));
     assert!(err.contains("are not the study's"), "{err}");
     let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "q", "--threads", "2"]));
     assert!(err.contains("trains with 1 threads"), "{err}");
@@ -304,8 +317,11 @@ fn hostile_rows_are_clear_errors() {
     let err = refused(export("a"));
     assert!(err.contains("study ") && err.contains(": model:"), "{err}");
     // An absurd epoch count in a record.
-    db.execute("UPDATE digits_records SET record = replace(record, '\"epochs\":1', '\"epochs\":1000000000000000')", &[])
-        .unwrap();
+    db.execute(
+        "UPDATE digits_records SET record = replace(record, '\"epochs\":1', '\"epochs\":1000000000000000')",
+        &[],
+    )
+    .unwrap();
     let err = refused(export("b"));
     assert!(err.contains("is not a task of this study's plan"), "{err}");
     // An absurd epoch count in a task row, queued again for a worker.
@@ -329,4 +345,42 @@ fn hostile_rows_are_clear_errors() {
     db.execute("UPDATE digits_tasks SET state = 'queued' WHERE trial = 0", &[]).unwrap();
     let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "h"]));
     assert!(err.contains("trial 0: checkpoint: 40000000 bytes, more than"), "{err}");
+}
+
+#[test]
+fn embedded_store_workers_end_like_a_single_process_run() {
+    let dir = temp_dir("study-files");
+    let single = dir.join("single");
+    let mut args = [vec!["tune".to_string()], hyperband("3000")].concat();
+    args.extend(["--out".into(), single.display().to_string()]);
+    ok(&strs(&args));
+    let store = dir.join("store").display().to_string();
+    let shared = ["--storage", &store, "--study", "hb"].map(String::from);
+    let create = [vec!["tune".to_string()], hyperband("3000"), shared.to_vec()].concat();
+    let worker = [vec!["tune".to_string(), "worker".into()], shared.to_vec()].concat();
+    let mut kids = vec![spawn(&create, &dir.join("w0.log"))];
+    let start = Instant::now();
+    while !dir.join("store/hb/study.json").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kids.push(spawn(&worker, &dir.join("w1.log")));
+    for (i, kid) in kids.iter_mut().enumerate() {
+        let log = || std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap();
+        assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
+        assert!(log().contains("study finished"), "{}", log());
+    }
+    let exported = dir.join("exported");
+    let export = [
+        vec!["tune".to_string(), "export".into()],
+        shared.to_vec(),
+        vec!["--out".into(), exported.display().to_string()],
+    ]
+    .concat();
+    ok(&strs(&export));
+    assert_eq!(results(&exported), results(&single), "the same trials and results");
+    assert_eq!(
+        weights_hash(&exported.join("best/model.safetensors")),
+        weights_hash(&single.join("best/model.safetensors")),
+        "the same best model"
+    );
 }

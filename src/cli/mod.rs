@@ -17,8 +17,8 @@ mod progress;
 mod report;
 mod robustness;
 mod serve;
-mod train;
 mod study;
+mod train;
 mod tune;
 
 use clap::{CommandFactory, Parser, Subcommand};

@@ -1,5 +1,5 @@
 //! `digits tune worker|status|export` and `digits tune --storage`: shared studies
-//! ([`digits::tune::shared`]) in PostgreSQL. This file resolves the storage flags into a store
+//! ([`digits::tune::shared`]) in PostgreSQL or in a directory. This file resolves the storage flags into a store
 //! (the URL's password never printed), loads and checks the data, and prints the worker's
 //! events and the study's status.
 
@@ -7,15 +7,18 @@ use super::common::{DataArgs, init_threads};
 use anyhow::Context;
 use digits::data::Split;
 use digits::tune::search::leaderboard;
-use digits::tune::{PgStore, SharedStore, StudyMeta, TaskState, TrialData, Worker, WorkerEvent, params_text};
+use digits::tune::{
+    FileStore, PgStore, SharedStore, StudyMeta, TaskState, TrialData, Worker, WorkerEvent, params_text,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 
 /// Where a shared study lives.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StorageArgs {
-    /// The study's database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require]; the
-    /// password may come from PGPASSWORD or ~/.pgpass instead
+    /// The study's database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require] (the
+    /// password may come from PGPASSWORD or ~/.pgpass instead), or a directory (workers on
+    /// this machine only)
     #[arg(long, value_name = "URL", conflicts_with = "storage_file")]
     pub storage: Option<String>,
     /// A file holding the --storage URL (so the password is in no command line)
@@ -42,11 +45,11 @@ impl StorageArgs {
             }
             (None, None) => anyhow::bail!("give --storage URL or --storage-file FILE"),
         };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            anyhow::bail!("--storage must be a postgres:// or postgresql:// URL");
-        }
         let study = self.study.as_deref().context("give the study's name with --study NAME")?;
-        Ok(Box::new(PgStore::connect(&url, study)?))
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Box::new(PgStore::connect(&url, study)?));
+        }
+        Ok(Box::new(FileStore::open(url.as_ref(), study)?))
     }
 }
 

@@ -6,10 +6,10 @@
 
 use super::common::{DataArgs, init_threads};
 use super::study::StorageArgs;
-use digits::tune::StudyMeta;
-use digits::tune::shared::DEFAULT_LEASE_SECONDS;
 use digits::data::Split;
 use digits::layout::RESULTS_JSONL;
+use digits::tune::StudyMeta;
+use digits::tune::shared::DEFAULT_LEASE_SECONDS;
 use digits::tune::study::{DEFAULT_FACTOR, DEFAULT_MAX_EPOCHS, DEFAULT_TRIALS, DEFAULT_VALIDATION_SPLIT};
 use digits::tune::{DirStore, Event, Outcome, Settings, Space, Strategy, Study, Threads, TrialRecord, params_text};
 use std::path::PathBuf;
@@ -114,7 +114,10 @@ fn print_event(a: &Args, event: Event) {
     match event {
         Event::Started { settings, train, validation } => print_start(a, settings, train, validation),
         Event::Resumed { recorded } => {
-            println!("resuming {}: {recorded} trials already recorded in {RESULTS_JSONL}", a.out.as_deref().unwrap_or_else(|| "".as_ref()).display())
+            println!(
+                "resuming {}: {recorded} trials already recorded in {RESULTS_JSONL}",
+                a.out.as_deref().unwrap_or_else(|| "".as_ref()).display()
+            )
         }
         Event::TrialStarted { .. } => {}
         Event::TrialFinished { record, val_loss } => print_trial(record, val_loss),

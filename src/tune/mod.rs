@@ -40,6 +40,7 @@
 
 pub mod executor;
 pub mod export;
+pub mod files;
 pub mod hyperband;
 pub mod pg;
 pub mod results;
@@ -53,13 +54,16 @@ pub mod trial;
 #[cfg(test)]
 mod tests;
 
-pub use export::export;
 pub use executor::{Executor, Job, Threads, TrialData, TrialResult};
+pub use export::export;
+pub use files::FileStore;
 pub use hyperband::Plan;
+pub use pg::PgStore;
 pub use results::{ResultsFile, TrialRecord};
 pub use search::{Strategy, Task};
+pub use shared::{
+    Claim, Claimed, ModelFiles, SharedStore, StudyMeta, TaskRow, TaskState, Worker, WorkerEvent, WorkerId,
+};
 pub use space::{Params, Space, Value, params_text};
-pub use pg::PgStore;
-pub use shared::{Claim, Claimed, ModelFiles, SharedStore, StudyMeta, TaskRow, TaskState, Worker, WorkerEvent, WorkerId};
 pub use store::{BestPlace, DirStore, StudyStore};
 pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study};

@@ -87,9 +87,9 @@ impl PgStore {
     /// `~/.pgpass`) and makes sure the tables exist.
     pub fn connect(url: &str, name: &str) -> Result<PgStore> {
         super::shared::check_name(name)?;
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| Error::Invalid(format!("--storage: not a PostgreSQL URL ({})", redact(&format!("{e}"), None))))?;
+        let mut config: Config = url.parse().map_err(|e| {
+            Error::Invalid(format!("--storage: not a PostgreSQL URL ({})", redact(&format!("{e}"), None)))
+        })?;
         fill_credentials(&mut config);
         let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
         let ctx = Ctx { shown: format!("{} (study {name})", shown_url(&config)), password };
@@ -126,7 +126,14 @@ impl PgStore {
             .client
             .query_opt("SELECT id FROM digits_studies WHERE name = $1", &[&self.name])
             .map_err(|e| self.err("reading the study", e))?;
-        let id: i64 = row.ok_or_else(|| self.bad("no such study in this database; create it with `digits tune --space … --storage … --study …`".into()))?.get(0);
+        let id: i64 = row
+            .ok_or_else(|| {
+                self.bad(
+                    "no such study in this database; create it with `digits tune --space … --storage … --study …`"
+                        .into(),
+                )
+            })?
+            .get(0);
         self.id = Some(id);
         Ok(id)
     }
@@ -149,14 +156,23 @@ impl PgStore {
     }
 
     /// A blob column's total length for the study's trial, then the row when within `limit`.
-    fn capped(&mut self, what: &str, sql_len: &str, sql: &str, trial: usize, limit: usize) -> Result<Option<postgres::Row>> {
+    fn capped(
+        &mut self,
+        what: &str,
+        sql_len: &str,
+        sql: &str,
+        trial: usize,
+        limit: usize,
+    ) -> Result<Option<postgres::Row>> {
         let id = self.id()?;
         let args: [&(dyn postgres::types::ToSql + Sync); 2] = [&id, &(trial as i64)];
         let len = self.client.query_opt(sql_len, &args).map_err(|e| self.err(what, e))?;
         let Some(len) = len else { return Ok(None) };
         let len: i64 = len.get(0);
         if len < 0 || len as u64 > limit as u64 {
-            return Err(self.bad(format!("trial {trial}: {what}: {len} bytes, more than the {limit} its model can take")));
+            return Err(
+                self.bad(format!("trial {trial}: {what}: {len} bytes, more than the {limit} its model can take"))
+            );
         }
         self.client.query_opt(sql, &args).map_err(|e| self.err(what, e))
     }
@@ -171,7 +187,10 @@ impl Ctx {
             text = format!("{text}: {c}");
             cause = c.source();
         }
-        Error::Study { study: self.shown.clone(), message: redact(&format!("{what}: {text}"), self.password.as_deref()) }
+        Error::Study {
+            study: self.shown.clone(),
+            message: redact(&format!("{what}: {text}"), self.password.as_deref()),
+        }
     }
 
     fn bad(&self, message: String) -> Error {
@@ -190,7 +209,8 @@ impl Ctx {
         rows.iter()
             .map(|row| {
                 let (trial, len, text): (i64, i64, Option<String>) = (row.get(0), row.get(1), row.get(2));
-                let text = text.ok_or_else(|| self.bad(format!("trial {trial}: record: {len} bytes, more than {MAX_TEXT}")))?;
+                let text =
+                    text.ok_or_else(|| self.bad(format!("trial {trial}: record: {len} bytes, more than {MAX_TEXT}")))?;
                 serde_json::from_str(&text).map_err(|e| self.bad(format!("trial {trial}: record: {e}")))
             })
             .collect()
@@ -490,7 +510,12 @@ impl SharedStore for PgStore {
             trial,
             limit,
         )?;
-        Ok(row.map(|r| ModelFiles { model_json: r.get(0), weights: r.get(1), history_json: r.get(2), history_csv: r.get(3) }))
+        Ok(row.map(|r| ModelFiles {
+            model_json: r.get(0),
+            weights: r.get(1),
+            history_json: r.get(2),
+            history_csv: r.get(3),
+        }))
     }
 
     fn reopen(&self) -> Result<Box<dyn SharedStore>> {
@@ -512,57 +537,61 @@ impl SharedStore for PgStore {
 /// [`SharedStore::finish`] on `client`: the study row locked, the claim checked, the record and
 /// model stored, the tasks the records now allow queued, in one transaction.
 fn finish_in(
-        ctx: &Ctx,
-        client: &mut Client,
-        id: i64,
-        claim: &Claim,
-        record: &TrialRecord,
-        model: Option<&ModelFiles>,
-        decide: Decide,
-    ) -> Result<bool> {
-        let e = |x: postgres::Error| ctx.err("recording a result", x);
-        let mut tx = client.transaction().map_err(e)?;
-        // Finishers one at a time (NO KEY: a checkpoint's foreign key still shares the row).
-        tx.execute("SELECT 1 FROM digits_studies WHERE id = $1 FOR NO KEY UPDATE", &[&id]).map_err(e)?;
-        if !ctx.holds(&mut tx, id, claim)? {
-            return Ok(false);
-        }
-        let t = &claim.task;
-        let (trial, st) = (t.trial as i64, stage(t));
-        let text = serde_json::to_string(record).expect("a record serialises");
+    ctx: &Ctx,
+    client: &mut Client,
+    id: i64,
+    claim: &Claim,
+    record: &TrialRecord,
+    model: Option<&ModelFiles>,
+    decide: Decide,
+) -> Result<bool> {
+    let e = |x: postgres::Error| ctx.err("recording a result", x);
+    let mut tx = client.transaction().map_err(e)?;
+    // Finishers one at a time (NO KEY: a checkpoint's foreign key still shares the row).
+    tx.execute("SELECT 1 FROM digits_studies WHERE id = $1 FOR NO KEY UPDATE", &[&id]).map_err(e)?;
+    if !ctx.holds(&mut tx, id, claim)? {
+        return Ok(false);
+    }
+    let t = &claim.task;
+    let (trial, st) = (t.trial as i64, stage(t));
+    let text = serde_json::to_string(record).expect("a record serialises");
+    tx.execute(
+        "INSERT INTO digits_records (study, trial, stage, record) VALUES ($1, $2, $3, $4)",
+        &[&id, &trial, &st, &text],
+    )
+    .map_err(e)?;
+    tx.execute(
+        "UPDATE digits_tasks SET state = 'done' WHERE study = $1 AND trial = $2 AND stage = $3",
+        &[&id, &trial, &st],
+    )
+    .map_err(e)?;
+    if let Some(m) = model {
         tx.execute(
-            "INSERT INTO digits_records (study, trial, stage, record) VALUES ($1, $2, $3, $4)",
-            &[&id, &trial, &st, &text],
-        )
-        .map_err(e)?;
-        tx.execute("UPDATE digits_tasks SET state = 'done' WHERE study = $1 AND trial = $2 AND stage = $3", &[&id, &trial, &st])
-            .map_err(e)?;
-        if let Some(m) = model {
-            tx.execute(
-                "INSERT INTO digits_models (study, trial, epochs, model_json, weights, history_json, history_csv)
+            "INSERT INTO digits_models (study, trial, epochs, model_json, weights, history_json, history_csv)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (study, trial) DO UPDATE SET epochs = excluded.epochs,
                  model_json = excluded.model_json, weights = excluded.weights, history_json = excluded.history_json,
                  history_csv = excluded.history_csv",
-                &[&id, &trial, &(t.epochs as i64), &m.model_json, &m.weights, &m.history_json, &m.history_csv],
-            )
-            .map_err(e)?;
-        }
-        let records = ctx.read_records(&mut tx, id)?;
-        ctx.queue(&mut tx, id, &decide(&records)?)?;
-        // A finished study's checkpoints are spent (a promoted trial still needs its own).
-        tx.execute(
-            "DELETE FROM digits_checkpoints WHERE study = $1 AND NOT EXISTS
-             (SELECT 1 FROM digits_tasks WHERE study = $1 AND state IN ('queued', 'running'))",
-            &[&id],
+            &[&id, &trial, &(t.epochs as i64), &m.model_json, &m.weights, &m.history_json, &m.history_csv],
         )
         .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(true)
+    }
+    let records = ctx.read_records(&mut tx, id)?;
+    ctx.queue(&mut tx, id, &decide(&records)?)?;
+    // A finished study's checkpoints are spent (a promoted trial still needs its own).
+    tx.execute(
+        "DELETE FROM digits_checkpoints WHERE study = $1 AND NOT EXISTS
+             (SELECT 1 FROM digits_tasks WHERE study = $1 AND state IN ('queued', 'running'))",
+        &[&id],
+    )
+    .map_err(e)?;
+    tx.commit().map_err(e)?;
+    Ok(true)
 }
 
 /// A task from a row's columns, each checked to be a whole number a task can have.
 fn task_of(trial: i64, bracket: Option<i64>, round: Option<i64>, epochs: i64) -> std::result::Result<Task, String> {
-    let whole = |name: &str, v: i64| usize::try_from(v).map_err(|_| format!("trial {trial}: {name} is {v}, not a count"));
+    let whole =
+        |name: &str, v: i64| usize::try_from(v).map_err(|_| format!("trial {trial}: {name} is {v}, not a count"));
     let opt = |name: &str, v: Option<i64>| v.map(|v| whole(name, v)).transpose();
     Ok(Task {
         trial: whole("trial", trial)?,
@@ -575,13 +604,18 @@ fn task_of(trial: i64, bracket: Option<i64>, round: Option<i64>, epochs: i64) ->
 fn task_row(r: &postgres::Row) -> std::result::Result<TaskRow, String> {
     let task = task_of(r.get(0), r.get(1), r.get(2), r.get(3))?;
     let state: String = r.get(4);
-    let state = TaskState::from_name(&state).ok_or_else(|| format!("trial {}: state `{}` is not a task state", task.trial, state.escape_debug()))?;
+    let state = TaskState::from_name(&state)
+        .ok_or_else(|| format!("trial {}: state `{}` is not a task state", task.trial, state.escape_debug()))?;
     let (host, pid): (Option<String>, Option<i64>) = (r.get(5), r.get(6));
     let worker = match (host, pid) {
-        (Some(host), Some(pid)) => Some(WorkerId { host, pid: u32::try_from(pid).map_err(|_| format!("trial {}: pid {pid}", task.trial))? }),
+        (Some(host), Some(pid)) => {
+            Some(WorkerId { host, pid: u32::try_from(pid).map_err(|_| format!("trial {}: pid {pid}", task.trial))? })
+        }
         _ => None,
     };
     let checkpoint: Option<i64> = r.get(9);
-    let checkpoint_epochs = checkpoint.map(|c| usize::try_from(c).map_err(|_| format!("trial {}: checkpoint epochs {c}", task.trial))).transpose()?;
+    let checkpoint_epochs = checkpoint
+        .map(|c| usize::try_from(c).map_err(|_| format!("trial {}: checkpoint epochs {c}", task.trial)))
+        .transpose()?;
     Ok(TaskRow { task, state, worker, heartbeat_age: r.get(7), checkpoint_epochs, error: r.get(8) })
 }

@@ -219,8 +219,13 @@ pub trait SharedStore: Send {
 
     /// Records the claim's result and model, then queues what `decide` allows from all records,
     /// in one transaction; false (nothing recorded) when the claim was taken over.
-    fn finish(&mut self, claim: &Claim, record: &TrialRecord, model: Option<&ModelFiles>, decide: Decide)
-    -> Result<bool>;
+    fn finish(
+        &mut self,
+        claim: &Claim,
+        record: &TrialRecord,
+        model: Option<&ModelFiles>,
+        decide: Decide,
+    ) -> Result<bool>;
 
     /// Marks the claimed task failed with `error`: the study stops.
     fn fail(&mut self, claim: &Claim, error: &str) -> Result<()>;
@@ -387,7 +392,8 @@ impl Worker {
             observer(WorkerEvent::Lost { task: &task });
             return Ok(false);
         }
-        let t = trained.map_err(|e| self.error(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))?;
+        let t = trained
+            .map_err(|e| self.error(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))?;
         let record = TrialRecord {
             trial: task.trial,
             bracket: task.bracket,
@@ -510,7 +516,12 @@ pub const MAX_SETTINGS_BYTES: usize = 16 << 20;
 
 /// Whether a stored study (`settings` and `meta` as stored) is the one `new` and `meta` describe:
 /// an error naming each difference when not.
-pub fn same_study(new: &Settings, meta: &StudyMeta, settings: &str, stored_meta: &str) -> std::result::Result<(), String> {
+pub fn same_study(
+    new: &Settings,
+    meta: &StudyMeta,
+    settings: &str,
+    stored_meta: &str,
+) -> std::result::Result<(), String> {
     let old: serde_json::Value = serde_json::from_str(settings).map_err(|e| format!("stored settings: {e}"))?;
     let old_meta: StudyMeta = serde_json::from_str(stored_meta).map_err(|e| format!("stored meta: {e}"))?;
     let mut differ = new.differences(&old);
