@@ -287,6 +287,7 @@ fn other_settings_other_data_and_other_threads_are_refused() {
     }
     std::fs::write(dir.join("other.csv"), csv + "\n").unwrap();
     let other = dir.join("other.csv");
+    let _keep = &dir;
     let err =
         refused(digits(&["tune", "worker", "--storage", &url, "--study", "q", "--data", other.to_str().unwrap()]));
     assert!(err.contains("are not the study's"), "{err}");
@@ -294,6 +295,18 @@ fn other_settings_other_data_and_other_threads_are_refused() {
     assert!(err.contains("trains with 1 threads"), "{err}");
     let err = refused(digits(&["tune", "worker", "--storage", &url, "--study", "nope"]));
     assert!(err.contains("no such study"), "{err}");
+    // The password from a --storage-file, or from PGPASSWORD with a URL that has none.
+    let dir = temp_dir("study-creds");
+    std::fs::write(dir.join("url"), format!("{url}\n")).unwrap();
+    let status = ok(&["tune", "status", "--storage-file", dir.join("url").to_str().unwrap(), "--study", "q"]);
+    assert!(status.contains("trials: 2 done, 0 running, 0 queued, 0 failed") && !status.contains(PASSWORD), "{status}");
+    let bare = url.replace(&format!(":{PASSWORD}"), "");
+    let out = digits_cmd()
+        .args(["tune", "status", "--storage", &bare, "--study", "q"])
+        .env("PGPASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("best so far: trial"));
     // A wrong password names the server, never the password given.
     let bad = url.replace(PASSWORD, "wrong-password-7");
     let err = refused(digits(&["tune", "status", "--storage", &bad, "--study", "q"]));

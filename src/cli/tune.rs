@@ -43,8 +43,9 @@ pub struct Args {
     /// Hyperband's factor η: each round keeps the best 1/η of the trials for η× the epochs
     #[arg(long, value_name = "η", default_value_t = DEFAULT_FACTOR)]
     factor: usize,
-    /// Trials trained at the same time (the threads are shared out between them)
-    #[arg(long, value_name = "J", default_value_t = 1)]
+    /// Trials trained at the same time (the threads are shared out between them); a shared
+    /// study runs more workers instead
+    #[arg(long, value_name = "J", default_value_t = 1, conflicts_with_all = ["storage", "storage_file"])]
     jobs: usize,
     /// Seed of the configurations drawn, the weights, shuffling, dropout and the validation split
     #[arg(long, default_value_t = 0)]

@@ -619,3 +619,32 @@ fn task_row(r: &postgres::Row) -> std::result::Result<TaskRow, String> {
         .transpose()?;
     Ok(TaskRow { task, state, worker, heartbeat_age: r.get(7), checkpoint_epochs, error: r.get(8) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        url.parse().expect("a URL")
+    }
+
+    #[test]
+    fn pgpass_lines_match_by_host_port_database_and_user_with_wildcards_and_escapes() {
+        let c = config("postgres://ann@db.example:6543/tune");
+        let text = "# comment\nother:6543:tune:ann:no\ndb.example:6543:tune:bob:no\n*:6543:tune:ann:pa\\:ss\\\\1\n*:*:*:*:late";
+        assert_eq!(pgpass_lookup(text, &c).as_deref(), Some("pa:ss\\1"));
+        assert_eq!(pgpass_lookup("db.example:5432:tune:ann:x", &c), None, "another port");
+        // No database in the URL: the user's name is the database, as libpq has it.
+        let c = config("postgres://ann@localhost");
+        assert_eq!(pgpass_lookup("localhost:5432:ann:ann:y", &c).as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn shown_urls_and_redacted_messages_never_hold_the_password() {
+        let c = config("postgres://ann:s3cr3t-pw@db.example:6543/tune?sslmode=require");
+        let shown = shown_url(&c);
+        assert_eq!(shown, "postgres://ann@db.example:6543/tune");
+        assert_eq!(redact("auth failed for s3cr3t-pw at s3cr3t-pw", Some("s3cr3t-pw")), "auth failed for *** at ***");
+        assert_eq!(redact("nothing to hide", Some("")), "nothing to hide");
+    }
+}
