@@ -70,15 +70,7 @@ impl FileStore {
 
     /// Runs `f` holding the study's lock: one transaction.
     fn locked<T>(&self, f: impl FnOnce(&FileStore) -> Result<T>) -> Result<T> {
-        let path = self.dir.join(crate::layout::LOCK);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(Error::io(&path))?;
-        file.lock().map_err(Error::io(&path))?;
+        let _lock = crate::lock::DirLock::wait(&self.dir)?;
         f(self)
     }
 

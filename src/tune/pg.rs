@@ -383,20 +383,28 @@ impl SharedStore for PgStore {
     fn claim(&mut self, worker: &WorkerId) -> Result<Claimed> {
         let id = self.id()?;
         let lease = self.load()?.1.lease_seconds;
-        let row = self
-            .client
-            .query_opt(
-                "UPDATE digits_tasks t SET state = 'running', token = t.token + 1, host = $2, pid = $3,
-                     heartbeat = now(), error = NULL
-                 FROM (SELECT trial, stage FROM digits_tasks WHERE study = $1 AND (state = 'queued'
+        let ctx = &self.ctx;
+        let e = |x: postgres::Error| ctx.err("claiming a trial", x);
+        let mut tx = self.client.transaction().map_err(e)?;
+        // MATERIALIZED: the one row is chosen once (a subquery the planner rescans could lock
+        // and hand out several).
+        let rows = tx
+            .query(
+                "WITH c AS MATERIALIZED (SELECT trial, stage FROM digits_tasks WHERE study = $1 AND (state = 'queued'
                        OR (state = 'running' AND heartbeat < now() - make_interval(secs => $4)))
-                       ORDER BY trial, stage LIMIT 1 FOR UPDATE SKIP LOCKED) c
-                 WHERE t.study = $1 AND t.trial = c.trial AND t.stage = c.stage
+                       ORDER BY trial, stage LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 UPDATE digits_tasks t SET state = 'running', token = t.token + 1, host = $2, pid = $3,
+                     heartbeat = now(), error = NULL
+                 FROM c WHERE t.study = $1 AND t.trial = c.trial AND t.stage = c.stage
                  RETURNING t.trial, t.bracket, t.round, t.epochs, t.token",
                 &[&id, &worker.host, &(worker.pid as i64), &lease],
             )
-            .map_err(|e| self.err("claiming a trial", e))?;
-        let Some(row) = row else { return self.what_now(id) };
+            .map_err(e)?;
+        if rows.len() > 1 {
+            return Err(ctx.bad(format!("a claim took {} tasks; nothing was claimed", rows.len())));
+        }
+        tx.commit().map_err(e)?;
+        let Some(row) = rows.first() else { return self.what_now(id) };
         let (trial, bracket, round, epochs): (i64, Option<i64>, Option<i64>, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         let task = task_of(trial, bracket, round, epochs).map_err(|m| self.bad(m))?;

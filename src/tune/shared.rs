@@ -394,16 +394,8 @@ impl Worker {
         }
         let t = trained
             .map_err(|e| self.error(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))?;
-        let record = TrialRecord {
-            trial: task.trial,
-            bracket: task.bracket,
-            round: task.round,
-            params: self.drawn[task.trial].clone(),
-            epochs: task.epochs,
-            val_accuracy: t.val_accuracy,
-            val_loss: t.val_loss.is_finite().then_some(t.val_loss),
-            seconds: start.elapsed().as_secs_f64(),
-        };
+        let seconds = start.elapsed().as_secs_f64();
+        let record = TrialRecord::of(&task, &self.drawn[task.trial], t.val_accuracy, t.val_loss, seconds);
         let model = if dir.weights().exists() { Some(ModelFiles::read(&dir)?) } else { None };
         let finished = {
             let (settings, drawn, shown) = (&self.settings, &self.drawn, self.store.location());
