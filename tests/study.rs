@@ -397,3 +397,50 @@ fn embedded_store_workers_end_like_a_single_process_run() {
         "the same best model"
     );
 }
+
+/// Claims `per` tasks from each of `threads` threads, each on its own connection; the trials.
+fn claim_from_threads(url: &str, threads: u32, per: usize) -> Vec<usize> {
+    use digits::tune::{PgStore, SharedStore, WorkerId, shared::Claimed};
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let url = url.to_string();
+            std::thread::spawn(move || {
+                let mut s = PgStore::connect(&url, "c").unwrap();
+                let me = WorkerId { host: format!("h{i}"), pid: i };
+                (0..per).map(|_| s.claim(&me).unwrap()).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut trials: Vec<usize> = Vec::new();
+    for h in handles {
+        for c in h.join().unwrap() {
+            let Claimed::Task(c) = c else { panic!("{c:?}") };
+            trials.push(c.task.trial);
+        }
+    }
+    trials.sort();
+    trials
+}
+
+#[test]
+fn concurrent_claims_take_one_task_each() {
+    use digits::tune::{PgStore, SharedStore, Strategy, StudyMeta, TaskState, shared};
+    let server = Server::start();
+    let space = digits::tune::Space::from_file(Path::new("examples/spaces/tiny.toml")).unwrap();
+    let search = Strategy::from_name("random", 60, 1, 3).unwrap();
+    let settings = digits::tune::Settings::new(search, space, "data/mnist".into(), 1);
+    let meta = StudyMeta { data_checksum: "sha256:test".into(), lease_seconds: 600.0 };
+    let drawn = settings.space.draw_trials(0, 60);
+    let mut store = PgStore::connect(&server.url(), "c").unwrap();
+    let decide = |done: &[digits::tune::TrialRecord]| shared::decide(&settings, &drawn, "c", done);
+    store.create(&settings, &meta, &decide).unwrap();
+    // On a new table (no statistics), then as a long-running study's table has them: the
+    // planner's choices follow them, and no plan may hand out a task twice or several at once.
+    let first = claim_from_threads(&server.url(), 4, 5);
+    assert_eq!(first, (0..20).collect::<Vec<_>>(), "each claim takes one task, no task twice");
+    server.sql().batch_execute("ANALYZE").unwrap();
+    let second = claim_from_threads(&server.url(), 8, 5);
+    assert_eq!(second, (20..60).collect::<Vec<_>>(), "each claim takes one task, no task twice");
+    let running = store.tasks().unwrap().iter().filter(|t| t.state == TaskState::Running).count();
+    assert_eq!(running, 60);
+}
