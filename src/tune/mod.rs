@@ -15,7 +15,11 @@
 //! - [`executor`]: the [`Executor`] seam, who trains the ready trials ([`Threads`]: `--jobs`
 //!   trials at a time in this process);
 //! - [`trial`]: one trial, trained with a checkpoint after every epoch;
-//! - [`results`]: the results file every finished trial is appended to at once.
+//! - [`results`]: the results file every finished trial is appended to at once;
+//! - [`shared`]: a study shared by workers with no chief: the [`SharedStore`] seam and the
+//!   [`Worker`] that claims, trains and records trials until the study is finished, on
+//!   PostgreSQL ([`pg`]) or the files of a directory ([`files`]); [`mod@export`] writes a finished
+//!   shared study as a tuning directory.
 //!
 //! Everything random comes from the tuning seed: a trial's parameters from (seed, trial
 //! number), its training from the seed as `digits train --seed` uses it. The strategies decide
