@@ -210,6 +210,15 @@ fn workers_one_killed_mid_trial_end_like_a_single_process_run() {
     kids.push(spawn(&worker, &dir.join("w1.log")));
     kids.push(spawn(&worker, &dir.join("w2.log")));
     let killed = kill_one_mid_trial(&server, &mut kids);
+    let mut status: Vec<String> = vec!["tune".into(), "status".into()];
+    status.extend(shared.iter().cloned());
+    status.push("--json".into());
+    // The killed worker still holds its trial until the lease runs out: status lists it.
+    let s: serde_json::Value = serde_json::from_str(&ok(&strs(&status))).unwrap();
+    let listed = s["workers"].as_array().unwrap().iter().any(|w| {
+        w["pid"].as_u64() == Some(killed as u64) && w["host"].is_string() && w["heartbeat_seconds_ago"].is_number()
+    });
+    assert!(listed, "status lists the workers, the killed one among them: {s}");
     for (i, kid) in kids.iter_mut().enumerate() {
         if kid.id() != killed {
             let status = kid.wait().unwrap();
@@ -243,9 +252,6 @@ fn workers_one_killed_mid_trial_end_like_a_single_process_run() {
     };
     assert_eq!(best(&exported), best(&single));
 
-    let mut status: Vec<String> = vec!["tune".into(), "status".into()];
-    status.extend(shared.iter().cloned());
-    status.push("--json".into());
     let s: serde_json::Value = serde_json::from_str(&ok(&strs(&status))).unwrap();
     assert_eq!((s["running"].as_u64(), s["queued"].as_u64(), s["failed"].as_u64()), (Some(0), Some(0), Some(0)));
     assert_eq!(s["done"].as_u64(), Some(results(&single).len() as u64));
@@ -445,4 +451,52 @@ fn concurrent_claims_take_one_task_each() {
     assert_eq!(second, (1..41).collect::<Vec<_>>(), "each claim takes one task, no task twice");
     let running = store.tasks().unwrap().iter().filter(|t| t.state == TaskState::Running).count();
     assert_eq!(running, 41);
+}
+
+/// A stalled worker's claim, taken over once its lease expired, can no longer checkpoint nor
+/// record; the new claim can. `expire` makes the task's heartbeat older than the lease.
+fn taken_over_claims_are_refused(mut store: Box<dyn digits::tune::SharedStore>, expire: &mut dyn FnMut()) {
+    use digits::tune::shared::{Claimed, WorkerId, decide};
+    use digits::tune::{Settings, Strategy, StudyMeta, TaskState, TrialRecord};
+    let space = digits::tune::Space::from_file(Path::new("examples/spaces/tiny.toml")).unwrap();
+    let settings = Settings::new(Strategy::from_name("random", 2, 1, 3).unwrap(), space, "data/mnist".into(), 1);
+    let meta = StudyMeta { data_checksum: "sha256:test".into(), lease_seconds: 1.0 };
+    let drawn = settings.space.draw_trials(0, 2);
+    let decide = |done: &[TrialRecord]| decide(&settings, &drawn, "t", done);
+    store.create(&settings, &meta, &decide).unwrap();
+    let (a, b) = (WorkerId { host: "a".into(), pid: 1 }, WorkerId { host: "b".into(), pid: 2 });
+    let Claimed::Task(old) = store.claim(&a).unwrap() else { panic!("a claims trial 0") };
+    assert!(store.save_checkpoint(&old, 1, b"epoch one").unwrap());
+    assert!(store.heartbeat(&old).unwrap());
+    expire();
+    let Claimed::Task(new) = store.claim(&b).unwrap() else { panic!("b takes the expired trial over") };
+    assert_eq!((new.task, new.token > old.token), (old.task, true));
+    assert_eq!(
+        store.checkpoint(0, 1000).unwrap().as_deref(),
+        Some(&b"epoch one"[..]),
+        "b continues from a's checkpoint"
+    );
+    assert!(!store.heartbeat(&old).unwrap());
+    assert!(!store.save_checkpoint(&old, 2, b"stale").unwrap());
+    let record = |c: &digits::tune::Claim| TrialRecord::of(&c.task, &drawn[c.task.trial], 0.5, 0.5, 0.0);
+    assert!(!store.finish(&old, &record(&old), None, &decide).unwrap(), "the stale claim records nothing");
+    assert!(store.finish(&new, &record(&new), None, &decide).unwrap());
+    assert_eq!(store.records().unwrap().len(), 1);
+    let tasks = store.tasks().unwrap();
+    assert_eq!(tasks.iter().map(|t| t.state).collect::<Vec<_>>(), [TaskState::Done, TaskState::Queued]);
+    assert_eq!(tasks[0].worker, Some(b));
+}
+
+#[test]
+fn taken_over_claims_are_refused_on_both_stores() {
+    let server = Server::start();
+    let store = digits::tune::PgStore::connect(&server.url(), "t").unwrap();
+    let mut db = server.sql();
+    taken_over_claims_are_refused(Box::new(store), &mut || {
+        db.execute("UPDATE digits_tasks SET heartbeat = now() - interval '5 seconds'", &[]).unwrap();
+    });
+    let dir = temp_dir("study-takeover");
+    let store = digits::tune::FileStore::open(dir.path(), "t").unwrap();
+    // The files' heartbeats are the clock's: wait the lease out.
+    taken_over_claims_are_refused(Box::new(store), &mut || std::thread::sleep(Duration::from_millis(1100)));
 }
