@@ -163,29 +163,48 @@ fn wait_for_study(server: &Server, name: &str) {
     panic!("study {name} was never created");
 }
 
-/// Waits until a worker among `kids` is mid-trial past a stored checkpoint, and kills it.
-fn kill_one_mid_trial(server: &Server, kids: &mut [Child]) -> u32 {
-    let mut db = server.sql();
+/// Waits until a worker among `kids` is mid-trial past a stored checkpoint (`candidates` lists
+/// the pids of such workers), and kills it with SIGKILL; its pid.
+fn kill_one_mid_trial(kids: &mut [Child], candidates: &mut dyn FnMut() -> Vec<u32>) -> u32 {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
-        let rows = db
-            .query(
-                "SELECT t.pid FROM digits_tasks t JOIN digits_checkpoints c ON c.study = t.study AND c.trial = t.trial
-                 WHERE t.state = 'running' AND c.epochs >= 1 AND c.epochs + 2 <= t.epochs",
-                &[],
-            )
-            .unwrap_or_default();
-        for row in rows {
-            let pid: i64 = row.get(0);
-            if let Some(kid) = kids.iter_mut().find(|k| k.id() as i64 == pid) {
+        for pid in candidates() {
+            if let Some(kid) = kids.iter_mut().find(|k| k.id() == pid) {
                 kid.kill().unwrap(); // SIGKILL
                 kid.wait().unwrap();
-                return pid as u32;
+                return pid;
             }
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("no worker was ever mid-trial past a checkpoint");
+}
+
+/// The pids of the workers of `server`'s studies that are mid-trial past a stored checkpoint.
+fn mid_trial_in_db(db: &mut postgres::Client) -> Vec<u32> {
+    let rows = db
+        .query(
+            "SELECT t.pid FROM digits_tasks t JOIN digits_checkpoints c ON c.study = t.study AND c.trial = t.trial
+             WHERE t.state = 'running' AND c.epochs >= 1 AND c.epochs + 2 <= t.epochs",
+            &[],
+        )
+        .unwrap_or_default();
+    rows.iter().map(|r| r.get::<_, i64>(0) as u32).collect()
+}
+
+/// The same, asked of `digits tune status --json` (any store).
+fn mid_trial_in_status(shared: &[String]) -> Vec<u32> {
+    let args = [vec!["tune".to_string(), "status".into(), "--json".into()], shared.to_vec()].concat();
+    let Ok(out) = digits_cmd().args(&args).output() else { return Vec::new() };
+    let Ok(s) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else { return Vec::new() };
+    let workers = s["workers"].as_array().cloned().unwrap_or_default();
+    workers
+        .iter()
+        .filter(|w| {
+            w["checkpoint_epochs"].as_u64().is_some_and(|c| c >= 1 && c + 2 <= w["epochs"].as_u64().unwrap_or(0))
+        })
+        .filter_map(|w| w["pid"].as_u64().map(|p| p as u32))
+        .collect()
 }
 
 #[test]
@@ -209,7 +228,8 @@ fn workers_one_killed_mid_trial_end_like_a_single_process_run() {
     wait_for_study(&server, "hb");
     kids.push(spawn(&worker, &dir.join("w1.log")));
     kids.push(spawn(&worker, &dir.join("w2.log")));
-    let killed = kill_one_mid_trial(&server, &mut kids);
+    let mut db = server.sql();
+    let killed = kill_one_mid_trial(&mut kids, &mut || mid_trial_in_db(&mut db));
     let mut status: Vec<String> = vec!["tune".into(), "status".into()];
     status.extend(shared.iter().cloned());
     status.push("--json".into());
@@ -367,15 +387,16 @@ fn hostile_rows_are_clear_errors() {
 }
 
 #[test]
-fn embedded_store_workers_end_like_a_single_process_run() {
+fn embedded_store_workers_one_killed_mid_trial_end_like_a_single_process_run() {
     let dir = temp_dir("study-files");
     let single = dir.join("single");
-    let mut args = [vec!["tune".to_string()], hyperband("3000")].concat();
+    let mut args = [vec!["tune".to_string()], hyperband("6000")].concat();
     args.extend(["--out".into(), single.display().to_string()]);
     ok(&strs(&args));
     let store = dir.join("store").display().to_string();
     let shared = ["--storage", &store, "--study", "hb"].map(String::from);
-    let create = [vec!["tune".to_string()], hyperband("3000"), shared.to_vec()].concat();
+    let lease = ["--lease", "2"].map(String::from);
+    let create = [vec!["tune".to_string()], hyperband("6000"), shared.to_vec(), lease.to_vec()].concat();
     let worker = [vec!["tune".to_string(), "worker".into()], shared.to_vec()].concat();
     let mut kids = vec![spawn(&create, &dir.join("w0.log"))];
     let start = Instant::now();
@@ -383,11 +404,15 @@ fn embedded_store_workers_end_like_a_single_process_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     kids.push(spawn(&worker, &dir.join("w1.log")));
-    for (i, kid) in kids.iter_mut().enumerate() {
+    kids.push(spawn(&worker, &dir.join("w2.log")));
+    let killed = kill_one_mid_trial(&mut kids, &mut || mid_trial_in_status(&shared));
+    for (i, kid) in kids.iter_mut().enumerate().filter(|(_, k)| k.id() != killed) {
         let log = || std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap();
         assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
         assert!(log().contains("study finished"), "{}", log());
     }
+    let logs: String = (0..3).map(|i| std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap()).collect();
+    assert!(logs.contains("from the checkpoint of epoch"), "the killed worker's trial was resumed:\n{logs}");
     let exported = dir.join("exported");
     let export = [
         vec!["tune".to_string(), "export".into()],
