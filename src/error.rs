@@ -49,6 +49,10 @@ pub enum Error {
         last_finite_text(*.last_finite_loss)
     )]
     Diverged { epoch: usize, batch: usize, what: String, last_finite_loss: Option<f64>, lr: f32 },
+    /// A shared study's store (a database) holds something wrong, or refused an operation:
+    /// `study` names the store and the study (never a password), `message` the trial and field.
+    #[error("study {study}: {message}")]
+    Study { study: String, message: String },
     /// A setting or argument is out of range or names nothing known (a split fraction, an
     /// optimizer name, a learning rate).
     #[error("{0}")]

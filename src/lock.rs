@@ -24,15 +24,7 @@ impl DirLock {
     /// Creates `dir` if needed and takes its lock, or says who holds it. Then removes the
     /// temporary files a killed writer left in `dir` (they are this owner's now).
     pub fn acquire(dir: &Path) -> Result<DirLock> {
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let path = dir.join(layout::LOCK);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(Error::io(&path))?;
+        let (mut file, path) = open_lock(dir)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -55,14 +47,31 @@ impl DirLock {
         Ok(DirLock { _file: file, path })
     }
 
+    /// Waits for `dir`'s lock (which `dir` must exist for): for a short transaction on files
+    /// that several processes share, where waiting is right and the holder is not named.
+    pub fn wait(dir: &Path) -> Result<DirLock> {
+        let (file, path) = open_lock(dir)?;
+        file.lock().map_err(Error::io(&path))?;
+        Ok(DirLock { _file: file, path })
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
+/// Creates `dir` if needed and opens (creating) its lock file.
+fn open_lock(dir: &Path) -> Result<(File, PathBuf)> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let path = dir.join(layout::LOCK);
+    let file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(Error::io(&path))?;
+    Ok((file, path))
+}
+
 /// This machine's name (`unknown` when the system will not say).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

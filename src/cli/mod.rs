@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod robustness;
 mod serve;
+mod study;
 mod train;
 mod tune;
 

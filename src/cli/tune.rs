@@ -5,20 +5,32 @@
 //! [`digits::layout`]); this file turns the flags into its settings and prints its events.
 
 use super::common::{DataArgs, init_threads};
+use super::study::StorageArgs;
 use digits::data::Split;
 use digits::layout::RESULTS_JSONL;
+use digits::tune::StudyMeta;
+use digits::tune::shared::DEFAULT_LEASE_SECONDS;
 use digits::tune::study::{DEFAULT_FACTOR, DEFAULT_MAX_EPOCHS, DEFAULT_TRIALS, DEFAULT_VALIDATION_SPLIT};
 use digits::tune::{DirStore, Event, Outcome, Settings, Space, Strategy, Study, Threads, TrialRecord, params_text};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Search-space file (TOML; see examples/spaces/)
-    #[arg(long, value_name = "FILE")]
-    space: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    space: Option<PathBuf>,
     /// Output directory; run again with the same flags to resume an interrupted search
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["storage", "storage_file"], conflicts_with_all = ["storage", "storage_file"])]
+    out: Option<PathBuf>,
+    /// A shared study: create it in --storage (or join it with the same settings) and work on it
+    #[command(flatten)]
+    shared: StorageArgs,
+    /// Shared studies: seconds without a heartbeat after which a running trial is claimed again
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE_SECONDS)]
+    lease: f64,
     /// random or hyperband
     #[arg(long, default_value = "random")]
     strategy: String,
@@ -31,8 +43,9 @@ pub struct Args {
     /// Hyperband's factor η: each round keeps the best 1/η of the trials for η× the epochs
     #[arg(long, value_name = "η", default_value_t = DEFAULT_FACTOR)]
     factor: usize,
-    /// Trials trained at the same time (the threads are shared out between them)
-    #[arg(long, value_name = "J", default_value_t = 1)]
+    /// Trials trained at the same time (the threads are shared out between them); a shared
+    /// study runs more workers instead
+    #[arg(long, value_name = "J", default_value_t = 1, conflicts_with_all = ["storage", "storage_file"])]
     jobs: usize,
     /// Seed of the configurations drawn, the weights, shuffling, dropout and the validation split
     #[arg(long, default_value_t = 0)]
@@ -50,8 +63,25 @@ pub struct Args {
     threads: Option<usize>,
 }
 
+/// The commands on shared studies.
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Join a shared study and train its trials until it is finished (from any machine)
+    Worker(super::study::WorkerArgs),
+    /// A shared study's trials (done, running, queued, failed), workers and best trial
+    Status(super::study::StatusArgs),
+    /// Write a finished shared study as a tuning directory (results, best model, reproduce command)
+    Export(super::study::ExportArgs),
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let space = Space::from_file(&a.space)?;
+    match a.action {
+        Some(Action::Worker(w)) => return super::study::worker(w),
+        Some(Action::Status(s)) => return super::study::status(s),
+        Some(Action::Export(e)) => return super::study::export(e),
+        None => {}
+    }
+    let space = Space::from_file(a.space.as_deref().expect("clap requires --space"))?;
     let search = Strategy::from_name(&a.strategy, a.trials, a.max_epochs, a.factor)?;
     let threads = init_threads(a.threads)?;
     let mut executor = Threads::new(a.jobs, threads)?;
@@ -64,8 +94,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // The data and the settings are checked before the study is stored: a mistake leaves no
     // tune.json behind that a corrected run would be refused by.
     let data = a.data.load(Split::Train)?;
-    settings.trial_data(&data)?;
-    let mut study = Study::open(DirStore::new(&a.out), settings)?;
+    let split = settings.trial_data(&data)?;
+    if a.shared.given() {
+        let meta = StudyMeta { data_checksum: data.checksum(), lease_seconds: a.lease };
+        meta.check()?;
+        return super::study::create_and_work(&a.shared, settings, meta, &split);
+    }
+    drop(split);
+    let out = a.out.as_deref().expect("clap requires --out without --storage");
+    let mut study = Study::open(DirStore::new(out), settings)?;
     study.run(&data, &mut executor, &mut |e: Event| print_event(&a, e))?;
     // The test set is looked at once, for the report, after the choice is made.
     let test = if a.data.source().has_test_split() { Some(a.data.load(Split::Test)?) } else { None };
@@ -78,7 +115,10 @@ fn print_event(a: &Args, event: Event) {
     match event {
         Event::Started { settings, train, validation } => print_start(a, settings, train, validation),
         Event::Resumed { recorded } => {
-            println!("resuming {}: {recorded} trials already recorded in {RESULTS_JSONL}", a.out.display())
+            println!(
+                "resuming {}: {recorded} trials already recorded in {RESULTS_JSONL}",
+                a.out.as_deref().unwrap_or_else(|| "".as_ref()).display()
+            )
         }
         Event::TrialStarted { .. } => {}
         Event::TrialFinished { record, val_loss } => print_trial(record, val_loss),
@@ -104,11 +144,16 @@ fn print_start(a: &Args, s: &Settings, train: usize, validation: usize) {
     }
 }
 
-fn print_trial(r: &TrialRecord, val_loss: f64) {
-    let stage = match (r.bracket, r.round) {
+/// ` (bracket B round R)` for a Hyperband task, nothing for random search.
+pub fn stage_text(bracket: Option<usize>, round: Option<usize>) -> String {
+    match (bracket, round) {
         (Some(b), Some(r)) => format!(" (bracket {b} round {r})"),
         _ => String::new(),
-    };
+    }
+}
+
+pub fn print_trial(r: &TrialRecord, val_loss: f64) {
+    let stage = stage_text(r.bracket, r.round);
     println!(
         "trial {}{stage}: {} epoch{} - val_accuracy {:.4} - val_loss {val_loss:.4} - {:.1}s - {}",
         r.trial,
@@ -121,7 +166,7 @@ fn print_trial(r: &TrialRecord, val_loss: f64) {
 }
 
 /// The top trials, the best one and the command that reproduces it.
-fn print_outcome(o: &Outcome) {
+pub fn print_outcome(o: &Outcome) {
     println!("top trials (by validation accuracy, then loss):");
     println!("{:>4} {:>5} {:>6} {:>12} {:>8}  params", "rank", "trial", "epochs", "val_accuracy", "val_loss");
     for (i, r) in o.leaderboard.iter().take(5).enumerate() {

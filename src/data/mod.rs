@@ -122,6 +122,23 @@ impl fmt::Debug for Dataset {
 }
 
 impl Dataset {
+    /// `sha256:` and the hex SHA-256 of the images' shape, pixels (as f32 bits) and labels: what
+    /// a shared study records so a worker elsewhere is refused other data.
+    pub fn checksum(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update((self.rows as u64).to_le_bytes());
+        h.update((self.cols as u64).to_le_bytes());
+        h.update((self.labels.len() as u64).to_le_bytes());
+        for chunk in self.images.chunks(4096) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();
+            h.update(&bytes);
+        }
+        h.update(&self.labels);
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
     /// Opens the labelled data set at `path`: the training set of an MNIST directory, or the
     /// whole of a labelled CSV file or of a picture folder (see [`Source::detect`]).
     ///

@@ -15,7 +15,11 @@
 //! - [`executor`]: the [`Executor`] seam, who trains the ready trials ([`Threads`]: `--jobs`
 //!   trials at a time in this process);
 //! - [`trial`]: one trial, trained with a checkpoint after every epoch;
-//! - [`results`]: the results file every finished trial is appended to at once.
+//! - [`results`]: the results file every finished trial is appended to at once;
+//! - [`shared`]: a study shared by workers with no chief: the [`SharedStore`] seam and the
+//!   [`Worker`] that claims, trains and records trials until the study is finished, on
+//!   PostgreSQL ([`pg`]) or the files of a directory ([`files`]); [`mod@export`] writes a finished
+//!   shared study as a tuning directory.
 //!
 //! Everything random comes from the tuning seed: a trial's parameters from (seed, trial
 //! number), its training from the seed as `digits train --seed` uses it. The strategies decide
@@ -39,9 +43,13 @@
 //! ```
 
 pub mod executor;
+pub mod export;
+pub mod files;
 pub mod hyperband;
+pub mod pg;
 pub mod results;
 pub mod search;
+pub mod shared;
 pub mod space;
 pub mod store;
 pub mod study;
@@ -51,9 +59,15 @@ pub mod trial;
 mod tests;
 
 pub use executor::{Executor, Job, Threads, TrialData, TrialResult};
+pub use export::export;
+pub use files::FileStore;
 pub use hyperband::Plan;
+pub use pg::PgStore;
 pub use results::{ResultsFile, TrialRecord};
 pub use search::{Strategy, Task};
+pub use shared::{
+    Claim, Claimed, ModelFiles, SharedStore, StudyMeta, TaskRow, TaskState, Worker, WorkerEvent, WorkerId,
+};
 pub use space::{Params, Space, Value, params_text};
 pub use store::{BestPlace, DirStore, StudyStore};
 pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study};

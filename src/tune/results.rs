@@ -29,6 +29,26 @@ pub struct TrialRecord {
 }
 
 impl TrialRecord {
+    /// The record of `task` trained with `params`: a diverged trial (loss not finite) has no loss.
+    pub fn of(
+        task: &super::search::Task,
+        params: &super::space::Params,
+        val_accuracy: f64,
+        val_loss: f64,
+        seconds: f64,
+    ) -> TrialRecord {
+        TrialRecord {
+            trial: task.trial,
+            bracket: task.bracket,
+            round: task.round,
+            params: params.clone(),
+            epochs: task.epochs,
+            val_accuracy,
+            val_loss: val_loss.is_finite().then_some(val_loss),
+            seconds,
+        }
+    }
+
     /// Ranking: higher validation accuracy first, then lower validation loss, then the lower
     /// trial number, so ties are broken the same way every time.
     pub fn better(&self, other: &TrialRecord) -> std::cmp::Ordering {

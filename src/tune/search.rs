@@ -22,7 +22,7 @@ pub enum Strategy {
 }
 
 /// One unit of work: configuration `trial` trained until it has `epochs` epochs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Task {
     pub trial: usize,
     pub bracket: Option<usize>,

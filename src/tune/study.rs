@@ -310,16 +310,7 @@ impl<S: StudyStore> Study<S> {
 
     /// Records a finished trial and tells the observer.
     fn record(&mut self, task: Task, t: TrialResult, observer: &mut dyn Observer) -> Result<()> {
-        let record = TrialRecord {
-            trial: task.trial,
-            bracket: task.bracket,
-            round: task.round,
-            params: self.drawn[task.trial].clone(),
-            epochs: task.epochs,
-            val_accuracy: t.val_accuracy,
-            val_loss: t.val_loss.is_finite().then_some(t.val_loss),
-            seconds: t.seconds,
-        };
+        let record = TrialRecord::of(&task, &self.drawn[task.trial], t.val_accuracy, t.val_loss, t.seconds);
         let record = self.store.record(&record)?;
         observer.on_event(Event::TrialFinished { record: &record, val_loss: t.val_loss });
         if matches!(self.settings.search, Strategy::Random { .. }) {

@@ -32,6 +32,19 @@ pub fn run_trial(
     train: &Dataset,
     val: &Dataset,
 ) -> Result<Trained, Error> {
+    run_trial_with(dir, spec, cfg, train, val, &mut |_| Ok(()))
+}
+
+/// [`run_trial`], calling `checkpointed` with the progress once each epoch's checkpoint is on
+/// disk (a shared study copies it to its store there); an error from it stops the training.
+pub fn run_trial_with(
+    dir: &RunDir,
+    spec: &ModelSpec,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    val: &Dataset,
+    checkpointed: &mut dyn FnMut(&Progress) -> Result<(), Error>,
+) -> Result<Trained, Error> {
     let (last, run_dir, dir) = (dir.checkpoint_last(), dir, dir.path());
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut net = spec.build(cfg.seed)?;
@@ -47,7 +60,10 @@ pub fn run_trial(
             }
         }
     }
-    let save = &mut |e: crate::train::EpochDone| checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress);
+    let save = &mut |e: crate::train::EpochDone| {
+        checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress)?;
+        checkpointed(e.progress)
+    };
     let progress = match fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save) {
         Ok(p) => p,
         // A diverged trial is a result (these settings do not train), not a failed study: it
