@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "off".into()
     };
     println!(
-        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}, lines {}",
+        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}, lines {}, outline {}",
         a.out.display(),
         a.columns,
         cfg.rotation,
@@ -60,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.erase,
         cfg.noise,
         cfg.lines,
+        cfg.outline,
     );
     Ok(())
 }

@@ -178,12 +178,15 @@ pub struct AugmentArgs {
     /// Random erasing: with probability P, one rectangle (2-25% of the image) of one grey level
     #[arg(long, value_name = "P", help_heading = "Augmentation")]
     erase: Option<f32>,
-    /// Random Gaussian noise, standard deviation up to SD (at most 1)
+    /// Random noise up to SD (at most 1): Gaussian (added) or speckle (multiplying the ink)
     #[arg(long, value_name = "SD", help_heading = "Augmentation")]
     noise: Option<f32>,
     /// Stray lines: with probability P, 1-2 straight, bent or dashed lines over the digit
     #[arg(long, value_name = "P", help_heading = "Augmentation")]
     lines: Option<f32>,
+    /// Outlines: with probability P, the digit drawn as the one-pixel contour of its ink
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    outline: Option<f32>,
 }
 
 impl AugmentArgs {
@@ -204,6 +207,7 @@ impl AugmentArgs {
             erase: self.erase,
             noise: self.noise,
             lines: self.lines,
+            outline: self.outline,
         }
     }
 }

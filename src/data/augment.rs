@@ -39,9 +39,14 @@ pub struct AugmentConfig {
     #[serde(skip_serializing_if = "is_zero")]
     pub blur: f32,
     /// Largest weight of a random background (0..1): the ink is faded to `1 − b` and a smooth
-    /// random field of weight `b` (a grey level mixed with low-frequency noise) laid under it.
+    /// random field of weight `b` (a grey level mixed with low-frequency noise) laid under it,
+    /// `b` drawn as `background·√u` (u uniform), most often near the largest.
     #[serde(skip_serializing_if = "is_zero")]
     pub background: f32,
+    /// Probability of drawing the digit as its outline: the one-pixel contour of its ink
+    /// (thresholded at a level drawn from 0.3..0.7), as an edge detector or a hollow pen shows it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outline: f32,
     /// Probability of stray lines: one or two polylines (straight, bent or dashed) drawn over
     /// the digit, as a ruled line, a crossing stroke or a form's dotted line.
     #[serde(skip_serializing_if = "is_zero")]
@@ -50,8 +55,10 @@ pub struct AugmentConfig {
     /// random grey level.
     #[serde(skip_serializing_if = "is_zero")]
     pub erase: f32,
-    /// Largest standard deviation of the Gaussian noise added to every pixel (drawn from
-    /// `[0, noise]`), the result clipped to 0..1.
+    /// Largest strength of the noise (drawn from `[0, noise]`): for half the noisy images the
+    /// standard deviation of Gaussian noise added to every pixel, for the other half twice it
+    /// as the relative deviation of speckle that multiplies the ink (a speckled, broken stroke);
+    /// the result clipped to 0..1.
     #[serde(skip_serializing_if = "is_zero")]
     pub noise: f32,
 }
@@ -86,6 +93,7 @@ impl AugmentConfig {
             || self.erase != 0.0
             || self.noise != 0.0
             || self.lines != 0.0
+            || self.outline != 0.0
     }
 
     /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
@@ -104,6 +112,7 @@ impl AugmentConfig {
             ("erase", self.erase),
             ("noise", self.noise),
             ("lines", self.lines),
+            ("outline", self.outline),
         ];
         for (name, v) in all {
             if !(v.is_finite() && v >= 0.0) {
@@ -121,7 +130,9 @@ impl AugmentConfig {
                 return Err(Error::invalid(format!("augmentation {name} must be at most {most}, got {v}")));
             }
         }
-        for (name, v) in [("background", self.background), ("erase", self.erase), ("lines", self.lines)] {
+        for (name, v) in
+            [("background", self.background), ("erase", self.erase), ("lines", self.lines), ("outline", self.outline)]
+        {
             if v > 1.0 {
                 return Err(Error::invalid(format!("augmentation {name} must be a fraction from 0 to 1, got {v}")));
             }
@@ -385,6 +396,7 @@ mod tests {
             blur: 1.0,
             background: 0.8,
             lines: 0.5,
+            outline: 0.3,
             erase: 0.5,
             noise: 0.2,
             ..AugmentConfig::notebook()

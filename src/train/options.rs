@@ -205,6 +205,7 @@ pub struct AugmentOverrides {
     pub erase: Option<f32>,
     pub noise: Option<f32>,
     pub lines: Option<f32>,
+    pub outline: Option<f32>,
 }
 
 /// Smoothness of the elastic distortion when only its strength is given (Gaussian sigma, px).
@@ -227,6 +228,7 @@ impl Default for AugmentOverrides {
             erase: None,
             noise: None,
             lines: None,
+            outline: None,
         }
     }
 }
@@ -250,6 +252,7 @@ impl AugmentOverrides {
         a.erase = self.erase.unwrap_or(a.erase);
         a.noise = self.noise.unwrap_or(a.noise);
         a.lines = self.lines.unwrap_or(a.lines);
+        a.outline = self.outline.unwrap_or(a.outline);
         a.validate()?;
         Ok(a)
     }

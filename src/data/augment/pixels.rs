@@ -1,10 +1,11 @@
 //! The changes of the ink and the paper that follow the geometric transform, in this order:
-//! stroke width, blur, stray lines, a background, random erasing, noise; then the image is
-//! clipped to 0..1.
+//! outline, stroke width, blur, stray lines, a background, random erasing, noise; then the
+//! image is clipped to 0..1.
 //!
-//! They are what a digit meets off MNIST: a thinner or bolder pen, an out-of-focus photograph,
-//! grey or uneven paper, a ruled line or a stroke across the digit, something covering part of
-//! the digit, sensor noise. Stroke, blur, background and noise each change half the images (at
+//! They are what a digit meets off MNIST: a digit seen as its edges (an edge detector, a hollow
+//! pen), a thinner or bolder pen, an out-of-focus photograph, grey or uneven paper, a ruled line
+//! or a stroke across the digit, something covering part of the digit, sensor noise or a
+//! speckled, broken stroke. Stroke, blur, background and noise each change half the images (at
 //! a strength drawn up to the configured one), so that every combination, none included, is
 //! seen in training; lines and erasing are given as probabilities. Each draws from the image's
 //! generator only when it is on, and after the geometry, so adding one leaves the draws of the
@@ -39,8 +40,14 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
         // The strength of a change that is on for this image, or None.
         let draw =
             |most: f32, rng: &mut Rng| (most > 0.0 && rng.uniform() < CHANCE).then(|| rng.uniform_range(0.0, most));
+        let outlined = cfg.outline > 0.0 && rng.uniform() < cfg.outline;
+        if outlined {
+            let level = rng.uniform_range(0.3, 0.7);
+            outline(img, tmp, rows, cols, level);
+        }
         if let Some(r) = draw(cfg.stroke, rng) {
-            let thinner = rng.uniform() < 0.5;
+            // A one-pixel outline only gets bolder: thinning would erase it.
+            let thinner = rng.uniform() < 0.5 && !outlined;
             stroke(img, tmp, rows, cols, if thinner { -r } else { r });
         }
         if let Some(sigma) = draw(cfg.blur, rng) {
@@ -50,6 +57,9 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
             lines(img, rows, cols, rng);
         }
         if let Some(weight) = draw(cfg.background, rng) {
+            // Skewed towards the strong end (the square root of a uniform fraction): faint
+            // paper changes little, fog-like paper is what the model must learn to look through.
+            let weight = (weight * cfg.background).sqrt();
             smooth_field([field, octave, ones, tmp], rows, cols, rng);
             img.iter_mut().zip(field.iter()).for_each(|(v, f)| *v = (1.0 - weight) * *v + weight * f);
         }
@@ -57,10 +67,36 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
             erase(img, rows, cols, rng);
         }
         if let Some(sd) = draw(cfg.noise, rng) {
-            img.iter_mut().for_each(|v| *v += sd * rng.normal());
+            if rng.uniform() < 0.5 {
+                img.iter_mut().for_each(|v| *v += sd * rng.normal());
+            } else {
+                // Speckle: only the ink varies, some of it dropping out, as shot noise does.
+                img.iter_mut().filter(|v| **v > 0.0).for_each(|v| *v *= (1.0 + 2.0 * sd * rng.normal()).max(0.0));
+            }
         }
     });
     img.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+}
+
+/// Replaces the image by the contour of its ink at `level`: the inked pixels (`>= level`) with
+/// an uninked one among their four neighbours (or on the border), at full ink.
+fn outline(img: &mut [f32], tmp: &mut [f32], rows: usize, cols: usize, level: f32) {
+    tmp.copy_from_slice(img);
+    let inked = |r: usize, c: usize| tmp[r * cols + c] >= level;
+    for r in 0..rows {
+        for c in 0..cols {
+            let edge = inked(r, c)
+                && (r == 0
+                    || c == 0
+                    || r + 1 == rows
+                    || c + 1 == cols
+                    || !inked(r - 1, c)
+                    || !inked(r + 1, c)
+                    || !inked(r, c - 1)
+                    || !inked(r, c + 1));
+            img[r * cols + c] = if edge { 1.0 } else { 0.0 };
+        }
+    }
 }
 
 /// Grey-scale dilation (`radius > 0`, bolder) or erosion (`< 0`, thinner) by `|radius|` pixels:
@@ -252,6 +288,23 @@ mod tests {
     }
 
     #[test]
+    fn the_outline_of_a_wide_bar_is_its_hollow_border() {
+        let mut img = vec![0.0; 784];
+        for r in 6..22 {
+            img[r * 28 + 12..r * 28 + 16].fill(0.8);
+        }
+        let mut tmp = vec![0.0; 784];
+        outline(&mut img, &mut tmp, 28, 28, 0.5);
+        let inked = |r: usize, c: usize| img[r * 28 + c] == 1.0;
+        assert!(inked(6, 13) && inked(21, 14) && inked(10, 12) && inked(10, 15), "the border, at full ink");
+        assert!(!inked(10, 13) && !inked(10, 14), "the inside is hollow");
+        assert_eq!(ink(&img), (2 * 16 + 2 * 2) as f32, "two sides of 16, two ends of 2 more");
+        let mut faint = vec![0.4; 784];
+        outline(&mut faint, &mut tmp, 28, 28, 0.5);
+        assert_eq!(ink(&faint), 0.0, "nothing at the level is no outline");
+    }
+
+    #[test]
     fn stray_lines_add_ink_and_take_none() {
         let mut img = bar();
         lines(&mut img, 28, 28, &mut Rng::new(2));
@@ -262,7 +315,15 @@ mod tests {
 
     #[test]
     fn noise_and_blur_keep_the_image_in_range_and_change_it() {
-        let cfg = AugmentConfig { blur: 1.5, noise: 0.3, stroke: 1.0, erase: 1.0, lines: 1.0, ..Default::default() };
+        let cfg = AugmentConfig {
+            blur: 1.5,
+            noise: 0.3,
+            stroke: 1.0,
+            erase: 1.0,
+            lines: 1.0,
+            outline: 1.0,
+            ..Default::default()
+        };
         let mut img = bar();
         change(&cfg, &mut img, 28, 28, &mut Rng::new(5));
         assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
