@@ -552,9 +552,12 @@ fn a_tpe_study_worked_by_two_workers_ends_like_a_single_process_run() {
         assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
     }
     let exported = dir.join("exported");
-    let export =
-        [vec!["tune".to_string(), "export".into()], shared.to_vec(), vec!["--out".into(), exported.display().to_string()]]
-            .concat();
+    let export = [
+        vec!["tune".to_string(), "export".into()],
+        shared.to_vec(),
+        vec!["--out".into(), exported.display().to_string()],
+    ]
+    .concat();
     ok(&strs(&export));
     assert_eq!(results(&exported), results(&single), "the same trials and results");
     assert_eq!(

@@ -403,7 +403,10 @@ fn a_tpe_run_resumed_with_other_jobs_ends_like_an_uninterrupted_one_and_bad_flag
     let dir = temp_dir("tpe");
     let whole = dir.join("whole");
     let out = ok(&tpe_args(&whole, "1"));
-    assert!(out.contains("plan: 8 trials of 1 epochs each, 8 epochs in all: 3 random, then TPE; at most 2 at once"), "{out}");
+    assert!(
+        out.contains("plan: 8 trials of 1 epochs each, 8 epochs in all: 3 random, then TPE; at most 2 at once"),
+        "{out}"
+    );
     assert_eq!(results(&whole).len(), 8);
 
     // Interrupted after three results (its checkpoints and models left as they were), then
@@ -421,7 +424,11 @@ fn a_tpe_run_resumed_with_other_jobs_ends_like_an_uninterrupted_one_and_bad_flag
     assert_eq!(weights_hash(&whole.join("best/model.safetensors")), weights_hash(&cut.join("best/model.safetensors")));
 
     let fails = |args: &[&str]| -> String {
-        let out = digits_cmd().args(["tune", "--space", TINY, "--out", dir.join("bad").to_str().unwrap()]).args(args).output().unwrap();
+        let out = digits_cmd()
+            .args(["tune", "--space", TINY, "--out", dir.join("bad").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

@@ -52,9 +52,7 @@ impl Strategy {
             "random" => Ok(Strategy::Random { trials, epochs: max_epochs }),
             "hyperband" => Ok(Strategy::Hyperband(Plan::new(max_epochs, factor)?)),
             "tpe" => Strategy::tpe(trials, max_epochs, None, 1),
-            other => {
-                Err(Error::Invalid(format!("--strategy must be `random`, `hyperband` or `tpe`, got `{other}`")))
-            }
+            other => Err(Error::Invalid(format!("--strategy must be `random`, `hyperband` or `tpe`, got `{other}`"))),
         }
     }
 

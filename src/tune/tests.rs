@@ -250,7 +250,10 @@ fn a_tampered_tpe_record_is_a_named_error_before_anything_trains() {
     let first = by_trial(0);
     forged[first].val_accuracy = if forged[first].val_accuracy > 0.5 { 0.0 } else { 1.0 };
     let (err, started) = resume(forged);
-    assert!(err.contains("was recorded with other parameters than this space and seed give after the results"), "{err}");
+    assert!(
+        err.contains("was recorded with other parameters than this space and seed give after the results"),
+        "{err}"
+    );
     assert_eq!(started, 0);
 
     // A record of a trial its earlier results do not decide yet (they are missing).

@@ -604,14 +604,10 @@ mod tests {
         let space = space("model = \"mlp\"\n[params]\ndropout = { float = [0.0, 0.9] }\n");
         let at = |x: f64| Params::from([("dropout".to_string(), Value::Float(x))]);
         let seen: Vec<Params> = [0.1, 0.3, 0.5, 0.7].map(at).to_vec();
-        let results: Vec<TrialRecord> = seen
-            .iter()
-            .enumerate()
-            .map(|(i, p)| record(i, p, if i == 1 { 0.9 } else { 0.5 }))
-            .collect();
-        let history = |n: usize| -> Vec<Seen> {
-            (0..n).map(|i| Seen { params: &seen[i], result: Some(&results[i]) }).collect()
-        };
+        let results: Vec<TrialRecord> =
+            seen.iter().enumerate().map(|(i, p)| record(i, p, if i == 1 { 0.9 } else { 0.5 })).collect();
+        let history =
+            |n: usize| -> Vec<Seen> { (0..n).map(|i| Seen { params: &seen[i], result: Some(&results[i]) }).collect() };
         let (mut with_liar, mut without, mut differ) = (0.0, 0.0, 0);
         let seeds = 40;
         for seed in 0..seeds {
