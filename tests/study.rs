@@ -529,7 +529,8 @@ fn taken_over_claims_are_refused_on_both_stores() {
 #[test]
 fn a_tpe_study_worked_by_two_workers_ends_like_a_single_process_run() {
     let dir = temp_dir("study-tpe");
-    let tpe = ["--space", "examples/spaces/tiny.toml", "--strategy", "tpe", "--trials", "8", "--max-epochs", "1"]
+    // Three epochs a trial, so that the second worker joins while trials are left.
+    let tpe = ["--space", "examples/spaces/tiny.toml", "--strategy", "tpe", "--trials", "8", "--max-epochs", "3"]
         .into_iter()
         .chain(["--concurrent", "2", "--limit", "6000", "--threads", "1"])
         .map(String::from)
