@@ -525,3 +525,45 @@ fn taken_over_claims_are_refused_on_both_stores() {
     // The files' heartbeats are the clock's: wait the lease out.
     taken_over_claims_are_refused(Box::new(store), &mut || std::thread::sleep(Duration::from_millis(1100)));
 }
+
+#[test]
+fn a_tpe_study_worked_by_two_workers_ends_like_a_single_process_run() {
+    let dir = temp_dir("study-tpe");
+    // Three epochs a trial, so that the second worker joins while trials are left.
+    let tpe = ["--space", "examples/spaces/tiny.toml", "--strategy", "tpe", "--trials", "8", "--max-epochs", "3"]
+        .into_iter()
+        .chain(["--concurrent", "2", "--limit", "6000", "--threads", "1"])
+        .map(String::from)
+        .collect::<Vec<_>>();
+    let single = dir.join("single");
+    let args = [vec!["tune".to_string()], tpe.clone(), vec!["--out".into(), single.display().to_string()]].concat();
+    ok(&strs(&args));
+    let store = dir.join("store").display().to_string();
+    let shared = ["--storage", &store, "--study", "tpe"].map(String::from);
+    let create = [vec!["tune".to_string()], tpe, shared.to_vec()].concat();
+    let worker = [vec!["tune".to_string(), "worker".into()], shared.to_vec()].concat();
+    let mut kids = vec![spawn(&create, &dir.join("w0.log"))];
+    let start = Instant::now();
+    while !dir.join("store/tpe/study.json").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kids.push(spawn(&worker, &dir.join("w1.log")));
+    for (i, kid) in kids.iter_mut().enumerate() {
+        let log = || std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap();
+        assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
+    }
+    let exported = dir.join("exported");
+    let export = [
+        vec!["tune".to_string(), "export".into()],
+        shared.to_vec(),
+        vec!["--out".into(), exported.display().to_string()],
+    ]
+    .concat();
+    ok(&strs(&export));
+    assert_eq!(results(&exported), results(&single), "the same trials and results");
+    assert_eq!(
+        weights_hash(&exported.join("best/model.safetensors")),
+        weights_hash(&single.join("best/model.safetensors")),
+        "the same best model"
+    );
+}

@@ -388,3 +388,55 @@ fn hyperbands_promoted_best_trial_reproduces_bit_for_bit() {
     let checked = std::panic::catch_unwind(|| assert_best_reproduces(&out_dir));
     assert!(checked.is_err(), "a retrain of 8 epochs passed for the best trial of 9");
 }
+
+fn tpe_args(out: &Path, jobs: &str) -> Vec<String> {
+    ["tune", "--space", TINY, "--strategy", "tpe", "--trials", "8", "--max-epochs", "1", "--concurrent", "2"]
+        .into_iter()
+        .chain(["--limit", "3000", "--threads", "1", "--jobs", jobs, "--seed", "3", "--out"])
+        .map(String::from)
+        .chain([out.to_str().unwrap().to_string()])
+        .collect()
+}
+
+#[test]
+fn a_tpe_run_resumed_with_other_jobs_ends_like_an_uninterrupted_one_and_bad_flags_are_named() {
+    let dir = temp_dir("tpe");
+    let whole = dir.join("whole");
+    let out = ok(&tpe_args(&whole, "1"));
+    assert!(
+        out.contains("plan: 8 trials of 1 epochs each, 8 epochs in all: 3 random, then TPE; at most 2 at once"),
+        "{out}"
+    );
+    assert_eq!(results(&whole).len(), 8);
+
+    // Interrupted after three results (its checkpoints and models left as they were), then
+    // resumed two trials at a time: the same trials, results and best model.
+    let cut = dir.join("cut");
+    ok(&tpe_args(&cut, "2"));
+    let text = std::fs::read_to_string(cut.join("results.jsonl")).unwrap();
+    let first: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(cut.join("results.jsonl"), first).unwrap();
+    std::fs::remove_file(cut.join("best.json")).unwrap();
+    let out = ok(&tpe_args(&cut, "2"));
+    assert!(out.contains("3 trials already recorded"), "{out}");
+    assert_eq!(results(&whole), results(&cut));
+    assert_eq!(best_json(&whole), best_json(&cut));
+    assert_eq!(weights_hash(&whole.join("best/model.safetensors")), weights_hash(&cut.join("best/model.safetensors")));
+
+    let fails = |args: &[&str]| -> String {
+        let out = digits_cmd()
+            .args(["tune", "--space", TINY, "--out", dir.join("bad").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = fails(&["--strategy", "bayes"]);
+    assert!(err.contains("--strategy must be `random`, `hyperband` or `tpe`, got `bayes`"), "{err}");
+    let err = fails(&["--strategy", "random", "--startup", "3"]);
+    assert!(err.contains("--startup and --concurrent apply to --strategy tpe only"), "{err}");
+    let err = fails(&["--strategy", "tpe", "--trials", "5000"]);
+    assert!(err.contains("--trials must be 1 to 1000 with tpe, got 5000"), "{err}");
+    assert!(!dir.join("bad").exists(), "a refused run leaves nothing behind");
+}

@@ -120,7 +120,7 @@ pub fn create_and_work(
     data: &TrialData,
 ) -> anyhow::Result<()> {
     let mut store = storage.open()?;
-    let drawn = settings.space.draw_trials(settings.seed, settings.search.configurations());
+    let drawn = settings.configurations(&[]);
     let shown = store.location();
     let decide = |done: &[digits::tune::TrialRecord]| digits::tune::shared::decide(&settings, &drawn, &shown, done);
     store.create(&settings, &meta, &decide)?;

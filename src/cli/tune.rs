@@ -1,4 +1,4 @@
-//! `digits tune`: hyper-parameter search (random or Hyperband) over a search-space file.
+//! `digits tune`: hyper-parameter search (random, Hyperband or TPE) over a search-space file.
 //!
 //! The study itself (settings, scheduling, resuming, the best model) is [`digits::tune::Study`]
 //! on the files of the `--out` directory ([`digits::tune::DirStore`]; the layout is in
@@ -31,13 +31,20 @@ pub struct Args {
     /// Shared studies: seconds without a heartbeat after which a running trial is claimed again
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE_SECONDS)]
     lease: f64,
-    /// random or hyperband
+    /// random, hyperband or tpe
     #[arg(long, default_value = "random")]
     strategy: String,
-    /// Configurations to try (random search)
+    /// Configurations to try (random search, TPE)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TRIALS)]
     trials: usize,
-    /// Epochs per trial (random search); the largest budget of a trial (Hyperband's R)
+    /// TPE: random trials before the model decides (default: a third of --trials, at most 10)
+    #[arg(long, value_name = "N")]
+    startup: Option<usize>,
+    /// TPE: trials that may train at once; each is decided without the results of the N-1
+    /// before it, so the study does not depend on timing (default: --jobs)
+    #[arg(long, value_name = "N")]
+    concurrent: Option<usize>,
+    /// Epochs per trial (random search, TPE); the largest budget of a trial (Hyperband's R)
     #[arg(long, value_name = "E", default_value_t = DEFAULT_MAX_EPOCHS)]
     max_epochs: usize,
     /// Hyperband's factor η: each round keeps the best 1/η of the trials for η× the epochs
@@ -82,7 +89,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => {}
     }
     let space = Space::from_file(a.space.as_deref().expect("clap requires --space"))?;
-    let search = Strategy::from_name(&a.strategy, a.trials, a.max_epochs, a.factor)?;
+    let search = match a.strategy.as_str() {
+        "tpe" => Strategy::tpe(a.trials, a.max_epochs, a.startup, a.concurrent.unwrap_or(a.jobs))?,
+        name if a.startup.is_some() || a.concurrent.is_some() => {
+            Strategy::from_name(name, a.trials, a.max_epochs, a.factor)?;
+            anyhow::bail!("--startup and --concurrent apply to --strategy tpe only")
+        }
+        name => Strategy::from_name(name, a.trials, a.max_epochs, a.factor)?,
+    };
     let threads = init_threads(a.threads)?;
     let mut executor = Threads::new(a.jobs, threads)?;
     let settings = Settings {
@@ -141,6 +155,20 @@ fn print_start(a: &Args, s: &Settings, train: usize, validation: usize) {
             println!("plan: {trials} trials of {epochs} epochs each, {} epochs in all", trials * epochs)
         }
         Strategy::Hyperband(plan) => print!("{}", plan.table()),
+        Strategy::Tpe(t) => {
+            println!(
+                "plan: {} trials of {} epochs each, {} epochs in all: {} random, then TPE; at most {} at once, each decided without the results of the {} before it",
+                t.trials,
+                t.epochs,
+                t.trials * t.epochs,
+                t.startup,
+                t.concurrent,
+                t.concurrent - 1
+            );
+            if a.jobs > t.concurrent && !a.shared.given() {
+                println!("(--jobs {} > --concurrent {}: the other jobs wait)", a.jobs, t.concurrent);
+            }
+        }
     }
 }
 

@@ -17,8 +17,8 @@ pub fn export(store: &mut dyn SharedStore, out: &Path, test: Option<&Dataset>) -
     let study = store.location();
     let bad = |message: String| Error::Study { study: study.clone(), message };
     let (settings, _) = store.load()?;
-    let drawn = settings.space.draw_trials(settings.seed, settings.search.configurations());
     let records = store.records()?;
+    let drawn = settings.configurations(&records);
     // Checks every record against the plan, and that nothing is left to run.
     if !decide(&settings, &drawn, &study, &records)?.is_empty() {
         return Err(bad("the study is not finished (see `digits tune status`)".into()));

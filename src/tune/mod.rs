@@ -8,8 +8,9 @@
 //!   training settings;
 //! - [`study`]: a study from its settings to its best model: [`Study`] creates or resumes it,
 //!   schedules the trials and keeps the best, reporting progress to an [`Observer`];
-//! - [`search`]: random search and Hyperband ([`hyperband`] holds its bracket plan), which say
-//!   which trials are ready to run given the trials already finished;
+//! - [`search`]: random search, Hyperband ([`hyperband`] holds its bracket plan) and TPE
+//!   ([`tpe`]), which say which trials are ready to run, and with which parameters, given the
+//!   trials already finished;
 //! - [`store`]: the [`StudyStore`] seam, where a study's settings, records and models live
 //!   ([`DirStore`]: the files of a tuning directory);
 //! - [`executor`]: the [`Executor`] seam, who trains the ready trials ([`Threads`]: `--jobs`
@@ -22,7 +23,8 @@
 //!   shared study as a tuning directory.
 //!
 //! Everything random comes from the tuning seed: a trial's parameters from (seed, trial
-//! number), its training from the seed as `digits train --seed` uses it. The strategies decide
+//! number), and with TPE the results recorded before it, its training from the seed as
+//! `digits train --seed` uses it. The strategies decide
 //! only from recorded results, so a run that was killed and restarted makes the same choices
 //! and ends with the same trials as one that was not.
 //!
@@ -53,6 +55,7 @@ pub mod shared;
 pub mod space;
 pub mod store;
 pub mod study;
+pub mod tpe;
 pub mod trial;
 
 #[cfg(test)]
@@ -71,3 +74,4 @@ pub use shared::{
 pub use space::{Params, Space, Value, params_text};
 pub use store::{BestPlace, DirStore, StudyStore};
 pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study};
+pub use tpe::Tpe;

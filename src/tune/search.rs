@@ -1,15 +1,19 @@
-//! The search strategies: which trials can run now, given the ones already recorded.
+//! The search strategies: which trials can run now, and with which parameters, given the ones
+//! already recorded.
 //!
-//! Both are pure functions of the recorded results, which is what makes a restarted run
+//! All three are pure functions of the recorded results, which is what makes a restarted run
 //! continue exactly where the killed one stopped: nothing is decided from memory that is not
-//! also in the results file.
+//! also in the results file. Random search and Hyperband draw every configuration from the seed
+//! alone; TPE ([`super::tpe`]) decides each from the results of the trials before it.
 
 use super::hyperband::{MAX_EPOCHS, MAX_TRIALS, Plan};
 use super::results::TrialRecord;
+use super::space::{Params, Space};
+use super::tpe::Tpe;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Random search or Hyperband.
+/// Random search, Hyperband or TPE.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "strategy")]
 pub enum Strategy {
@@ -19,6 +23,9 @@ pub enum Strategy {
         epochs: usize,
     },
     Hyperband(Plan),
+    /// Tree-structured Parzen Estimator: `trials` configurations of `epochs` epochs, each after
+    /// the startup ones chosen by a model of the results before it.
+    Tpe(Tpe),
 }
 
 /// One unit of work: configuration `trial` trained until it has `epochs` epochs.
@@ -31,9 +38,10 @@ pub struct Task {
 }
 
 impl Strategy {
-    /// The strategy called `name` (`random` or `hyperband`): random search tries `trials`
-    /// configurations of `max_epochs` epochs; Hyperband's plan has budget `max_epochs` (R) and
-    /// factor `factor` (η).
+    /// The strategy called `name` (`random`, `hyperband` or `tpe`): random search tries
+    /// `trials` configurations of `max_epochs` epochs; Hyperband's plan has budget `max_epochs`
+    /// (R) and factor `factor` (η); TPE tries `trials` configurations of `max_epochs` epochs,
+    /// one at a time, with the default startup ([`Strategy::tpe`] sets the rest).
     pub fn from_name(name: &str, trials: usize, max_epochs: usize, factor: usize) -> Result<Strategy> {
         match name {
             "random" if !(1..=MAX_TRIALS).contains(&trials) || !(1..=MAX_EPOCHS).contains(&max_epochs) => {
@@ -43,8 +51,15 @@ impl Strategy {
             }
             "random" => Ok(Strategy::Random { trials, epochs: max_epochs }),
             "hyperband" => Ok(Strategy::Hyperband(Plan::new(max_epochs, factor)?)),
-            other => Err(Error::Invalid(format!("--strategy must be `random` or `hyperband`, got `{other}`"))),
+            "tpe" => Strategy::tpe(trials, max_epochs, None, 1),
+            other => Err(Error::Invalid(format!("--strategy must be `random`, `hyperband` or `tpe`, got `{other}`"))),
         }
+    }
+
+    /// TPE over `trials` configurations of `epochs` epochs, the first `startup` random (default:
+    /// [`Tpe::default_startup`]), at most `concurrent` training at once (see [`Tpe`]).
+    pub fn tpe(trials: usize, epochs: usize, startup: Option<usize>, concurrent: usize) -> Result<Strategy> {
+        Ok(Strategy::Tpe(Tpe::new(trials, epochs, startup, concurrent)?))
     }
 
     /// Configurations drawn in all.
@@ -52,6 +67,19 @@ impl Strategy {
         match self {
             Strategy::Random { trials, .. } => *trials,
             Strategy::Hyperband(plan) => plan.configurations(),
+            Strategy::Tpe(t) => t.trials,
+        }
+    }
+
+    /// Extends `drawn` (the parameters of trials `0..drawn.len()`) with those of every trial
+    /// the records `done` decide: all of them for random search and Hyperband, which draw from
+    /// the seed alone; for TPE those whose earlier results are recorded. What is decided never
+    /// changes as more records come.
+    pub fn draw(&self, space: &Space, seed: u64, done: &[TrialRecord], drawn: &mut Vec<Params>) {
+        match self {
+            Strategy::Tpe(t) => t.extend(space, seed, done, drawn),
+            _ if drawn.len() < self.configurations() => *drawn = space.draw_trials(seed, self.configurations()),
+            _ => {}
         }
     }
 
@@ -87,6 +115,11 @@ impl Strategy {
                 }
                 tasks
             }
+            Strategy::Tpe(t) => t
+                .ready(done)
+                .into_iter()
+                .map(|trial| Task { trial, bracket: None, round: None, epochs: t.epochs })
+                .collect(),
         }
     }
 
@@ -95,6 +128,7 @@ impl Strategy {
         match self {
             Strategy::Random { .. } => "random",
             Strategy::Hyperband(_) => "hyperband",
+            Strategy::Tpe(_) => "tpe",
         }
     }
 }

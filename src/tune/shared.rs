@@ -8,9 +8,11 @@
 //! transactions; the decisions are this module's and are made only from recorded results:
 //! [`SharedStore::finish`] records a result and, in the same transaction, queues every task the
 //! strategy ([`Strategy::ready`]) says the records now allow. So Hyperband promotes a round
-//! exactly when its last result is recorded, whoever recorded it, and a study worked by any
-//! number of workers, some of them killed, ends with the same trials, results and best model as
-//! a single-process run with the same seed.
+//! exactly when its last result is recorded, whoever recorded it; TPE queues a trial once the
+//! results it is decided from are recorded, and whichever worker claims it decides its
+//! parameters from them ([`super::tpe`]). A study worked by any number of workers, some of them
+//! killed, ends with the same trials, results and best model as a single-process run with the
+//! same seed.
 //!
 //! A claim holds a lease: the worker heart-beats from a thread, and a trial whose heartbeat is
 //! older than the study's lease can be claimed again, continuing from its last checkpoint. Each
@@ -253,8 +255,12 @@ pub fn check_record(settings: &Settings, drawn: &[Params], r: &TrialRecord) -> s
     check_task(settings, &task)?;
     if drawn.get(r.trial) != Some(&r.params) {
         return Err(format!(
-            "trial {}: recorded with other parameters than the study's space and seed give ({})",
+            "trial {}: recorded with other parameters than the study's space and seed give{} ({})",
             r.trial,
+            match settings.search {
+                Strategy::Tpe(_) => " after the results recorded before it",
+                _ => "",
+            },
             params_text(&r.params)
         ));
     }
@@ -277,6 +283,7 @@ pub fn check_task(settings: &Settings, t: &Task) -> std::result::Result<(), Stri
     let planned = match (&settings.search, t.bracket, t.round) {
         _ if t.trial >= n || t.epochs > MAX_EPOCHS => false,
         (Strategy::Random { epochs, .. }, None, None) => t.epochs == *epochs,
+        (Strategy::Tpe(tpe), None, None) => t.epochs == tpe.epochs,
         (Strategy::Hyperband(plan), Some(b), Some(i)) => plan.brackets.iter().any(|br| {
             br.s == b
                 && (br.first_trial..br.first_trial + br.rounds[0].trials).contains(&t.trial)
@@ -328,7 +335,7 @@ impl Worker {
     /// A worker on the study in `store` (which must exist: see [`SharedStore::create`]).
     pub fn join(mut store: Box<dyn SharedStore>) -> Result<Worker> {
         let (settings, meta) = store.load()?;
-        let drawn = settings.space.draw_trials(settings.seed, settings.search.configurations());
+        let drawn = settings.configurations(&[]);
         Ok(Worker { store, settings, meta, drawn, id: WorkerId::me() })
     }
 
@@ -381,6 +388,13 @@ impl Worker {
     fn try_train(&mut self, claim: &Claim, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
         let task = claim.task;
         check_task(&self.settings, &task).map_err(|e| self.error(e))?;
+        if task.trial >= self.drawn.len() {
+            // TPE decides a configuration from the results before it: the store has them, as
+            // the task was queued only once they were recorded.
+            let done = self.store.records()?;
+            let s = &self.settings;
+            s.search.draw(&s.space, s.seed, &done, &mut self.drawn);
+        }
         let (spec, cfg) = self.configure(&task)?;
         let scratch = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
         let dir = RunDir::new(scratch.path());
@@ -457,7 +471,9 @@ impl Worker {
 
     /// The model and training settings of a task.
     fn configure(&self, task: &Task) -> Result<(ModelSpec, TrainConfig)> {
-        let params = &self.drawn[task.trial];
+        let params = self.drawn.get(task.trial).ok_or_else(|| {
+            self.error(format!("trial {}: the recorded results do not decide its parameters yet", task.trial))
+        })?;
         let (spec, mut cfg) =
             self.settings.space.trial(params).map_err(|e| self.error(format!("trial {}: {e}", task.trial)))?;
         cfg.epochs = task.epochs;
@@ -496,9 +512,13 @@ impl Heartbeat {
 }
 
 /// The tasks the strategy allows from `done`, every record first checked against the plan.
+/// `drawn` holds the configurations decided from fewer records, if any (TPE decides the rest
+/// from `done`: [`Strategy::draw`]).
 pub fn decide(settings: &Settings, drawn: &[Params], study: &str, done: &[TrialRecord]) -> Result<Vec<Task>> {
+    let mut all = drawn.to_vec();
+    settings.search.draw(&settings.space, settings.seed, done, &mut all);
     for r in done {
-        check_record(settings, drawn, r).map_err(|message| Error::Study { study: study.into(), message })?;
+        check_record(settings, &all, r).map_err(|message| Error::Study { study: study.into(), message })?;
     }
     Ok(settings.search.ready(done))
 }
@@ -543,6 +563,7 @@ pub fn parse_study(settings: &str, meta: &str) -> std::result::Result<(Settings,
     let again = match &s.search {
         Strategy::Random { trials, epochs } => Strategy::from_name("random", *trials, *epochs, 2),
         Strategy::Hyperband(p) => Strategy::from_name("hyperband", 0, p.max_epochs, p.factor),
+        Strategy::Tpe(t) => Strategy::tpe(t.trials, t.epochs, Some(t.startup), t.concurrent),
     };
     if again.map_err(|e| format!("settings: {e}"))? != s.search {
         return Err("settings: the stored plan is not the one its max_epochs and factor give".into());

@@ -39,7 +39,7 @@ pub enum Value {
 }
 
 impl Value {
-    fn as_f64(&self) -> Option<f64> {
+    pub(crate) fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
@@ -189,7 +189,7 @@ impl Condition {
 }
 
 /// FNV-1a: a hash of a parameter's name that never changes between builds or platforms.
-fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
@@ -360,11 +360,18 @@ impl Space {
             };
             all.insert(name.clone(), draw_one(p, &mut rng));
         }
-        // A parameter is active when its condition's parameter is active and satisfies it.
+        self.active_only(&all)
+    }
+
+    /// Of a value for every parameter, those active: a parameter is active when its condition's
+    /// parameter is active and satisfies it.
+    pub(crate) fn active_only(&self, all: &Params) -> Params {
         let mut params = Params::new();
         for name in self.params.keys() {
-            if self.active(name, &all) {
-                params.insert(name.clone(), all[name].clone());
+            if let Some(v) = all.get(name)
+                && self.active(name, all)
+            {
+                params.insert(name.clone(), v.clone());
             }
         }
         params
@@ -375,7 +382,7 @@ impl Space {
             None => true,
             Some(w) => {
                 let c = Condition::parse(w).expect("checked on load");
-                self.active(&c.name, all) && c.holds(&all[&c.name])
+                self.active(&c.name, all) && all.get(&c.name).is_some_and(|v| c.holds(v))
             }
         }
     }

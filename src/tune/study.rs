@@ -1,4 +1,5 @@
-//! A study: one search (random or Hyperband) over a space, from its settings to its best model.
+//! A study: one search (random, Hyperband or TPE) over a space, from its settings to its best
+//! model.
 //!
 //! [`Study::open`] creates the study in a [`StudyStore`] or resumes the one stored there (the
 //! same settings; other settings are refused). [`Study::run`] splits the data, then hands every
@@ -104,6 +105,14 @@ impl Settings {
         Ok(TrialData { train, validation })
     }
 
+    /// The parameters of every trial the records `done` decide, by trial number (see
+    /// [`Strategy::draw`]).
+    pub fn configurations(&self, done: &[TrialRecord]) -> Vec<Params> {
+        let mut drawn = Vec::new();
+        self.search.draw(&self.space, self.seed, done, &mut drawn);
+        drawn
+    }
+
     /// How these settings differ from `stored` (a study's settings as a store holds them), one
     /// `name: was OLD, now NEW` per setting; empty when they are the same.
     pub fn differences(&self, stored: &serde_json::Value) -> Vec<String> {
@@ -184,7 +193,7 @@ pub struct Outcome {
 pub struct Study<S: StudyStore> {
     store: S,
     settings: Settings,
-    /// Every configuration's parameters, by trial number.
+    /// The parameters of every configuration decided so far, by trial number.
     drawn: Vec<Params>,
     /// The records, in the order recorded.
     done: Vec<TrialRecord>,
@@ -200,7 +209,7 @@ impl<S: StudyStore> Study<S> {
     pub fn open(mut store: S, settings: Settings) -> Result<Study<S>> {
         settings.check()?;
         let done = store.open(&settings)?;
-        let drawn = settings.space.draw_trials(settings.seed, settings.search.configurations());
+        let drawn = settings.configurations(&done);
         Ok(Study { store, settings, drawn, resumed: done.len(), done })
     }
 
@@ -217,7 +226,7 @@ impl<S: StudyStore> Study<S> {
         &self.store
     }
 
-    /// Trial `trial`'s parameters.
+    /// Trial `trial`'s parameters, once decided.
     pub fn params(&self, trial: usize) -> Option<&Params> {
         self.drawn.get(trial)
     }
@@ -238,13 +247,18 @@ impl<S: StudyStore> Study<S> {
         if self.resumed > 0 {
             observer.on_event(Event::Resumed { recorded: self.resumed });
         }
-        // The recorded trials must be this study's: the same draws from the same space and seed.
+        // The recorded trials must be this study's: the same draws from the same space and seed
+        // (and, with TPE, the results before them).
         if let Some(r) = self.done.iter().find(|r| self.drawn.get(r.trial) != Some(&r.params)) {
             return Err(Error::format(
                 self.store.records_location(),
                 format!(
-                    "trial {} was recorded with other parameters than this space and seed give ({}); use another --out",
+                    "trial {} was recorded with other parameters than this space and seed give{} ({}); use another --out",
                     r.trial,
+                    match self.settings.search {
+                        Strategy::Tpe(_) => " after the results recorded before it",
+                        _ => "",
+                    },
                     params_text(&r.params)
                 ),
             ));
@@ -313,11 +327,14 @@ impl<S: StudyStore> Study<S> {
         let record = TrialRecord::of(&task, &self.drawn[task.trial], t.val_accuracy, t.val_loss, t.seconds);
         let record = self.store.record(&record)?;
         observer.on_event(Event::TrialFinished { record: &record, val_loss: t.val_loss });
-        if matches!(self.settings.search, Strategy::Random { .. }) {
-            // Random search never continues a trial: its checkpoint is spent.
+        if !matches!(self.settings.search, Strategy::Hyperband(_)) {
+            // Only Hyperband continues a trial: any other's checkpoint is spent.
             self.store.spend_checkpoint(task.trial);
         }
         self.done.push(record);
+        // TPE decides the next configurations from this result.
+        let s = &self.settings;
+        s.search.draw(&s.space, s.seed, &self.done, &mut self.drawn);
         Ok(())
     }
 

@@ -197,3 +197,74 @@ fn a_store_with_other_settings_or_foreign_records_is_refused() {
     );
     assert_eq!(started, 0);
 }
+
+/// A TPE study over the synthetic data: 7 trials of one epoch, 2 random, at most 2 at once.
+fn tpe_settings() -> Settings {
+    let search = Strategy::tpe(7, 1, Some(2), 2).expect("a tpe search");
+    Settings { search, ..settings() }
+}
+
+#[test]
+fn a_tpe_study_ends_the_same_whatever_the_jobs_and_wherever_it_was_resumed() {
+    let data = data();
+    let mut whole = Study::open(MemoryStore::new(), tpe_settings()).unwrap();
+    whole.run(&data, &mut Threads::new(1, 1).unwrap(), &mut ()).unwrap();
+    assert_eq!(whole.records().len(), 7);
+    let best = whole.finish(None).unwrap();
+
+    // Two at a time, from a store holding the first three results: the same trials, the same
+    // numbers (which trial finishes first decides nothing), the same best model.
+    let mut store = MemoryStore::new();
+    store.records = whole.store().records[..3].to_vec();
+    let mut resumed = Study::open(store, tpe_settings()).unwrap();
+    resumed.run(&data, &mut Threads::new(2, 1).unwrap(), &mut ()).unwrap();
+    assert_eq!(trials(whole.records()), trials(resumed.records()));
+    let again = resumed.finish(None).unwrap();
+    assert_eq!((again.best.trial, &again.best.params), (best.best.trial, &best.best.params));
+    assert_eq!(std::fs::read(again.best_dir.weights()).unwrap(), std::fs::read(best.best_dir.weights()).unwrap());
+}
+
+#[test]
+fn a_tampered_tpe_record_is_a_named_error_before_anything_trains() {
+    let data = data();
+    let mut whole = Study::open(MemoryStore::new(), tpe_settings()).unwrap();
+    whole.run(&data, &mut Threads::new(1, 1).unwrap(), &mut ()).unwrap();
+    let records: Vec<TrialRecord> = whole.store().records.iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+    let by_trial = |t: usize| records.iter().position(|r| r.trial == t).unwrap();
+    let resume = |records: Vec<TrialRecord>| -> (String, usize) {
+        let mut store = MemoryStore::new();
+        store.records = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        let mut study = Study::open(store, tpe_settings()).unwrap();
+        let mut started = 0;
+        let err = study
+            .run(&data, &mut Threads::new(1, 1).unwrap(), &mut |e: Event| {
+                started += matches!(e, Event::TrialStarted { .. }) as usize
+            })
+            .expect_err("a tampered record is refused");
+        (err.to_string(), started)
+    };
+
+    // The best result of a random trial made the worst: the trials decided after it see
+    // another ranking, so their recorded parameters are no longer the ones it gives.
+    let mut forged = records.clone();
+    let first = by_trial(0);
+    forged[first].val_accuracy = if forged[first].val_accuracy > 0.5 { 0.0 } else { 1.0 };
+    let (err, started) = resume(forged);
+    assert!(
+        err.contains("was recorded with other parameters than this space and seed give after the results"),
+        "{err}"
+    );
+    assert_eq!(started, 0);
+
+    // A record of a trial its earlier results do not decide yet (they are missing).
+    let (err, started) = resume(records[by_trial(6)..].iter().filter(|r| r.trial == 6).cloned().collect());
+    assert!(err.starts_with("memory: trial 6 was recorded with other parameters"), "{err}");
+    assert_eq!(started, 0);
+
+    // A trial beyond the study, and absurd numbers: errors, not panics.
+    let mut beyond = records[by_trial(3)].clone();
+    beyond.trial = usize::MAX;
+    beyond.val_accuracy = -1e308;
+    let (err, _) = resume(vec![beyond]);
+    assert!(err.contains(&format!("trial {} was recorded with other parameters", usize::MAX)), "{err}");
+}
