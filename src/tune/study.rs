@@ -65,8 +65,9 @@ pub struct Settings {
 pub enum Subject {
     /// Tuning: the configuration the strategy draws from this space.
     Space(Space),
-    /// An ensemble ([`Strategy::Members`]): this setup, trained with the member's seed.
-    Member(MemberSetup),
+    /// An ensemble ([`Strategy::Members`]): this setup, trained with the member's seed (boxed:
+    /// a model and its training settings are large beside a space).
+    Member(Box<MemberSetup>),
 }
 
 impl Settings {
@@ -104,7 +105,7 @@ impl Settings {
             limit: None,
             data,
             threads,
-            subject: Subject::Member(setup),
+            subject: Subject::Member(Box::new(setup)),
         };
         settings.check()?;
         settings.check_model()?;
@@ -122,7 +123,7 @@ impl Settings {
     /// The setup of an ensemble study's members.
     pub fn member(&self) -> Option<&MemberSetup> {
         match &self.subject {
-            Subject::Member(m) => Some(m),
+            Subject::Member(m) => Some(m.as_ref()),
             Subject::Space(_) => None,
         }
     }

@@ -109,8 +109,9 @@ pub fn restores_best(cfg: &TrainConfig) -> bool {
 const PACK_MAGIC: &[u8; 8] = b"DGCKPTS1";
 
 /// The last and (if any) best checkpoint of a trial that restores its best weights, as the one
-/// blob a shared store keeps per trial: [`PACK_MAGIC`], the last checkpoint's length (8 bytes,
-/// little-endian), the last checkpoint, then the best one (nothing when there is none yet).
+/// blob a shared store keeps per trial: the 8 bytes `DGCKPTS1`, the last checkpoint's length
+/// (8 bytes, little-endian), the last checkpoint, then the best one (nothing when there is none
+/// yet).
 pub fn pack_checkpoints(last: &[u8], best: Option<&[u8]>) -> Vec<u8> {
     let best = best.unwrap_or_default();
     let mut blob = Vec::with_capacity(16 + last.len() + best.len());
