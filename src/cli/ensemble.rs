@@ -108,6 +108,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
             "give --storage (a PostgreSQL URL, or a directory for workers on this machine) and --study NAME: the members are queued as a study there"
         );
     }
+    // Every flag is checked before the data are loaded, and all before the study is stored.
+    digits::tune::shared::check_lease(a.lease)?;
     let threads = init_threads(a.opts.threads)?;
     let (model, config) = a.opts.options()?.resolve()?;
     let validation_split = match (a.validation_split, a.validation.as_deref()) {
@@ -128,7 +130,6 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let data = a.data.load(Split::Train)?;
     settings.split_sizes(&data)?;
     let meta = StudyMeta { data_checksum: data.checksum(), lease_seconds: a.lease };
-    meta.check()?;
     super::study::create_and_work(&a.shared, settings, meta, &data)?;
     println!(
         "every member is trained: assemble them with `digits ensemble --storage … --study {} --out DIR`",

@@ -71,12 +71,18 @@ pub struct StudyMeta {
     pub lease_seconds: f64,
 }
 
+/// A lease in [`LEASE_RANGE`].
+pub fn check_lease(seconds: f64) -> Result<()> {
+    let (lo, hi) = LEASE_RANGE;
+    if !(lo..=hi).contains(&seconds) {
+        return Err(Error::Invalid(format!("--lease must be {lo} to {hi} seconds, got {seconds}")));
+    }
+    Ok(())
+}
+
 impl StudyMeta {
     pub fn check(&self) -> Result<()> {
-        let (lo, hi) = LEASE_RANGE;
-        if !(lo..=hi).contains(&self.lease_seconds) {
-            return Err(Error::Invalid(format!("--lease must be {lo} to {hi} seconds, got {}", self.lease_seconds)));
-        }
+        check_lease(self.lease_seconds)?;
         if self.data_checksum.len() > 100 {
             return Err(Error::invalid("the data checksum is longer than 100 characters"));
         }
