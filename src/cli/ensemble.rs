@@ -77,13 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let mut store = a.shared.open()?;
         let done = digits::tune::assemble(store.as_mut(), &name, out, a.tta, tta_default(), a.overwrite)
             .with_context(|| format!("assembling the ensemble in {}", out.display()))?;
-        println!(
-            "{}: ensemble of {} members of study {name} ({}){}",
-            out.display(),
-            done.members,
-            done.settings.summary(),
-            tta_text(a.tta)
-        );
+        println!("{}: {}, from study {name}{}", out.display(), done.settings.summary(), tta_text(a.tta));
         return Ok(());
     }
     save_ensemble(out, &a.runs, a.tta, tta_default(), a.overwrite)

@@ -89,13 +89,12 @@ pub fn work(mut worker: Worker, data: &Dataset) -> anyhow::Result<()> {
     let s = worker.settings();
     let (train, validation) = s.split_sizes(data)?;
     let ensemble = s.member().is_some();
-    println!(
-        "digits tune worker: pid {} - {}, {train} training and {validation} validation images{}, {} threads",
-        std::process::id(),
-        s.summary(),
-        if ensemble { " per member" } else { "" },
-        s.threads
-    );
+    let images = match (validation, ensemble) {
+        (0, _) => format!("{train} training images per member, no validation split"),
+        (_, true) => format!("{train} training and {validation} validation images per member"),
+        _ => format!("{train} training and {validation} validation images"),
+    };
+    println!("digits tune worker: pid {} - {}, {images}, {} threads", std::process::id(), s.summary(), s.threads);
     let name = |trial: usize, params: &digits::tune::Params| {
         if ensemble { member_text(trial, params) } else { format!("trial {trial}") }
     };
@@ -113,7 +112,8 @@ pub fn work(mut worker: Worker, data: &Dataset) -> anyhow::Result<()> {
         WorkerEvent::Lost { task } => println!("trial {}: the claim was taken over; its work is dropped", task.trial),
         WorkerEvent::Waiting => {}
     })?;
-    println!("study finished: this worker recorded {n} {}", if ensemble { "members" } else { "trials" });
+    let what = if ensemble { "member" } else { "trial" };
+    println!("study finished: this worker recorded {n} {what}{}", if n == 1 { "" } else { "s" });
     Ok(())
 }
 
@@ -180,7 +180,11 @@ struct Status {
 struct WorkerStatus {
     host: String,
     pid: u32,
+    /// The trial, or the member of an ensemble.
     trial: usize,
+    /// An ensemble's member's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
     epochs: usize,
     checkpoint_epochs: Option<usize>,
     heartbeat_seconds_ago: Option<f64>,
@@ -202,6 +206,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<()> {
                 host: w.host,
                 pid: w.pid,
                 trial: t.task.trial,
+                seed: settings.member().map(|_| settings.trial_seed(t.task.trial)),
                 epochs: t.task.epochs,
                 checkpoint_epochs: t.checkpoint_epochs,
                 heartbeat_seconds_ago: t.heartbeat_age,
@@ -241,8 +246,11 @@ fn print_status(s: &Status) {
     for w in &s.workers {
         let beat = w.heartbeat_seconds_ago.map_or("never".into(), |a| format!("{a:.1}s ago"));
         let ckpt = w.checkpoint_epochs.map_or(String::new(), |c| format!(", checkpoint at epoch {c}"));
-        let task = if ensemble { "member" } else { "trial" };
-        println!("worker {} pid {}: {task} {} to {} epochs{ckpt}, heartbeat {beat}", w.host, w.pid, w.trial, w.epochs);
+        let task = match w.seed {
+            Some(seed) => format!("member {} (seed {seed})", w.trial),
+            None => format!("trial {}", w.trial),
+        };
+        println!("worker {} pid {}: {task} to {} epochs{ckpt}, heartbeat {beat}", w.host, w.pid, w.epochs);
     }
     for e in &s.errors {
         println!("failed: {e}");
