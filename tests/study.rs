@@ -735,6 +735,14 @@ fn an_ensemble_study_refuses_other_settings_other_kinds_and_unfinished_or_failed
     assert!(err.contains("member 0 (seed 0) failed, so the ensemble cannot be assembled: training diverged"), "{err}");
     let status = ok(&["tune", "status", "--storage", &store, "--study", "u"]);
     assert!(status.contains("members: 0 done, 0 running, 1 queued, 1 failed"), "{status}");
+    // A member that diverges fails the study, as `digits train` fails.
+    let diverges = ["--model", "mlp-64-64", "--optimizer", "sgd", "--lr", "1000000", "--epochs", "1"];
+    let mut args = vec!["ensemble", "train", "--members", "2", "--limit", "600", "--threads", "1"];
+    args.extend(diverges.iter().chain(&["--storage", &store, "--study", "d"]));
+    let err = refused(digits(&args));
+    assert!(err.contains("member 0 (seed 0): training diverged at epoch 1"), "{err}");
+    let err = refused(assemble("d"));
+    assert!(err.contains("member 0 (seed 0) failed, so the ensemble cannot be assembled: training diverged"), "{err}");
     assert!(!out.exists(), "nothing is written for a refused assembly");
 
     // Absurd stored settings are named errors before anything is sized by them.

@@ -116,12 +116,11 @@ pub fn assemble(
     let setup = settings.member().ok_or_else(|| bad("an ensemble study without its members' setup".into()))?;
     let tasks = store.tasks()?;
     if let Some(t) = tasks.iter().find(|t| t.state == TaskState::Failed) {
-        let seed = settings.trial_seed(t.task.trial);
-        return Err(bad(format!(
-            "member {} (seed {seed}) failed, so the ensemble cannot be assembled: {}",
-            t.task.trial,
-            t.error.as_deref().unwrap_or("no error recorded")
-        )));
+        let member = format!("member {} (seed {})", t.task.trial, settings.trial_seed(t.task.trial));
+        let error = t.error.as_deref().unwrap_or("no error recorded");
+        // A worker's error names the member already.
+        let error = error.strip_prefix(&format!("{member}: ")).unwrap_or(error);
+        return Err(bad(format!("{member} failed, so the ensemble cannot be assembled: {error}")));
     }
     let records = store.records()?;
     let drawn = settings.configurations(&records);
