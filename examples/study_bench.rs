@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::new(Strategy::from_name("random", trials, 1, 3)?, space, "data/mnist".into(), 1);
     let meta = StudyMeta { data_checksum: "sha256:bench".into(), lease_seconds: 600.0 };
     let name = format!("bench-{}", std::process::id());
-    let drawn = settings.space.draw_trials(0, trials);
+    let drawn = settings.configurations(&[]);
     let mut store = PgStore::connect(&url, &name)?;
     store.create(&settings, &meta, &|done: &[TrialRecord]| decide(&settings, &drawn, "bench", done))?;
     let start = Instant::now();

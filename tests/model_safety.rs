@@ -272,7 +272,7 @@ fn a_diverging_tuning_trial_scores_nothing_and_the_study_goes_on() {
         TrainConfig { epochs: 1, optimizer: OptimizerConfig::by_name("sgd").unwrap(), ..Default::default() };
     config.optimizer.set_lr(1e6);
     let spec = digits::model::presets::preset("mlp-64-64").unwrap();
-    let trained = digits::tune::trial::run_trial(&RunDir::new(dir.path()), &spec, &config, &train, &val).unwrap();
+    let trained = digits::tune::trial::run_trial(&RunDir::new(dir.path()), &spec, &config, &train, Some(&val)).unwrap();
     assert_eq!(trained.val_accuracy, 0.0);
     assert!(trained.val_loss.is_nan());
     assert!(!dir.join("model.json").exists(), "no model saved for a diverged trial");

@@ -461,7 +461,7 @@ fn concurrent_claims_take_one_task_each() {
     let search = Strategy::from_name("random", 60, 1, 3).unwrap();
     let settings = digits::tune::Settings::new(search, space, "data/mnist".into(), 1);
     let meta = StudyMeta { data_checksum: "sha256:test".into(), lease_seconds: 600.0 };
-    let drawn = settings.space.draw_trials(0, 60);
+    let drawn = settings.configurations(&[]);
     let decide = |done: &[digits::tune::TrialRecord]| shared::decide(&settings, &drawn, "c", done);
     // Statistics that know other studies' tasks but not this one's (as a database that served
     // studies before has them) make the planner expect one row: no plan may then hand out
@@ -486,7 +486,7 @@ fn taken_over_claims_are_refused(mut store: Box<dyn digits::tune::SharedStore>, 
     let space = digits::tune::Space::from_file(Path::new("examples/spaces/tiny.toml")).unwrap();
     let settings = Settings::new(Strategy::from_name("random", 2, 1, 3).unwrap(), space, "data/mnist".into(), 1);
     let meta = StudyMeta { data_checksum: "sha256:test".into(), lease_seconds: 1.0 };
-    let drawn = settings.space.draw_trials(0, 2);
+    let drawn = settings.configurations(&[]);
     let decide = |done: &[TrialRecord]| decide(&settings, &drawn, "t", done);
     store.create(&settings, &meta, &decide).unwrap();
     let (a, b) = (WorkerId { host: "a".into(), pid: 1 }, WorkerId { host: "b".into(), pid: 2 });
@@ -566,4 +566,189 @@ fn a_tpe_study_worked_by_two_workers_ends_like_a_single_process_run() {
         weights_hash(&single.join("best/model.safetensors")),
         "the same best model"
     );
+}
+
+/// The tiny ensemble's recipe: an MLP on a cosine rate that stops early (each member within
+/// 6 to 8 of its 10 epochs on 6000 images) and restores its best epoch's weights, so that a
+/// member continued on another worker needs the best epoch's checkpoint too.
+const TINY_RECIPE: &str = "description = \"tiny ensemble member for tests\"
+model = \"mlp-64-64\"
+epochs = 10
+batch_size = 32
+optimizer = \"adam\"
+lr = 0.003
+schedule = \"cosine\"
+validation_split = 0.1
+
+[early_stopping]
+monitor = \"val_accuracy\"
+min_delta = 0.004
+patience = 2
+restore_best_weights = true
+";
+
+/// The tiny ensemble's flags but `--members`: the recipe in `dir`, 6000 images, one thread.
+fn tiny_ensemble(dir: &Path) -> Vec<String> {
+    let recipe = dir.join("tiny.toml");
+    std::fs::write(&recipe, TINY_RECIPE).unwrap();
+    let recipe = recipe.display().to_string();
+    ["--recipe", &recipe, "--limit", "6000", "--threads", "1"].map(String::from).to_vec()
+}
+
+/// `digits evaluate --json` of a model or ensemble, without its timing.
+fn evaluation(model: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&ok(&["evaluate", "--model", model.to_str().unwrap(), "--json"])).unwrap();
+    v.as_object_mut().unwrap().remove("inference_seconds");
+    v
+}
+
+#[test]
+fn an_ensemble_trained_by_workers_one_killed_mid_member_is_the_single_process_one_and_the_plain_runs_one() {
+    let server = Server::start();
+    let dir = temp_dir("study-ens");
+    let flags = [tiny_ensemble(&dir), vec!["--members".into(), "3".into()]].concat();
+    let assemble = |storage: &str, out: &Path| {
+        ok(&["ensemble", "--storage", storage, "--study", "ens", "--out", out.to_str().unwrap()]);
+    };
+    // One process on the embedded store.
+    let store = dir.join("store").display().to_string();
+    let single = [vec!["ensemble".to_string(), "train".into()], flags.clone()].concat();
+    let out = ok(&strs(&[single, ["--storage", &store, "--study", "ens"].map(String::from).to_vec()].concat()));
+    assert!(out.contains("study finished: this worker recorded 3 members"), "{out}");
+    assemble(&store, &dir.join("single"));
+
+    // Three workers on PostgreSQL: the creator and two `digits tune worker`s, one of the three
+    // killed with SIGKILL while it trains a member past a checkpoint.
+    let url = server.url();
+    let shared = ["--storage", &url, "--study", "ens"].map(String::from);
+    let create =
+        [vec!["ensemble".to_string(), "train".into()], flags, shared.to_vec(), vec!["--lease".into(), "2".into()]]
+            .concat();
+    let worker = [vec!["tune".to_string(), "worker".into()], shared.to_vec()].concat();
+    let mut kids = vec![spawn(&create, &dir.join("w0.log"))];
+    wait_for_study(&server, "ens");
+    kids.push(spawn(&worker, &dir.join("w1.log")));
+    kids.push(spawn(&worker, &dir.join("w2.log")));
+    let mut db = server.sql();
+    let killed = kill_one_mid_trial(&mut kids, &mut || mid_trial_in_db(&mut db));
+    for (i, kid) in kids.iter_mut().enumerate().filter(|(_, k)| k.id() != killed) {
+        let log = || std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap();
+        assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
+    }
+    let logs: String = (0..3).map(|i| std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap()).collect();
+    assert!(logs.contains("from the checkpoint of epoch"), "the killed worker's member was continued:\n{logs}");
+    assert!(!logs.contains(PASSWORD), "the password is never printed");
+    let status = [vec!["tune".to_string(), "status".into(), "--json".into()], shared.to_vec()].concat();
+    let s: serde_json::Value = serde_json::from_str(&ok(&strs(&status))).unwrap();
+    assert_eq!((s["kind"].as_str(), s["done"].as_u64(), s["running"].as_u64()), (Some("ensemble"), Some(3), Some(0)));
+    assert_eq!(s["members"].as_array().map(Vec::len), Some(3), "{s}");
+    assemble(&url, &dir.join("shared"));
+
+    // The same members as `digits train` with seeds 0 to 2 and `digits ensemble` of those runs.
+    let recipe = dir.join("tiny.toml");
+    let mut runs = Vec::new();
+    for seed in 0..3 {
+        let run = dir.join(format!("run{seed}"));
+        ok(&["train", "--recipe", recipe.to_str().unwrap(), "--seed", &seed.to_string(), "--limit", "6000"]
+            .into_iter()
+            .chain(["--threads", "1", "--out", run.to_str().unwrap()])
+            .collect::<Vec<_>>());
+        runs.push(run);
+    }
+    let plain = dir.join("plain");
+    let mut args = vec!["ensemble".to_string()];
+    args.extend(runs.iter().map(|r| r.display().to_string()));
+    args.extend(["--out".into(), plain.display().to_string()]);
+    ok(&strs(&args));
+    for (i, run) in runs.iter().enumerate() {
+        let member = |d: &Path| weights_hash(&d.join(format!("members/{i}/model.safetensors")));
+        let want = weights_hash(&run.join("model.safetensors"));
+        assert_eq!(
+            (member(&dir.join("single")), member(&dir.join("shared")), member(&plain)),
+            (want, want, want),
+            "member {i}, bit for bit"
+        );
+    }
+    let want = evaluation(&plain);
+    assert_eq!(evaluation(&dir.join("single")), want);
+    assert_eq!(evaluation(&dir.join("shared")), want);
+}
+
+#[test]
+fn an_ensemble_study_refuses_other_settings_other_kinds_and_unfinished_or_failed_members() {
+    use digits::tune::shared::{Claimed, WorkerId, decide};
+    use digits::tune::{FileStore, MemberSetup, Settings, SharedStore, StudyMeta, TrialRecord};
+    let dir = temp_dir("study-ens-refused");
+    let store = dir.join("store").display().to_string();
+    let flags = tiny_ensemble(&dir);
+    let train = |extra: &[&str], study: &str| {
+        let mut args = [vec!["ensemble".to_string(), "train".into()], flags.clone()].concat();
+        args.extend(["--storage", &store, "--study", study].iter().chain(extra).map(|s| s.to_string()));
+        digits_cmd().args(&args).output().unwrap()
+    };
+    // A quick ensemble, finished; the same settings join it (nothing is left to do).
+    let quick_ens = ["--epochs", "1", "--members", "3"];
+    assert!(train(&quick_ens, "e").status.success());
+    assert!(train(&quick_ens, "e").status.success());
+    let err = refused(train(&["--epochs", "1", "--members", "4"], "e"));
+    assert!(err.contains("other settings") && err.contains("search.members: was 3, now 4"), "{err}");
+    let err = refused(train(&["--epochs", "1", "--members", "3", "--seed", "5"], "e"));
+    assert!(err.contains("seed: was 0, now 5") && err.contains("member.config.seed: was 0, now 5"), "{err}");
+    let err = refused(train(&["--epochs", "1", "--members", "3", "--validation-split", "0.2"], "e"));
+    assert!(err.contains("validation_split: was 0.1, now 0.2"), "{err}");
+    // The recipe's early stopping watches the validation accuracy: no split, no study.
+    let err = refused(train(&["--epochs", "1", "--members", "3", "--validation", "none"], "n"));
+    assert!(err.contains("early stopping watches val_accuracy but there is no validation set"), "{err}");
+    assert!(!dir.join("store/n/study.json").exists());
+    let err = refused(train(&["--epochs", "1", "--members", "3", "--validation", "test"], "e"));
+    assert!(err.contains("--validation must be `none`"), "{err}");
+    // A search of the same name, and the ensemble where a search is asked for, are refused.
+    let err = refused(quick(&store, "e", &[]));
+    assert!(err.contains("the stored study is an ensemble, this is a tuning study"), "{err}");
+    assert!(quick(&store, "q", &[]).status.success());
+    let err = refused(train(&quick_ens, "q"));
+    assert!(err.contains("the stored study is a tuning study, this is an ensemble"), "{err}");
+    let out = dir.join("out");
+    let assemble =
+        |study: &str| digits(&["ensemble", "--storage", &store, "--study", study, "--out", out.to_str().unwrap()]);
+    let err = refused(assemble("q"));
+    assert!(err.contains("a tuning study (random search), not an ensemble"), "{err}");
+    let err = refused(digits(&["tune", "export", "--storage", &store, "--study", "e", "--out", out.to_str().unwrap()]));
+    assert!(err.contains("assemble it with `digits ensemble"), "{err}");
+    assert!(!out.exists(), "nothing is written for a refused assembly");
+
+    // An ensemble not trained yet, then with a failed member.
+    let model = digits::model::presets::resolve("mlp-64-64").unwrap();
+    let config = digits::train::TrainConfig { epochs: 2, ..Default::default() };
+    let settings = Settings::ensemble(2, MemberSetup { model, config }, None, "data/mnist".into(), 1).unwrap();
+    let mut files = FileStore::open(Path::new(&store), "u").unwrap();
+    let meta = StudyMeta { data_checksum: "sha256:test".into(), lease_seconds: 60.0 };
+    let drawn = settings.configurations(&[]);
+    let decide = |done: &[TrialRecord]| decide(&settings, &drawn, "u", done);
+    files.create(&settings, &meta, &decide).unwrap();
+    let Claimed::Task(claim) = files.claim(&WorkerId { host: "h".into(), pid: 1 }).unwrap() else { panic!() };
+    let err = refused(assemble("u"));
+    assert!(err.contains("the ensemble is not finished: 0 of 2 members done, 1 running, 1 queued"), "{err}");
+    files.fail(&claim, "training diverged at epoch 1").unwrap();
+    let err = refused(assemble("u"));
+    assert!(err.contains("member 0 (seed 0) failed, so the ensemble cannot be assembled: training diverged"), "{err}");
+    let status = ok(&["tune", "status", "--storage", &store, "--study", "u"]);
+    assert!(status.contains("members: 0 done, 0 running, 1 queued, 1 failed"), "{status}");
+    // A member that diverges fails the study, as `digits train` fails.
+    let diverges = ["--model", "mlp-64-64", "--optimizer", "sgd", "--lr", "1000000", "--epochs", "1"];
+    let mut args = vec!["ensemble", "train", "--members", "2", "--limit", "600", "--threads", "1"];
+    args.extend(diverges.iter().chain(&["--storage", &store, "--study", "d"]));
+    let err = refused(digits(&args));
+    assert!(err.contains("member 0 (seed 0): training diverged at epoch 1"), "{err}");
+    let err = refused(assemble("d"));
+    assert!(err.contains("member 0 (seed 0) failed, so the ensemble cannot be assembled: training diverged"), "{err}");
+    assert!(!out.exists(), "nothing is written for a refused assembly");
+
+    // Absurd stored settings are named errors before anything is sized by them.
+    let path = dir.join("store/e/study.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"members\": 3", "\"members\": 1000000000000")).unwrap();
+    let err = refused(assemble("e"));
+    assert!(err.contains("settings: --members must be 1 to 256, got 1000000000000"), "{err}");
 }

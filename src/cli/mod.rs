@@ -55,7 +55,7 @@ enum Command {
     /// Draw a grid of augmented versions of a few training digits (PNG).
     #[command(allow_negative_numbers = true)]
     AugmentPreview(augment_preview::Args),
-    /// Average several trained models (optionally with test-time augmentation) into one.
+    /// Average several trained models (optionally with test-time augmentation) into one; `train`: train the members as a shared study.
     #[command(allow_negative_numbers = true)]
     Ensemble(ensemble::Args),
     /// List the preset models.

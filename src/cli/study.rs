@@ -1,15 +1,15 @@
-//! `digits tune worker|status|export` and `digits tune --storage`: shared studies
-//! ([`digits::tune::shared`]) in PostgreSQL or in a directory. This file resolves the storage flags into a store
-//! (the URL's password never printed), loads and checks the data, and prints the worker's
-//! events and the study's status.
+//! `digits tune worker|status|export`, `digits tune --storage` and `digits ensemble train`:
+//! shared studies ([`digits::tune::shared`]) in PostgreSQL or in a directory, searches and
+//! ensembles alike. This file resolves the storage flags into a store (the URL's password never
+//! printed), loads and checks the data, and prints the worker's events and the study's status.
 
 use super::common::{DataArgs, init_threads};
 use anyhow::Context;
+use digits::data::Dataset;
 use digits::data::Split;
+use digits::tune::members::member_text;
 use digits::tune::search::leaderboard;
-use digits::tune::{
-    FileStore, PgStore, SharedStore, StudyMeta, TaskState, TrialData, Worker, WorkerEvent, params_text,
-};
+use digits::tune::{FileStore, PgStore, SharedStore, StudyMeta, TaskState, Worker, WorkerEvent, params_text};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -81,35 +81,55 @@ pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
             worker.meta().data_checksum
         );
     }
-    let split = s.trial_data(&data)?;
-    work(worker, &split)
+    work(worker, &data)
 }
 
-/// Works on the study until it is finished, printing each trial.
-pub fn work(mut worker: Worker, data: &TrialData) -> anyhow::Result<()> {
-    println!(
-        "digits tune worker: pid {} - {} search, {} training and {} validation images, {} threads",
-        std::process::id(),
-        worker.settings().search.name(),
-        data.train.len(),
-        data.validation.len(),
-        worker.settings().threads
-    );
+/// Works on the study until it is finished, printing each trial (or member).
+pub fn work(mut worker: Worker, data: &Dataset) -> anyhow::Result<()> {
+    let s = worker.settings();
+    let (train, validation) = s.split_sizes(data)?;
+    let ensemble = s.member().is_some();
+    let images = match (validation, ensemble) {
+        (0, _) => format!("{train} training images per member, no validation split"),
+        (_, true) => format!("{train} training and {validation} validation images per member"),
+        _ => format!("{train} training and {validation} validation images"),
+    };
+    println!("digits tune worker: pid {} - {}, {images}, {} threads", std::process::id(), s.summary(), s.threads);
+    let name = |trial: usize, params: &digits::tune::Params| {
+        if ensemble { member_text(trial, params) } else { format!("trial {trial}") }
+    };
     let n = worker.work(data, &mut |e: WorkerEvent| match e {
         WorkerEvent::Claimed { task, params, from_epoch } => println!(
-            "claimed trial {}{} to {} epochs{} - {}",
-            task.trial,
+            "claimed {}{} to {} epochs{}{}",
+            name(task.trial, params),
             super::tune::stage_text(task.bracket, task.round),
             task.epochs,
             if from_epoch > 0 { format!(", from the checkpoint of epoch {from_epoch}") } else { String::new() },
-            params_text(params)
+            if ensemble { String::new() } else { format!(" - {}", params_text(params)) }
         ),
+        WorkerEvent::Recorded { record, val_loss } if ensemble => print_member(record, val_loss),
         WorkerEvent::Recorded { record, val_loss } => super::tune::print_trial(record, val_loss),
         WorkerEvent::Lost { task } => println!("trial {}: the claim was taken over; its work is dropped", task.trial),
         WorkerEvent::Waiting => {}
     })?;
-    println!("study finished: this worker recorded {n} trials");
+    let what = if ensemble { "member" } else { "trial" };
+    println!("study finished: this worker recorded {n} {what}{}", if n == 1 { "" } else { "s" });
     Ok(())
+}
+
+/// A trained member's line: its validation scores, when it had a validation split.
+fn print_member(r: &digits::tune::TrialRecord, val_loss: f64) {
+    let scores = match r.val_loss {
+        Some(_) => format!("val_accuracy {:.4} - val_loss {val_loss:.4}", r.val_accuracy),
+        None => "no validation split".into(),
+    };
+    println!(
+        "{}: {} epoch{} - {scores} - {:.1}s",
+        member_text(r.trial, &r.params),
+        r.epochs,
+        if r.epochs == 1 { "" } else { "s" },
+        r.seconds
+    );
 }
 
 /// The creator's settings stored (or checked against the stored study), then a worker on it.
@@ -117,7 +137,7 @@ pub fn create_and_work(
     storage: &StorageArgs,
     settings: digits::tune::Settings,
     meta: StudyMeta,
-    data: &TrialData,
+    data: &Dataset,
 ) -> anyhow::Result<()> {
     let mut store = storage.open()?;
     let drawn = settings.configurations(&[]);
@@ -139,13 +159,20 @@ pub struct StatusArgs {
 #[derive(Serialize)]
 struct Status {
     study: String,
+    /// `tuning` or `ensemble`.
+    kind: String,
+    /// The study in a few words (`hyperband search`, `ensemble of 3 cnn-fast members …`).
+    summary: String,
     strategy: String,
     done: usize,
     running: usize,
     queued: usize,
     failed: usize,
     workers: Vec<WorkerStatus>,
+    /// A search's best trial so far (none for an ensemble).
     best: Option<digits::tune::TrialRecord>,
+    /// An ensemble's finished members, in member order (none for a search).
+    members: Vec<digits::tune::TrialRecord>,
     errors: Vec<String>,
 }
 
@@ -153,7 +180,11 @@ struct Status {
 struct WorkerStatus {
     host: String,
     pid: u32,
+    /// The trial, or the member of an ensemble.
     trial: usize,
+    /// An ensemble's member's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
     epochs: usize,
     checkpoint_epochs: Option<usize>,
     heartbeat_seconds_ago: Option<f64>,
@@ -175,21 +206,28 @@ pub fn status(a: StatusArgs) -> anyhow::Result<()> {
                 host: w.host,
                 pid: w.pid,
                 trial: t.task.trial,
+                seed: settings.member().map(|_| settings.trial_seed(t.task.trial)),
                 epochs: t.task.epochs,
                 checkpoint_epochs: t.checkpoint_epochs,
                 heartbeat_seconds_ago: t.heartbeat_age,
             })
         })
         .collect();
+    let ensemble = settings.member().is_some();
+    let mut members = if ensemble { records.clone() } else { Vec::new() };
+    members.sort_by_key(|r| r.trial);
     let status = Status {
         study: store.location(),
+        kind: if ensemble { "ensemble" } else { "tuning" }.into(),
+        summary: settings.summary(),
         strategy: settings.search.name().into(),
         done: count(TaskState::Done),
         running: count(TaskState::Running),
         queued: count(TaskState::Queued),
         failed: count(TaskState::Failed),
         workers,
-        best: leaderboard(&records).first().map(|r| (*r).clone()),
+        best: if ensemble { None } else { leaderboard(&records).first().map(|r| (*r).clone()) },
+        members,
         errors: tasks.iter().filter_map(|t| t.error.clone()).collect(),
     };
     if a.json {
@@ -201,15 +239,34 @@ pub fn status(a: StatusArgs) -> anyhow::Result<()> {
 }
 
 fn print_status(s: &Status) {
-    println!("study {}: {} search", s.study, s.strategy);
-    println!("trials: {} done, {} running, {} queued, {} failed", s.done, s.running, s.queued, s.failed);
+    let ensemble = s.kind == "ensemble";
+    let what = if ensemble { "members" } else { "trials" };
+    println!("study {}: {}", s.study, s.summary);
+    println!("{what}: {} done, {} running, {} queued, {} failed", s.done, s.running, s.queued, s.failed);
     for w in &s.workers {
         let beat = w.heartbeat_seconds_ago.map_or("never".into(), |a| format!("{a:.1}s ago"));
         let ckpt = w.checkpoint_epochs.map_or(String::new(), |c| format!(", checkpoint at epoch {c}"));
-        println!("worker {} pid {}: trial {} to {} epochs{ckpt}, heartbeat {beat}", w.host, w.pid, w.trial, w.epochs);
+        let task = match w.seed {
+            Some(seed) => format!("member {} (seed {seed})", w.trial),
+            None => format!("trial {}", w.trial),
+        };
+        println!("worker {} pid {}: {task} to {} epochs{ckpt}, heartbeat {beat}", w.host, w.pid, w.epochs);
     }
     for e in &s.errors {
         println!("failed: {e}");
+    }
+    if ensemble {
+        for r in &s.members {
+            let scores = match r.val_loss {
+                Some(l) => format!("val_accuracy {:.4} - val_loss {l:.4}", r.val_accuracy),
+                None => "no validation split".into(),
+            };
+            println!("done: {} - {} epochs - {scores}", member_text(r.trial, &r.params), r.epochs);
+        }
+        if s.done > 0 && s.running + s.queued + s.failed == 0 {
+            println!("finished: assemble it with `digits ensemble --storage … --study … --out DIR`");
+        }
+        return;
     }
     match &s.best {
         Some(b) => println!(

@@ -101,20 +101,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut executor = Threads::new(a.jobs, threads)?;
     let settings = Settings {
         seed: a.seed,
-        validation_split: a.validation_split,
+        validation_split: Some(a.validation_split),
         limit: a.limit,
         ..Settings::new(search, space, a.data.dir(), threads)
     };
     // The data and the settings are checked before the study is stored: a mistake leaves no
     // tune.json behind that a corrected run would be refused by.
     let data = a.data.load(Split::Train)?;
-    let split = settings.trial_data(&data)?;
+    settings.split_sizes(&data)?;
     if a.shared.given() {
         let meta = StudyMeta { data_checksum: data.checksum(), lease_seconds: a.lease };
         meta.check()?;
-        return super::study::create_and_work(&a.shared, settings, meta, &split);
+        return super::study::create_and_work(&a.shared, settings, meta, &data);
     }
-    drop(split);
     let out = a.out.as_deref().expect("clap requires --out without --storage");
     let mut study = Study::open(DirStore::new(out), settings)?;
     study.run(&data, &mut executor, &mut |e: Event| print_event(&a, e))?;
@@ -141,17 +140,18 @@ fn print_event(a: &Args, event: Event) {
 
 /// The study's line and its plan.
 fn print_start(a: &Args, s: &Settings, train: usize, validation: usize) {
+    let Some(space) = s.space() else { return };
     println!(
         "digits tune: {} search over {} parameters ({} model), {train} training and {validation} validation images, seed {}, {} jobs, {} threads",
         s.search.name(),
-        s.space.params.len(),
-        format!("{:?}", s.space.model).to_lowercase(),
+        space.params.len(),
+        format!("{:?}", space.model).to_lowercase(),
         s.seed,
         a.jobs,
         s.threads
     );
     match &s.search {
-        Strategy::Random { trials, epochs } => {
+        Strategy::Random { trials, epochs } | Strategy::Members { members: trials, epochs } => {
             println!("plan: {trials} trials of {epochs} epochs each, {} epochs in all", trials * epochs)
         }
         Strategy::Hyperband(plan) => print!("{}", plan.table()),

@@ -222,6 +222,24 @@ pub fn save_ensemble(
     tta_augment: AugmentConfig,
     overwrite: bool,
 ) -> Result<(), Error> {
+    let sources = runs.iter().map(|r| r.display().to_string()).collect();
+    save_ensemble_named(out, runs, sources, tta, tta_augment, overwrite)
+}
+
+/// [`save_ensemble`], naming the members `sources` (one per run) in `ensemble.json` rather
+/// than by their run directories: members assembled from a study's store are trained in
+/// scratch directories whose names mean nothing.
+pub fn save_ensemble_named(
+    out: &Path,
+    runs: &[PathBuf],
+    sources: Vec<String>,
+    tta: usize,
+    tta_augment: AugmentConfig,
+    overwrite: bool,
+) -> Result<(), Error> {
+    if sources.len() != runs.len() {
+        return Err(Error::invalid(format!("{} names for {} members", sources.len(), runs.len())));
+    }
     if runs.is_empty() {
         return Err(Error::Invalid("an ensemble needs at least one member".into()));
     }
@@ -237,7 +255,7 @@ pub fn save_ensemble(
     check_members(&members, out)?;
     let created = !out.exists();
     let lock = crate::lock::prepare_ensemble(out, runs, overwrite)?;
-    let written = write_ensemble(out, runs, tta, tta_augment);
+    let written = write_ensemble(out, runs, sources, tta, tta_augment);
     if written.is_err() && created {
         let _ = std::fs::remove_dir_all(out);
     }
@@ -245,7 +263,13 @@ pub fn save_ensemble(
     written
 }
 
-fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: AugmentConfig) -> Result<(), Error> {
+fn write_ensemble(
+    out: &Path,
+    runs: &[PathBuf],
+    sources: Vec<String>,
+    tta: usize,
+    tta_augment: AugmentConfig,
+) -> Result<(), Error> {
     let dir = EnsembleDir::new(out);
     let staging = crate::atomic::builder(".members.", 0o777).tempdir_in(out).map_err(Error::io(out))?;
     let mut rel = Vec::new();
@@ -270,7 +294,6 @@ fn write_ensemble(out: &Path, runs: &[PathBuf], tta: usize, tta_augment: Augment
     }
     // Once renamed, the staging folder's own clean-up finds nothing to remove.
     std::fs::rename(staging.path(), &members).map_err(Error::io(&members))?;
-    let sources = runs.iter().map(|r| r.display().to_string()).collect();
     let file = EnsembleFile {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,

@@ -17,7 +17,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct TrialData {
     pub train: Dataset,
-    pub validation: Dataset,
+    /// None for an ensemble's members trained without validation (a search always has one).
+    pub validation: Option<Dataset>,
 }
 
 /// One trial to train: configuration `task.trial`, to `task.epochs` epochs in all, in `dir`
@@ -90,7 +91,8 @@ impl Executor for Threads {
             .spawn(move || {
                 let work = || -> Result<TrialResult> {
                     let start = Instant::now();
-                    let run = || trial::run_trial(&job.dir, &job.spec, &job.config, &data.train, &data.validation);
+                    let run =
+                        || trial::run_trial(&job.dir, &job.spec, &job.config, &data.train, data.validation.as_ref());
                     // One job trains on the global pool, as `digits train` does; several share
                     // the cores out. The engine's thread count (which fixes how the work is
                     // split, hence the numbers) stays the global one either way.

@@ -17,6 +17,12 @@ pub fn export(store: &mut dyn SharedStore, out: &Path, test: Option<&Dataset>) -
     let study = store.location();
     let bad = |message: String| Error::Study { study: study.clone(), message };
     let (settings, _) = store.load()?;
+    let Some(space) = settings.space() else {
+        return Err(bad(format!(
+            "an {}: assemble it with `digits ensemble --storage … --study … --out DIR`",
+            settings.summary()
+        )));
+    };
     let records = store.records()?;
     let drawn = settings.configurations(&records);
     // Checks every record against the plan, and that nothing is left to run.
@@ -37,7 +43,7 @@ pub fn export(store: &mut dyn SharedStore, out: &Path, test: Option<&Dataset>) -
         }
     }
     for r in leaderboard(&records) {
-        let (spec, _) = settings.space.trial(&r.params).map_err(|e| bad(format!("trial {}: {e}", r.trial)))?;
+        let (spec, _) = space.trial(&r.params).map_err(|e| bad(format!("trial {}: {e}", r.trial)))?;
         let (t, nt) = spec.build(0)?.param_counts();
         let Some(model) = store.model(r.trial, blob_limit(t + nt))? else { continue };
         let trial_dir = dir.trial_dir(r.trial)?;

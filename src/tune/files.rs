@@ -151,7 +151,7 @@ impl SharedStore for FileStore {
         let path = self.study_file();
         if !path.exists() {
             return Err(
-                self.bad("no such study here; create it with `digits tune --space … --storage … --study …`".into())
+                self.bad("no such study here; create it with `digits tune --space … --storage … --study …` (or `digits ensemble train … --storage … --study …`)".into())
             );
         }
         let (s, m) = read_study(&path)?;

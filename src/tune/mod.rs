@@ -20,7 +20,9 @@
 //! - [`shared`]: a study shared by workers with no chief: the [`SharedStore`] seam and the
 //!   [`Worker`] that claims, trains and records trials until the study is finished, on
 //!   PostgreSQL ([`pg`]) or the files of a directory ([`files`]); [`mod@export`] writes a finished
-//!   shared study as a tuning directory.
+//!   shared study as a tuning directory;
+//! - [`members`]: an ensemble's members as a shared study (the same workers train them), and
+//!   [`members::assemble`], which writes the finished members as an ensemble directory.
 //!
 //! Everything random comes from the tuning seed: a trial's parameters from (seed, trial
 //! number), and with TPE the results recorded before it, its training from the seed as
@@ -48,6 +50,7 @@ pub mod executor;
 pub mod export;
 pub mod files;
 pub mod hyperband;
+pub mod members;
 pub mod pg;
 pub mod results;
 pub mod search;
@@ -65,6 +68,7 @@ pub use executor::{Executor, Job, Threads, TrialData, TrialResult};
 pub use export::export;
 pub use files::FileStore;
 pub use hyperband::Plan;
+pub use members::{Assembled, MemberSetup, assemble};
 pub use pg::PgStore;
 pub use results::{ResultsFile, TrialRecord};
 pub use search::{Strategy, Task};
@@ -73,5 +77,5 @@ pub use shared::{
 };
 pub use space::{Params, Space, Value, params_text};
 pub use store::{BestPlace, DirStore, StudyStore};
-pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study};
+pub use study::{BestTrial, Event, Observer, Outcome, Settings, Study, Subject};
 pub use tpe::Tpe;

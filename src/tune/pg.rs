@@ -129,7 +129,7 @@ impl PgStore {
         let id: i64 = row
             .ok_or_else(|| {
                 self.bad(
-                    "no such study in this database; create it with `digits tune --space … --storage … --study …`"
+                    "no such study in this database; create it with `digits tune --space … --storage … --study …` (or `digits ensemble train … --storage … --study …`)"
                         .into(),
                 )
             })?

@@ -1,19 +1,22 @@
 //! The search strategies: which trials can run now, and with which parameters, given the ones
 //! already recorded.
 //!
-//! All three are pure functions of the recorded results, which is what makes a restarted run
+//! All of them are pure functions of the recorded results, which is what makes a restarted run
 //! continue exactly where the killed one stopped: nothing is decided from memory that is not
 //! also in the results file. Random search and Hyperband draw every configuration from the seed
-//! alone; TPE ([`super::tpe`]) decides each from the results of the trials before it.
+//! alone; TPE ([`super::tpe`]) decides each from the results of the trials before it. An
+//! ensemble's members ([`Strategy::Members`]) are a plan too, with nothing to draw: member `i` is
+//! one training setup with its own seed ([`super::members`]).
 
 use super::hyperband::{MAX_EPOCHS, MAX_TRIALS, Plan};
 use super::results::TrialRecord;
 use super::space::{Params, Space};
 use super::tpe::Tpe;
+use crate::model::ensemble::MAX_MEMBERS;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Random search, Hyperband or TPE.
+/// Random search, Hyperband, TPE, or an ensemble's members.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "strategy")]
 pub enum Strategy {
@@ -26,6 +29,12 @@ pub enum Strategy {
     /// Tree-structured Parzen Estimator: `trials` configurations of `epochs` epochs, each after
     /// the startup ones chosen by a model of the results before it.
     Tpe(Tpe),
+    /// An ensemble's `members`, each trained for all its `epochs`: no search, but the same
+    /// claims, checkpoints and records (the study's subject is a [`super::members::MemberSetup`]).
+    Members {
+        members: usize,
+        epochs: usize,
+    },
 }
 
 /// One unit of work: configuration `trial` trained until it has `epochs` epochs.
@@ -62,10 +71,21 @@ impl Strategy {
         Ok(Strategy::Tpe(Tpe::new(trials, epochs, startup, concurrent)?))
     }
 
-    /// Configurations drawn in all.
+    /// An ensemble of `members` (1 to [`MAX_MEMBERS`]) of `epochs` epochs each.
+    pub fn members(members: usize, epochs: usize) -> Result<Strategy> {
+        if !(1..=MAX_MEMBERS).contains(&members) {
+            return Err(Error::Invalid(format!("--members must be 1 to {MAX_MEMBERS}, got {members}")));
+        }
+        if !(1..=MAX_EPOCHS).contains(&epochs) {
+            return Err(Error::Invalid(format!("--epochs must be 1 to {MAX_EPOCHS}, got {epochs}")));
+        }
+        Ok(Strategy::Members { members, epochs })
+    }
+
+    /// Configurations drawn in all (an ensemble's members).
     pub fn configurations(&self) -> usize {
         match self {
-            Strategy::Random { trials, .. } => *trials,
+            Strategy::Random { trials, .. } | Strategy::Members { members: trials, .. } => *trials,
             Strategy::Hyperband(plan) => plan.configurations(),
             Strategy::Tpe(t) => t.trials,
         }
@@ -75,9 +95,11 @@ impl Strategy {
     /// the records `done` decide: all of them for random search and Hyperband, which draw from
     /// the seed alone; for TPE those whose earlier results are recorded. What is decided never
     /// changes as more records come.
+    /// An ensemble's members are not drawn from a space: see [`super::Settings::configurations`].
     pub fn draw(&self, space: &Space, seed: u64, done: &[TrialRecord], drawn: &mut Vec<Params>) {
         match self {
             Strategy::Tpe(t) => t.extend(space, seed, done, drawn),
+            Strategy::Members { .. } => {}
             _ if drawn.len() < self.configurations() => *drawn = space.draw_trials(seed, self.configurations()),
             _ => {}
         }
@@ -86,7 +108,7 @@ impl Strategy {
     /// Every task not yet recorded whose inputs are decided, in a fixed order.
     pub fn ready(&self, done: &[TrialRecord]) -> Vec<Task> {
         match self {
-            Strategy::Random { trials, epochs } => (0..*trials)
+            Strategy::Random { trials, epochs } | Strategy::Members { members: trials, epochs } => (0..*trials)
                 .filter(|&t| !done.iter().any(|r| r.trial == t))
                 .map(|trial| Task { trial, bracket: None, round: None, epochs: *epochs })
                 .collect(),
@@ -129,6 +151,7 @@ impl Strategy {
             Strategy::Random { .. } => "random",
             Strategy::Hyperband(_) => "hyperband",
             Strategy::Tpe(_) => "tpe",
+            Strategy::Members { .. } => "members",
         }
     }
 }

@@ -19,17 +19,22 @@
 //! claim has a token; a worker whose claim was taken over (it stalled past its lease) has its
 //! checkpoints and result refused and moves on.
 //!
+//! The same machinery trains an ensemble's members ([`super::members`]): a study whose tasks
+//! are the members, whose records are their scores and whose models are the members'.
+//!
 //! Everything read back from a store is checked before it is used: records and tasks against
 //! the study's plan ([`check_record`], [`check_task`]), blobs against a size derived from the
 //! trial's planned parameter count before they are fetched ([`blob_limit`]).
 
 use super::executor::TrialData;
 use super::hyperband::MAX_EPOCHS;
+use super::members::member_text;
 use super::results::TrialRecord;
 use super::search::{Strategy, Task};
 use super::space::{Params, params_text};
 use super::study::Settings;
-use super::trial::run_trial_with;
+use super::trial::{pack_checkpoints, restores_best, run_trial_with, unpack_checkpoints};
+use crate::data::Dataset;
 use crate::layout::RunDir;
 use crate::model::ModelSpec;
 use crate::train::{Progress, TrainConfig, checkpoint};
@@ -66,12 +71,18 @@ pub struct StudyMeta {
     pub lease_seconds: f64,
 }
 
+/// A lease in [`LEASE_RANGE`].
+pub fn check_lease(seconds: f64) -> Result<()> {
+    let (lo, hi) = LEASE_RANGE;
+    if !(lo..=hi).contains(&seconds) {
+        return Err(Error::Invalid(format!("--lease must be {lo} to {hi} seconds, got {seconds}")));
+    }
+    Ok(())
+}
+
 impl StudyMeta {
     pub fn check(&self) -> Result<()> {
-        let (lo, hi) = LEASE_RANGE;
-        if !(lo..=hi).contains(&self.lease_seconds) {
-            return Err(Error::Invalid(format!("--lease must be {lo} to {hi} seconds, got {}", self.lease_seconds)));
-        }
+        check_lease(self.lease_seconds)?;
         if self.data_checksum.len() > 100 {
             return Err(Error::invalid("the data checksum is longer than 100 characters"));
         }
@@ -282,7 +293,7 @@ pub fn check_task(settings: &Settings, t: &Task) -> std::result::Result<(), Stri
     let n = settings.search.configurations();
     let planned = match (&settings.search, t.bracket, t.round) {
         _ if t.trial >= n || t.epochs > MAX_EPOCHS => false,
-        (Strategy::Random { epochs, .. }, None, None) => t.epochs == *epochs,
+        (Strategy::Random { epochs, .. } | Strategy::Members { epochs, .. }, None, None) => t.epochs == *epochs,
         (Strategy::Tpe(tpe), None, None) => t.epochs == tpe.epochs,
         (Strategy::Hyperband(plan), Some(b), Some(i)) => plan.brackets.iter().any(|br| {
             br.s == b
@@ -306,6 +317,12 @@ pub fn blob_limit(params: usize) -> usize {
     params.saturating_mul(12).saturating_add(16 << 20)
 }
 
+/// The most bytes a trial's stored checkpoint can take: twice [`blob_limit`] when it holds the
+/// best epoch's beside the last ([`pack_checkpoints`]).
+fn checkpoint_limit(params: usize, cfg: &TrainConfig) -> usize {
+    if restores_best(cfg) { blob_limit(params).saturating_mul(2) } else { blob_limit(params) }
+}
+
 /// What a worker reports as it goes.
 #[derive(Clone, Debug)]
 pub enum WorkerEvent<'a> {
@@ -326,6 +343,9 @@ pub struct Worker {
     meta: StudyMeta,
     drawn: Vec<Params>,
     id: WorkerId,
+    /// The last split made, by its seed ([`Settings::trial_seed`]): a search's trials all
+    /// share one; an ensemble's members each have their own.
+    split: Option<(u64, TrialData)>,
 }
 
 /// How often a waiting worker asks again, at most.
@@ -336,7 +356,7 @@ impl Worker {
     pub fn join(mut store: Box<dyn SharedStore>) -> Result<Worker> {
         let (settings, meta) = store.load()?;
         let drawn = settings.configurations(&[]);
-        Ok(Worker { store, settings, meta, drawn, id: WorkerId::me() })
+        Ok(Worker { store, settings, meta, drawn, id: WorkerId::me(), split: None })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -347,9 +367,10 @@ impl Worker {
         &self.meta
     }
 
-    /// Claims and trains tasks on `data` (the study's split: [`Settings::trial_data`]) until
-    /// the study is finished. Returns the number of tasks this worker recorded.
-    pub fn work(&mut self, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<usize> {
+    /// Claims and trains tasks on `data` (the study's data, whose checksum the caller checked;
+    /// each task's split is made from it: [`Settings::task_data`]) until the study is finished.
+    /// Returns the number of tasks this worker recorded.
+    pub fn work(&mut self, data: &Dataset, observer: &mut dyn FnMut(WorkerEvent)) -> Result<usize> {
         let mut recorded = 0;
         let poll = (self.meta.lease() / 4).min(MAX_POLL);
         loop {
@@ -371,13 +392,13 @@ impl Worker {
 
     /// Trains one claimed task; true when its result was recorded. Any error marks the task
     /// failed (so the study stops with it rather than waiting out the lease) and is returned.
-    fn train(&mut self, claim: &Claim, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
+    fn train(&mut self, claim: &Claim, data: &Dataset, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
         match self.try_train(claim, data, observer) {
             Ok(done) => Ok(done),
             Err(e) => {
                 let message = match &e {
                     Error::Study { message, .. } => message.clone(),
-                    e => format!("trial {}: {e}", claim.task.trial),
+                    e => format!("{}: {e}", self.trial_text(claim.task.trial)),
                 };
                 self.store.fail(claim, &message)?;
                 Err(self.error(message))
@@ -385,29 +406,43 @@ impl Worker {
         }
     }
 
-    fn try_train(&mut self, claim: &Claim, data: &TrialData, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
+    /// `trial 3`, or `member 3 (seed 3)` in an ensemble study.
+    fn trial_text(&self, trial: usize) -> String {
+        match (self.settings.member(), self.drawn.get(trial)) {
+            (Some(_), Some(params)) => member_text(trial, params),
+            _ => format!("trial {trial}"),
+        }
+    }
+
+    fn try_train(&mut self, claim: &Claim, data: &Dataset, observer: &mut dyn FnMut(WorkerEvent)) -> Result<bool> {
         let task = claim.task;
         check_task(&self.settings, &task).map_err(|e| self.error(e))?;
         if task.trial >= self.drawn.len() {
             // TPE decides a configuration from the results before it: the store has them, as
             // the task was queued only once they were recorded.
             let done = self.store.records()?;
-            let s = &self.settings;
-            s.search.draw(&s.space, s.seed, &done, &mut self.drawn);
+            self.settings.draw(&done, &mut self.drawn);
         }
         let (spec, cfg) = self.configure(&task)?;
+        let split = self.take_split(data, task.trial)?;
         let scratch = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
         let dir = RunDir::new(scratch.path());
         let from_epoch = self.restore(&task, &spec, &cfg, &dir)?;
         observer(WorkerEvent::Claimed { task: &task, params: &self.drawn[task.trial], from_epoch });
         let start = std::time::Instant::now();
-        let (trained, lost) = self.fit(claim, &spec, &cfg, &dir, data)?;
+        let fitted = self.fit(claim, &spec, &cfg, &dir, &split);
+        self.split = Some((self.settings.trial_seed(task.trial), split));
+        let (trained, lost) = fitted?;
         if lost {
             observer(WorkerEvent::Lost { task: &task });
             return Ok(false);
         }
-        let t = trained
-            .map_err(|e| self.error(format!("trial {} ({}): {e}", task.trial, params_text(&self.drawn[task.trial]))))?;
+        let what = || format!("{} ({})", self.trial_text(task.trial), params_text(&self.drawn[task.trial]));
+        let t = trained.map_err(|e| self.error(format!("{}: {e}", what())))?;
+        if let (Some(e), Some(_)) = (&t.diverged, self.settings.member()) {
+            // A member that does not train fails the ensemble, as `digits train` fails.
+            return Err(self.error(format!("{}: {e}", self.trial_text(task.trial))));
+        }
         let seconds = start.elapsed().as_secs_f64();
         let record = TrialRecord::of(&task, &self.drawn[task.trial], t.val_accuracy, t.val_loss, seconds);
         let model = if dir.weights().exists() { Some(ModelFiles::read(&dir)?) } else { None };
@@ -424,8 +459,19 @@ impl Worker {
         Ok(true)
     }
 
+    /// The training and validation sets of `trial`, made from `data` unless the last split
+    /// made is the one (every trial of a search has the same).
+    fn take_split(&mut self, data: &Dataset, trial: usize) -> Result<TrialData> {
+        let seed = self.settings.trial_seed(trial);
+        match self.split.take() {
+            Some((s, split)) if s == seed => Ok(split),
+            _ => self.settings.task_data(data, trial),
+        }
+    }
+
     /// Trains the claimed task in `dir` while a thread heart-beats, copying each epoch's
-    /// checkpoint to the store; also says whether the claim was lost on the way.
+    /// checkpoint to the store (with the best epoch's, when the task restores its best
+    /// weights); also says whether the claim was lost on the way.
     fn fit(
         &mut self,
         claim: &Claim,
@@ -436,34 +482,52 @@ impl Worker {
     ) -> Result<(Result<super::trial::Trained>, bool)> {
         let heart = Heartbeat::start(self.store.reopen()?, claim.clone(), self.meta.lease() / 3)?;
         let mut lost = false;
-        let (store, last) = (&mut self.store, dir.checkpoint_last());
+        let (store, last, best, pack) =
+            (&mut self.store, dir.checkpoint_last(), dir.checkpoint_best(), restores_best(cfg));
         let mut copy = |p: &Progress| -> Result<()> {
-            let bytes = std::fs::read(&last).map_err(Error::io(&last))?;
+            let read = |path: &std::path::Path| std::fs::read(path).map_err(Error::io(path));
+            let mut bytes = read(&last)?;
+            if pack {
+                let best = if best.exists() { Some(read(&best)?) } else { None };
+                bytes = pack_checkpoints(&bytes, best.as_deref());
+            }
             if store.save_checkpoint(claim, p.epochs_done, &bytes)? {
                 return Ok(());
             }
             lost = true;
             Err(Error::invalid("the claim was taken over"))
         };
-        let trained = run_trial_with(dir, spec, cfg, &data.train, &data.validation, &mut copy);
+        let trained = run_trial_with(dir, spec, cfg, &data.train, data.validation.as_ref(), &mut copy);
         heart.stop();
         Ok((trained, lost))
     }
 
-    /// Puts the trial's stored checkpoint in `dir`, checked against the model; returns its epochs.
+    /// Puts the trial's stored checkpoint in `dir` (the best epoch's too, when the task restores
+    /// its best weights), checked against the model; returns its epochs.
     fn restore(&mut self, task: &Task, spec: &ModelSpec, cfg: &TrainConfig, dir: &RunDir) -> Result<usize> {
         let mut net = spec.build(cfg.seed)?;
         let (t, nt) = net.param_counts();
-        let Some(bytes) = self.store.checkpoint(task.trial, blob_limit(t + nt))? else { return Ok(0) };
+        let Some(bytes) = self.store.checkpoint(task.trial, checkpoint_limit(t + nt, cfg))? else { return Ok(0) };
+        let what = self.trial_text(task.trial);
+        let (last, best) = if restores_best(cfg) {
+            unpack_checkpoints(&bytes).map_err(|e| self.error(format!("{what}: checkpoint: {e}")))?
+        } else {
+            (&bytes[..], None)
+        };
         let path = dir.checkpoint_last();
-        crate::atomic::write_file(&path, &bytes)?;
+        crate::atomic::write_file(&path, last)?;
         let mut opt = crate::optim::Optimizer::new(cfg.optimizer.clone());
         let progress = checkpoint::load_checkpoint(&path, &mut net, &mut opt)
-            .map_err(|e| self.error(format!("trial {}: checkpoint: {e}", task.trial)))?;
+            .map_err(|e| self.error(format!("{what}: checkpoint: {e}")))?;
+        if let Some(best) = best {
+            crate::atomic::write_file(&dir.checkpoint_best(), best)?;
+            checkpoint::load_weights(&dir.checkpoint_best(), &net)
+                .map_err(|e| self.error(format!("{what}: best checkpoint: {e}")))?;
+        }
         if progress.epochs_done > task.epochs {
             return Err(self.error(format!(
-                "trial {}: checkpoint: {} epochs done, more than the {} of the task",
-                task.trial, progress.epochs_done, task.epochs
+                "{what}: checkpoint: {} epochs done, more than the {} of the task",
+                progress.epochs_done, task.epochs
             )));
         }
         Ok(progress.epochs_done)
@@ -474,11 +538,7 @@ impl Worker {
         let params = self.drawn.get(task.trial).ok_or_else(|| {
             self.error(format!("trial {}: the recorded results do not decide its parameters yet", task.trial))
         })?;
-        let (spec, mut cfg) =
-            self.settings.space.trial(params).map_err(|e| self.error(format!("trial {}: {e}", task.trial)))?;
-        cfg.epochs = task.epochs;
-        cfg.seed = self.settings.seed;
-        Ok((spec, cfg))
+        self.settings.task(task, params).map_err(|e| self.error(e.to_string()))
     }
 }
 
@@ -516,7 +576,7 @@ impl Heartbeat {
 /// from `done`: [`Strategy::draw`]).
 pub fn decide(settings: &Settings, drawn: &[Params], study: &str, done: &[TrialRecord]) -> Result<Vec<Task>> {
     let mut all = drawn.to_vec();
-    settings.search.draw(&settings.space, settings.seed, done, &mut all);
+    settings.draw(done, &mut all);
     for r in done {
         check_record(settings, &all, r).map_err(|message| Error::Study { study: study.into(), message })?;
     }
@@ -536,6 +596,11 @@ pub fn same_study(
 ) -> std::result::Result<(), String> {
     let old: serde_json::Value = serde_json::from_str(settings).map_err(|e| format!("stored settings: {e}"))?;
     let old_meta: StudyMeta = serde_json::from_str(stored_meta).map_err(|e| format!("stored meta: {e}"))?;
+    let kind = |v: &serde_json::Value| if v.get("member").is_some() { "an ensemble" } else { "a tuning study" };
+    let new_value = serde_json::to_value(new).expect("settings serialise");
+    if kind(&old) != kind(&new_value) {
+        return Err(format!("the stored study is {}, this is {}; use another --study", kind(&old), kind(&new_value)));
+    }
     let mut differ = new.differences(&old);
     if old_meta.data_checksum != meta.data_checksum {
         differ.push(format!("data checksum: was {}, now {}", old_meta.data_checksum, meta.data_checksum));
@@ -559,11 +624,13 @@ pub fn parse_study(settings: &str, meta: &str) -> std::result::Result<(Settings,
     let m: StudyMeta = serde_json::from_str(meta).map_err(|e| format!("meta: {e}"))?;
     s.check().map_err(|e| format!("settings: {e}"))?;
     m.check().map_err(|e| format!("meta: {e}"))?;
-    s.space.check().map_err(|e| format!("settings: space: {e}"))?;
+    let what = if s.member().is_some() { "model" } else { "space" };
+    s.check_model().map_err(|e| format!("settings: {what}: {e}"))?;
     let again = match &s.search {
         Strategy::Random { trials, epochs } => Strategy::from_name("random", *trials, *epochs, 2),
         Strategy::Hyperband(p) => Strategy::from_name("hyperband", 0, p.max_epochs, p.factor),
         Strategy::Tpe(t) => Strategy::tpe(t.trials, t.epochs, Some(t.startup), t.concurrent),
+        Strategy::Members { members, epochs } => Strategy::members(*members, *epochs),
     };
     if again.map_err(|e| format!("settings: {e}"))? != s.search {
         return Err("settings: the stored plan is not the one its max_epochs and factor give".into());

@@ -9,6 +9,7 @@
 //! library prints nothing: progress goes to an [`Observer`].
 
 use super::executor::{Executor, Job, TrialData, TrialResult};
+use super::members::MemberSetup;
 use super::results::TrialRecord;
 use super::search::{Strategy, Task, leaderboard};
 use super::space::{Params, Space, params_text};
@@ -39,16 +40,34 @@ pub const DEFAULT_VALIDATION_SPLIT: f64 = 0.1;
 pub struct Settings {
     pub digits_version: String,
     pub search: Strategy,
-    /// Seed of the configurations drawn, the weights, shuffling, dropout and the split.
+    /// Seed of the configurations drawn, the weights, shuffling, dropout and the split; an
+    /// ensemble's member `i` trains with seed `seed + i` (its split too).
     pub seed: u64,
-    pub validation_split: f64,
+    /// The fraction of the training set held out (stratified) to judge each trial; none: the
+    /// members of an ensemble whose setup holds nothing out (as `digits train` without one).
+    pub validation_split: Option<f64>,
     /// Use the first `limit` training images only.
     pub limit: Option<usize>,
     /// The data set, as named to the study.
     pub data: PathBuf,
     /// The engine's thread count.
     pub threads: usize,
-    pub space: Space,
+    /// What a trial trains: a configuration of a search space, or an ensemble's member. Stored
+    /// as a `space` or a `member` field beside the others, so a tuning study's `tune.json` reads
+    /// as it always has.
+    #[serde(flatten)]
+    pub subject: Subject,
+}
+
+/// What each trial of a study trains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// Tuning: the configuration the strategy draws from this space.
+    Space(Space),
+    /// An ensemble ([`Strategy::Members`]): this setup, trained with the member's seed (boxed:
+    /// a model and its training settings are large beside a space).
+    Member(Box<MemberSetup>),
 }
 
 impl Settings {
@@ -59,31 +78,113 @@ impl Settings {
             digits_version: env!("CARGO_PKG_VERSION").into(),
             search,
             seed: 0,
-            validation_split: DEFAULT_VALIDATION_SPLIT,
+            validation_split: Some(DEFAULT_VALIDATION_SPLIT),
             limit: None,
             data,
             threads,
-            space,
+            subject: Subject::Space(space),
+        }
+    }
+
+    /// An ensemble of `members`, each `setup` trained with seed `setup.config.seed + i` and
+    /// judged on a `validation_split` of its own (none: trained on every image), on `data` with
+    /// the engine's `threads` and every image: what `digits train` with those settings and
+    /// seeds trains, member by member. Checked, the model built once.
+    pub fn ensemble(
+        members: usize,
+        setup: MemberSetup,
+        validation_split: Option<f64>,
+        data: PathBuf,
+        threads: usize,
+    ) -> Result<Settings> {
+        let settings = Settings {
+            digits_version: env!("CARGO_PKG_VERSION").into(),
+            search: Strategy::members(members, setup.config.epochs)?,
+            seed: setup.config.seed,
+            validation_split,
+            limit: None,
+            data,
+            threads,
+            subject: Subject::Member(Box::new(setup)),
+        };
+        settings.check()?;
+        settings.check_model()?;
+        Ok(settings)
+    }
+
+    /// The search space of a tuning study.
+    pub fn space(&self) -> Option<&Space> {
+        match &self.subject {
+            Subject::Space(s) => Some(s),
+            Subject::Member(_) => None,
+        }
+    }
+
+    /// The setup of an ensemble study's members.
+    pub fn member(&self) -> Option<&MemberSetup> {
+        match &self.subject {
+            Subject::Member(m) => Some(m.as_ref()),
+            Subject::Space(_) => None,
         }
     }
 
     /// Checks the settings that no data are needed to judge: the validation split is a
-    /// fraction strictly between 0 and 1, the limit at least 1 image.
+    /// fraction strictly between 0 and 1 (given, unless an ensemble's), the limit at least 1
+    /// image, the strategy fits the subject (an ensemble's members, see [`MemberSetup::check`]).
+    /// Nothing is allocated: a stored study is checked with this before anything is sized by it.
     pub fn check(&self) -> Result<()> {
-        let f = self.validation_split;
-        if !(f > 0.0 && f < 1.0) {
-            return Err(Error::Invalid(format!("--validation-split must be between 0 and 1 (exclusive), got {f}")));
+        match self.validation_split {
+            Some(f) if !(f > 0.0 && f < 1.0) => {
+                return Err(Error::Invalid(format!("--validation-split must be between 0 and 1 (exclusive), got {f}")));
+            }
+            None if self.space().is_some() => {
+                return Err(Error::invalid("a tuning study needs a validation split to judge its trials"));
+            }
+            _ => {}
         }
         if self.limit == Some(0) {
             return Err(Error::invalid("--limit must be at least 1"));
         }
-        Ok(())
+        match (&self.search, &self.subject) {
+            (Strategy::Members { members, epochs }, Subject::Member(m)) => m.check(self, *members, *epochs),
+            (Strategy::Members { .. }, Subject::Space(_)) => {
+                Err(Error::invalid("an ensemble's members train a setup, not a search space"))
+            }
+            (s, Subject::Member(_)) => {
+                Err(Error::Invalid(format!("a {} search draws from a space, not an ensemble's setup", s.name())))
+            }
+            _ => Ok(()),
+        }
     }
 
-    /// The training and validation sets of the trials: the first `limit` images of `data`,
-    /// split (stratified) as `digits train --validation-split` splits them with the same seed.
-    /// An error when the split leaves either set empty.
+    /// Builds the model (with seed 0): the check [`Settings::check`] leaves out, as it allocates.
+    pub fn check_model(&self) -> Result<()> {
+        match &self.subject {
+            Subject::Space(space) => space.check(),
+            Subject::Member(m) => m.model.check(),
+        }
+    }
+
+    /// The seed trial `trial`'s training and validation split are drawn from: the study's for
+    /// every trial of a search, the member's own for an ensemble's.
+    pub fn trial_seed(&self, trial: usize) -> u64 {
+        match self.subject {
+            Subject::Space(_) => self.seed,
+            Subject::Member(_) => self.seed.wrapping_add(trial as u64),
+        }
+    }
+
+    /// The training and validation sets of the trials of a search (of member 0 of an ensemble):
+    /// see [`Settings::task_data`].
     pub fn trial_data(&self, data: &Dataset) -> Result<TrialData> {
+        self.task_data(data, 0)
+    }
+
+    /// The training and validation sets of trial `trial`: the first `limit` images of `data`,
+    /// split (stratified) as `digits train --validation-split` splits them with the trial's
+    /// seed ([`Settings::trial_seed`]), or all of them when there is no split. An error when
+    /// the split leaves either set empty.
+    pub fn task_data(&self, data: &Dataset, trial: usize) -> Result<TrialData> {
         self.check()?;
         let limited;
         let all = match self.limit {
@@ -93,40 +194,116 @@ impl Settings {
             }
             _ => data,
         };
-        let (tr, va) = stratified_split(&all.labels, self.validation_split, self.seed)?;
-        let (train, validation) = (all.subset(&tr), all.subset(&va));
-        if train.is_empty() || validation.is_empty() {
+        let Some(fraction) = self.validation_split else {
+            return Ok(TrialData { train: all.clone(), validation: None });
+        };
+        let (tr, va) = stratified_split(&all.labels, fraction, self.trial_seed(trial))?;
+        if tr.is_empty() || va.is_empty() {
             return Err(Error::Invalid(format!(
-                "{} training images are too few to hold out a validation split of {}",
-                all.len(),
-                self.validation_split
+                "{} training images are too few to hold out a validation split of {fraction}",
+                all.len()
             )));
         }
-        Ok(TrialData { train, validation })
+        Ok(TrialData { train: all.subset(&tr), validation: Some(all.subset(&va)) })
+    }
+
+    /// How many images every trial trains and is judged on (the same for every seed), checked
+    /// as [`Settings::task_data`] checks them, without copying the images.
+    pub fn split_sizes(&self, data: &Dataset) -> Result<(usize, usize)> {
+        self.check()?;
+        let n = self.limit.map_or(data.len(), |l| l.min(data.len()));
+        let Some(fraction) = self.validation_split else { return Ok((n, 0)) };
+        let (tr, va) = stratified_split(&data.labels[..n], fraction, self.seed)?;
+        if tr.is_empty() || va.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{n} training images are too few to hold out a validation split of {fraction}"
+            )));
+        }
+        Ok((tr.len(), va.len()))
     }
 
     /// The parameters of every trial the records `done` decide, by trial number (see
-    /// [`Strategy::draw`]).
+    /// [`Strategy::draw`]; an ensemble's member `i` has one, its seed).
     pub fn configurations(&self, done: &[TrialRecord]) -> Vec<Params> {
         let mut drawn = Vec::new();
-        self.search.draw(&self.space, self.seed, done, &mut drawn);
+        self.draw(done, &mut drawn);
         drawn
     }
 
+    /// Extends `drawn` with the parameters of the trials the records `done` decide.
+    pub fn draw(&self, done: &[TrialRecord], drawn: &mut Vec<Params>) {
+        match &self.subject {
+            Subject::Space(space) => self.search.draw(space, self.seed, done, drawn),
+            Subject::Member(_) => {
+                let n = self.search.configurations();
+                drawn.extend((drawn.len()..n).map(|i| super::members::member_params(self.trial_seed(i))));
+            }
+        }
+    }
+
+    /// The model and training settings of `task`, whose parameters are `params`.
+    pub fn task(&self, task: &Task, params: &Params) -> Result<(ModelSpec, TrainConfig)> {
+        let (spec, mut cfg) = match &self.subject {
+            Subject::Space(space) => {
+                space.trial(params).map_err(|e| Error::Invalid(format!("trial {}: {e}", task.trial)))?
+            }
+            Subject::Member(m) => (m.model.clone(), m.config.clone()),
+        };
+        cfg.epochs = task.epochs;
+        cfg.seed = self.trial_seed(task.trial);
+        Ok((spec, cfg))
+    }
+
+    /// What the study does, in a few words (`hyperband search`, `ensemble of 3 cnn-fast
+    /// members (seeds 0 to 2), 3 epochs each`).
+    pub fn summary(&self) -> String {
+        match (&self.search, &self.subject) {
+            (Strategy::Members { members, epochs }, Subject::Member(m)) => format!(
+                "ensemble of {members} {} member{} ({}), {epochs} epoch{} each",
+                m.model.display_name(),
+                if *members == 1 { "" } else { "s" },
+                match members {
+                    1 => format!("seed {}", self.seed),
+                    n => format!("seeds {} to {}", self.seed, self.trial_seed(n - 1)),
+                },
+                if *epochs == 1 { "" } else { "s" },
+            ),
+            (s, _) => format!("{} search", s.name()),
+        }
+    }
+
     /// How these settings differ from `stored` (a study's settings as a store holds them), one
-    /// `name: was OLD, now NEW` per setting; empty when they are the same.
+    /// `name: was OLD, now NEW` per setting (`member.config.epochs: …` within one); empty when
+    /// they are the same.
     pub fn differences(&self, stored: &serde_json::Value) -> Vec<String> {
         let new = serde_json::to_value(self).expect("settings serialise");
-        if *stored == new {
-            return Vec::new();
-        }
-        let Some(fields) = new.as_object() else { return vec!["settings differ".into()] };
-        fields
-            .iter()
-            .filter(|(k, v)| stored.get(k.as_str()) != Some(v))
-            .map(|(k, v)| format!("{k}: was {}, now {v}", stored.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
-            .collect()
+        let mut out = Vec::new();
+        differ("", stored, &new, &mut out);
+        out
     }
+}
+
+/// The settings' values that differ between `old` and `new`, by their dotted names.
+fn differ(name: &str, old: &serde_json::Value, new: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    if old == new {
+        return;
+    }
+    if let (Value::Object(a), Value::Object(b)) = (old, new) {
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            let (o, n) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+            differ(&if name.is_empty() { k.clone() } else { format!("{name}.{k}") }, o, n, out);
+        }
+        return;
+    }
+    // A long value (a model's layers) is cut: the name says where to look.
+    let short = |v: &Value| {
+        let t = v.to_string();
+        if t.chars().count() > 120 { format!("{}…", t.chars().take(120).collect::<String>()) } else { t }
+    };
+    let name = if name.is_empty() { "settings" } else { name };
+    out.push(format!("{name}: was {}, now {}", short(old), short(new)));
 }
 
 /// What a study reports as it goes.
@@ -208,6 +385,12 @@ impl<S: StudyStore> Study<S> {
     /// study whose data are wrong is never stored.
     pub fn open(mut store: S, settings: Settings) -> Result<Study<S>> {
         settings.check()?;
+        if settings.member().is_some() {
+            // Its members split the data each with their own seed; workers do that.
+            return Err(Error::invalid(
+                "an ensemble study is trained by workers on shared storage: `digits ensemble train --storage …`",
+            ));
+        }
         let done = store.open(&settings)?;
         let drawn = settings.configurations(&done);
         Ok(Study { store, settings, drawn, resumed: done.len(), done })
@@ -242,7 +425,7 @@ impl<S: StudyStore> Study<S> {
     /// stops new ones from starting; those running are recorded, then the error is returned.
     pub fn run(&mut self, data: &Dataset, executor: &mut dyn Executor, observer: &mut dyn Observer) -> Result<()> {
         let data = Arc::new(self.split(data)?);
-        let (train, validation) = (data.train.len(), data.validation.len());
+        let (train, validation) = (data.train.len(), data.validation.as_ref().map_or(0, Dataset::len));
         observer.on_event(Event::Started { settings: &self.settings, train, validation });
         if self.resumed > 0 {
             observer.on_event(Event::Resumed { recorded: self.resumed });
@@ -334,18 +517,14 @@ impl<S: StudyStore> Study<S> {
         self.done.push(record);
         // TPE decides the next configurations from this result.
         let s = &self.settings;
-        s.search.draw(&s.space, s.seed, &self.done, &mut self.drawn);
+        s.draw(&self.done, &mut self.drawn);
         Ok(())
     }
 
     /// The model and training settings of a task.
     fn configure(&self, task: &Task) -> Result<(ModelSpec, TrainConfig)> {
         let params = self.drawn.get(task.trial).ok_or_else(|| Error::Invalid(format!("no trial {}", task.trial)))?;
-        let (spec, mut cfg) =
-            self.settings.space.trial(params).map_err(|e| Error::Invalid(format!("trial {}: {e}", task.trial)))?;
-        cfg.epochs = task.epochs;
-        cfg.seed = self.settings.seed;
-        Ok((spec, cfg))
+        self.settings.task(task, params)
     }
 
     /// Keeps the best trial's model where the store says, writes its summary with the command
@@ -408,7 +587,10 @@ impl<S: StudyStore> Study<S> {
             threads: self.settings.threads,
             data: self.settings.data.display().to_string(),
             train_samples: 0,
-            validation: format!("split {} of the training set (stratified)", self.settings.validation_split),
+            validation: format!(
+                "split {} of the training set (stratified)",
+                self.settings.validation_split.unwrap_or(DEFAULT_VALIDATION_SPLIT)
+            ),
             validation_samples: 0,
             params: t + nt,
             train_seconds: self.done.iter().filter(|r| r.trial == trial).map(|r| r.seconds).sum(),
@@ -426,7 +608,9 @@ impl<S: StudyStore> Study<S> {
         push("--optimizer", cfg.optimizer.name().into());
         push("--lr", cfg.optimizer.lr().to_string());
         push("--seed", s.seed.to_string());
-        push("--validation-split", s.validation_split.to_string());
+        if let Some(f) = s.validation_split {
+            push("--validation-split", f.to_string());
+        }
         if let Some(n) = s.limit {
             push("--limit", n.to_string());
         }

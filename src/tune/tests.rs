@@ -5,6 +5,7 @@ use super::*;
 use crate::data::Dataset;
 use crate::layout::{RunDir, TuneDir};
 use crate::{Error, Result};
+use shared::{StudyMeta, Worker, WorkerEvent};
 
 /// Settings and records in memory; only the trials' run directories (training writes files)
 /// are on disk, in a scratch directory.
@@ -267,4 +268,174 @@ fn a_tampered_tpe_record_is_a_named_error_before_anything_trains() {
     beyond.val_accuracy = -1e308;
     let (err, _) = resume(vec![beyond]);
     assert!(err.contains(&format!("trial {} was recorded with other parameters", usize::MAX)), "{err}");
+}
+
+// ---- Ensemble members ----
+
+/// A small MLP member that stops early on the synthetic data (its validation accuracy soon
+/// stops improving) and restores its best weights: 12 epochs at most, seed `seed`.
+fn member_setup(seed: u64) -> MemberSetup {
+    use crate::train::callbacks::{EarlyStopping, Monitor};
+    let model = crate::model::presets::resolve("mlp-64-64").expect("a preset");
+    let early_stopping =
+        EarlyStopping { monitor: Monitor::ValLoss, min_delta: 0.05, patience: 2, restore_best_weights: true };
+    let config = crate::train::TrainConfig {
+        epochs: 12,
+        batch_size: 32,
+        seed,
+        early_stopping: Some(early_stopping),
+        ..Default::default()
+    };
+    MemberSetup { model, config }
+}
+
+/// The weights a run directory holds.
+fn weights(dir: &RunDir) -> Vec<u8> {
+    std::fs::read(dir.weights()).expect("a trained model")
+}
+
+/// Trains the member in `dir`, stopping it (as a kill would) once `stop_after` epochs are
+/// checkpointed; the error.
+fn interrupted(dir: &RunDir, setup: &MemberSetup, split: &TrialData, stop_after: usize) -> Error {
+    let mut stop = |p: &crate::train::Progress| {
+        if p.epochs_done >= stop_after { Err(Error::invalid("killed")) } else { Ok(()) }
+    };
+    trial::run_trial_with(dir, &setup.model, &setup.config, &split.train, split.validation.as_ref(), &mut stop)
+        .err()
+        .expect("stopped")
+}
+
+#[test]
+fn a_member_that_restores_its_best_weights_ends_the_same_when_interrupted_between_its_best_epoch_and_its_stop() {
+    let setup = member_setup(3);
+    let settings = Settings::ensemble(1, setup.clone(), Some(0.2), "synthetic".into(), 1).unwrap();
+    let split = settings.task_data(&data(), 0).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = |name: &str| RunDir::new(scratch.path().join(name));
+    let whole =
+        trial::run_trial(&dir("whole"), &setup.model, &setup.config, &split.train, split.validation.as_ref()).unwrap();
+    let (stopped, best) = (whole.progress.epochs_done, whole.progress.callbacks.early_stopping.best_epoch);
+    assert!(whole.progress.callbacks.stopped && best + 2 <= stopped, "best {best}, stopped at {stopped}");
+
+    // Interrupted after the best epoch, before the stop: continued from both checkpoints.
+    interrupted(&dir("resumed"), &setup, &split, best + 1);
+    let resumed =
+        trial::run_trial(&dir("resumed"), &setup.model, &setup.config, &split.train, split.validation.as_ref())
+            .unwrap();
+    let epochs = |t: &trial::Trained| -> Vec<_> {
+        t.progress.history.epochs.iter().map(|e| (e.epoch, e.loss, e.val_loss, e.val_accuracy)).collect()
+    };
+    assert_eq!(epochs(&resumed), epochs(&whole));
+    assert_eq!(weights(&dir("resumed")), weights(&dir("whole")), "the best epoch's weights, bit for bit");
+
+    // Mutation: without the best epoch's checkpoint the continued run restores other weights.
+    interrupted(&dir("forgetful"), &setup, &split, best + 1);
+    std::fs::remove_file(dir("forgetful").checkpoint_best()).unwrap();
+    trial::run_trial(&dir("forgetful"), &setup.model, &setup.config, &split.train, split.validation.as_ref()).unwrap();
+    assert_ne!(weights(&dir("forgetful")), weights(&dir("whole")), "the comparison above misses it");
+}
+
+#[test]
+fn a_worker_continues_a_member_from_the_packed_checkpoints_another_left_in_the_store() {
+    use super::shared::{Claimed, SharedStore, WorkerId};
+    let data = data();
+    let setup = member_setup(5);
+    let settings = Settings::ensemble(2, setup.clone(), Some(0.2), "synthetic".into(), 1).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let whole = RunDir::new(scratch.path().join("whole"));
+    let split = settings.task_data(&data, 0).unwrap();
+    let t = trial::run_trial(&whole, &setup.model, &setup.config, &split.train, split.validation.as_ref()).unwrap();
+    let best = t.progress.callbacks.early_stopping.best_epoch;
+
+    // A worker that died after the member's best epoch left its packed checkpoints.
+    let cut = RunDir::new(scratch.path().join("cut"));
+    interrupted(&cut, &setup, &split, best + 1);
+    let packed = trial::pack_checkpoints(
+        &std::fs::read(cut.checkpoint_last()).unwrap(),
+        Some(&std::fs::read(cut.checkpoint_best()).unwrap()),
+    );
+    let mut store = FileStore::open(&scratch.path().join("store"), "e").unwrap();
+    let meta = StudyMeta { data_checksum: data.checksum(), lease_seconds: 1.0 };
+    let drawn = settings.configurations(&[]);
+    let decide = |done: &[TrialRecord]| shared::decide(&settings, &drawn, "e", done);
+    store.create(&settings, &meta, &decide).unwrap();
+    let Claimed::Task(dead) = store.claim(&WorkerId { host: "dead".into(), pid: 1 }).unwrap() else { panic!() };
+    assert!(store.save_checkpoint(&dead, best + 1, &packed).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // the lease runs out
+
+    let mut from = Vec::new();
+    let mut worker = Worker::join(store.reopen().unwrap()).unwrap();
+    let recorded = worker
+        .work(&data, &mut |e| {
+            if let WorkerEvent::Claimed { task, from_epoch, .. } = e {
+                from.push((task.trial, from_epoch))
+            }
+        })
+        .unwrap();
+    assert_eq!((recorded, from), (2, vec![(0, best + 1), (1, 0)]));
+    let limit = shared::blob_limit(1 << 20);
+    let member0 = store.model(0, limit).unwrap().expect("member 0's model");
+    assert_eq!(member0.weights, weights(&whole), "member 0 continued to the uninterrupted weights");
+    // Member 1 trains with its own seed and its own split.
+    let split1 = settings.task_data(&data, 1).unwrap();
+    assert_ne!(split1.validation.as_ref().unwrap().labels, split.validation.as_ref().unwrap().labels);
+    let one = RunDir::new(scratch.path().join("one"));
+    let cfg1 = crate::train::TrainConfig { seed: 6, ..setup.config.clone() };
+    trial::run_trial(&one, &setup.model, &cfg1, &split1.train, split1.validation.as_ref()).unwrap();
+    assert_eq!(store.model(1, limit).unwrap().expect("member 1's model").weights, weights(&one));
+}
+
+#[test]
+fn packed_checkpoints_read_back_and_damaged_ones_are_named() {
+    let blob = trial::pack_checkpoints(b"last", Some(b"best"));
+    assert_eq!(trial::unpack_checkpoints(&blob).unwrap(), (&b"last"[..], Some(&b"best"[..])));
+    let blob = trial::pack_checkpoints(b"last", None);
+    assert_eq!(trial::unpack_checkpoints(&blob).unwrap(), (&b"last"[..], None));
+    assert!(trial::unpack_checkpoints(b"a plain checkpoint").unwrap_err().contains("not a packed pair"));
+    assert!(trial::unpack_checkpoints(&blob[..12]).unwrap_err().contains("cut short"));
+    let mut long = blob.clone();
+    long[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(trial::unpack_checkpoints(&long).unwrap_err().contains("length is more than the 4 bytes"));
+}
+
+#[test]
+fn a_tuning_study_reads_and_writes_its_settings_as_before_and_an_ensemble_is_checked() {
+    // A tuning study's `tune.json` as earlier versions wrote it reads back and writes the same.
+    let old = serde_json::to_value(settings()).unwrap();
+    assert!(old["space"].is_object() && old.get("member").is_none() && old["validation_split"] == 0.1);
+    let back: Settings = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), old);
+
+    let e = Settings::ensemble(3, member_setup(7), Some(0.2), "synthetic".into(), 1).unwrap();
+    let text = serde_json::to_string(&e).unwrap();
+    let back: Settings = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(e.configurations(&[]).iter().map(params_text).collect::<Vec<_>>(), ["seed=7", "seed=8", "seed=9"]);
+    assert_eq!(e.summary(), "ensemble of 3 mlp-64-64 members (seeds 7 to 9), 12 epochs each");
+    // Early stopping that watches val_loss needs a split.
+    let err = Settings::ensemble(3, member_setup(7), None, "synthetic".into(), 1).unwrap_err().to_string();
+    assert!(err.contains("early stopping watches val_loss but there is no validation set"), "{err}");
+    let check = |s: &Settings| s.check().err().map(|e| e.to_string()).unwrap_or_default();
+    let mut bad = e.clone();
+    bad.seed = 8;
+    assert!(check(&bad).contains("seed 7 and epochs 12 are not the study's (8 and 12)"), "{}", check(&bad));
+    bad = e.clone();
+    bad.search = Strategy::Members { members: 3, epochs: 11 };
+    assert!(check(&bad).contains("are not the study's"), "{}", check(&bad));
+    bad = e.clone();
+    bad.seed = i64::MAX as u64 - 1;
+    if let Subject::Member(m) = &mut bad.subject {
+        m.config.seed = bad.seed;
+    }
+    assert!(check(&bad).contains("the last member's seed must be at most"), "{}", check(&bad));
+    bad = Settings { search: Strategy::Members { members: 3, epochs: 1 }, ..settings() };
+    assert!(check(&bad).contains("not a search space"), "{}", check(&bad));
+    bad = Settings { search: Strategy::Random { trials: 2, epochs: 12 }, ..e.clone() };
+    assert!(check(&bad).contains("draws from a space"), "{}", check(&bad));
+    // Differences are named down to the field.
+    let mut other = e.clone();
+    if let Subject::Member(m) = &mut other.subject {
+        m.config.batch_size = 64;
+    }
+    assert_eq!(other.differences(&serde_json::to_value(&e).unwrap()), ["member.config.batch_size: was 32, now 64"]);
 }

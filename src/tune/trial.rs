@@ -18,9 +18,11 @@ use crate::train::{Progress, TrainConfig, checkpoint, fit_from, run::write_histo
 pub struct Trained {
     pub net: Network,
     pub progress: Progress,
-    /// Validation accuracy and loss after the last epoch.
+    /// Validation accuracy and loss after the last epoch (0 and NaN without validation).
     pub val_accuracy: f64,
     pub val_loss: f64,
+    /// Why training diverged, when it did: then there is no model, and the scores are 0 and NaN.
+    pub diverged: Option<String>,
 }
 
 /// Trains `spec` with `cfg` (to `cfg.epochs` in all) in `dir`, leaving the model
@@ -30,7 +32,7 @@ pub fn run_trial(
     spec: &ModelSpec,
     cfg: &TrainConfig,
     train: &Dataset,
-    val: &Dataset,
+    val: Option<&Dataset>,
 ) -> Result<Trained, Error> {
     run_trial_with(dir, spec, cfg, train, val, &mut |_| Ok(()))
 }
@@ -42,17 +44,24 @@ pub fn run_trial_with(
     spec: &ModelSpec,
     cfg: &TrainConfig,
     train: &Dataset,
-    val: &Dataset,
+    val: Option<&Dataset>,
     checkpointed: &mut dyn FnMut(&Progress) -> Result<(), Error>,
 ) -> Result<Trained, Error> {
-    let (last, run_dir, dir) = (dir.checkpoint_last(), dir, dir.path());
+    let (last, best, run_dir, dir) = (dir.checkpoint_last(), dir.checkpoint_best(), dir, dir.path());
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let restores = restores_best(cfg);
     let mut net = spec.build(cfg.seed)?;
     let mut opt = Optimizer::new(cfg.optimizer.clone());
     let mut progress = Progress::default();
+    let mut best_weights = None;
     if last.exists() {
-        match checkpoint::load_checkpoint(&last, &mut net, &mut opt) {
-            Ok(p) if p.epochs_done <= cfg.epochs => progress = p,
+        let loaded = checkpoint::load_checkpoint(&last, &mut net, &mut opt).and_then(|p| {
+            // The best epoch's weights, as `digits train --resume` restores them.
+            let w = if restores && best.exists() { Some(checkpoint::load_weights(&best, &net)?) } else { None };
+            Ok((p, w))
+        });
+        match loaded {
+            Ok((p, w)) if p.epochs_done <= cfg.epochs => (progress, best_weights) = (p, w),
             // A checkpoint past this budget, or one that does not fit: start over.
             _ => {
                 net = spec.build(cfg.seed)?;
@@ -62,14 +71,23 @@ pub fn run_trial_with(
     }
     let save = &mut |e: crate::train::EpochDone| {
         checkpoint::save_checkpoint(&last, e.net, e.optimizer, e.progress)?;
+        if restores && e.best {
+            checkpoint::save_checkpoint(&best, e.net, e.optimizer, e.progress)?;
+        }
         checkpointed(e.progress)
     };
-    let progress = match fit_from(&mut net, &mut opt, train, Some(val), cfg, progress, None, &mut |_| {}, save) {
+    let progress = match fit_from(&mut net, &mut opt, train, val, cfg, progress, best_weights, &mut |_| {}, save) {
         Ok(p) => p,
         // A diverged trial is a result (these settings do not train), not a failed study: it
         // scores nothing and leaves no model.
-        Err(Error::Diverged { .. }) => {
-            return Ok(Trained { net, progress: Progress::default(), val_accuracy: 0.0, val_loss: f64::NAN });
+        Err(e @ Error::Diverged { .. }) => {
+            return Ok(Trained {
+                net,
+                progress: Progress::default(),
+                val_accuracy: 0.0,
+                val_loss: f64::NAN,
+                diverged: Some(e.to_string()),
+            });
         }
         Err(e) => return Err(e),
     };
@@ -78,5 +96,38 @@ pub fn run_trial_with(
     let end = progress.history.epochs.last();
     let val_accuracy = end.and_then(|r| r.val_accuracy).unwrap_or(0.0);
     let val_loss = end.and_then(|r| r.val_loss).unwrap_or(f64::NAN);
-    Ok(Trained { net, progress, val_accuracy, val_loss })
+    Ok(Trained { net, progress, val_accuracy, val_loss, diverged: None })
+}
+
+/// Whether early stopping restores the best epoch's weights: then a continued trial needs the
+/// best epoch's checkpoint besides the last.
+pub fn restores_best(cfg: &TrainConfig) -> bool {
+    cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights)
+}
+
+/// The first bytes of [`pack_checkpoints`]' blob.
+const PACK_MAGIC: &[u8; 8] = b"DGCKPTS1";
+
+/// The last and (if any) best checkpoint of a trial that restores its best weights, as the one
+/// blob a shared store keeps per trial: the 8 bytes `DGCKPTS1`, the last checkpoint's length
+/// (8 bytes, little-endian), the last checkpoint, then the best one (nothing when there is none
+/// yet).
+pub fn pack_checkpoints(last: &[u8], best: Option<&[u8]>) -> Vec<u8> {
+    let best = best.unwrap_or_default();
+    let mut blob = Vec::with_capacity(16 + last.len() + best.len());
+    blob.extend_from_slice(PACK_MAGIC);
+    blob.extend_from_slice(&(last.len() as u64).to_le_bytes());
+    blob.extend_from_slice(last);
+    blob.extend_from_slice(best);
+    blob
+}
+
+/// The last and best checkpoints of a [`pack_checkpoints`] blob, or what is wrong with it.
+pub fn unpack_checkpoints(blob: &[u8]) -> Result<(&[u8], Option<&[u8]>), String> {
+    let rest = blob.strip_prefix(PACK_MAGIC).ok_or("not a packed pair of checkpoints")?;
+    let (len, rest) = rest.split_first_chunk::<8>().ok_or("cut short")?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok().filter(|&n| n <= rest.len());
+    let len = len.ok_or_else(|| format!("the last checkpoint's length is more than the {} bytes there", rest.len()))?;
+    let (last, best) = rest.split_at(len);
+    Ok((last, (!best.is_empty()).then_some(best)))
 }
