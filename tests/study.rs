@@ -413,20 +413,7 @@ fn embedded_store_workers_one_killed_mid_trial_end_like_a_single_process_run() {
     }
     let logs: String = (0..3).map(|i| std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap()).collect();
     assert!(logs.contains("from the checkpoint of epoch"), "the killed worker's trial was resumed:\n{logs}");
-    let exported = dir.join("exported");
-    let export = [
-        vec!["tune".to_string(), "export".into()],
-        shared.to_vec(),
-        vec!["--out".into(), exported.display().to_string()],
-    ]
-    .concat();
-    ok(&strs(&export));
-    assert_eq!(results(&exported), results(&single), "the same trials and results");
-    assert_eq!(
-        weights_hash(&exported.join("best/model.safetensors")),
-        weights_hash(&single.join("best/model.safetensors")),
-        "the same best model"
-    );
+    exports_like(&shared, &dir, &single);
 }
 
 /// Claims `per` tasks from each of `threads` threads, each on its own connection; the trials.
@@ -552,20 +539,7 @@ fn a_tpe_study_worked_by_two_workers_ends_like_a_single_process_run() {
         let log = || std::fs::read_to_string(dir.join(format!("w{i}.log"))).unwrap();
         assert!(kid.wait().unwrap().success(), "worker {i} failed:\n{}", log());
     }
-    let exported = dir.join("exported");
-    let export = [
-        vec!["tune".to_string(), "export".into()],
-        shared.to_vec(),
-        vec!["--out".into(), exported.display().to_string()],
-    ]
-    .concat();
-    ok(&strs(&export));
-    assert_eq!(results(&exported), results(&single), "the same trials and results");
-    assert_eq!(
-        weights_hash(&exported.join("best/model.safetensors")),
-        weights_hash(&single.join("best/model.safetensors")),
-        "the same best model"
-    );
+    exports_like(&shared, &dir, &single);
 }
 
 /// The tiny ensemble's recipe: an MLP on a cosine rate that stops early (each member within
@@ -751,4 +725,23 @@ fn an_ensemble_study_refuses_other_settings_other_kinds_and_unfinished_or_failed
     std::fs::write(&path, text.replace("\"members\": 3", "\"members\": 1000000000000")).unwrap();
     let err = refused(assemble("e"));
     assert!(err.contains("settings: --members must be 1 to 256, got 1000000000000"), "{err}");
+}
+
+/// Exports the shared study `shared` (its `--storage … --study …` flags) into `dir/exported` and
+/// checks it holds the trials, results and best model of the single-process run `single`.
+fn exports_like(shared: &[String], dir: &Path, single: &Path) {
+    let exported = dir.join("exported");
+    let export = [
+        vec!["tune".to_string(), "export".into()],
+        shared.to_vec(),
+        vec!["--out".into(), exported.display().to_string()],
+    ]
+    .concat();
+    ok(&strs(&export));
+    assert_eq!(results(&exported), results(single), "the same trials and results");
+    assert_eq!(
+        weights_hash(&exported.join("best/model.safetensors")),
+        weights_hash(&single.join("best/model.safetensors")),
+        "the same best model"
+    );
 }
