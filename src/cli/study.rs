@@ -7,7 +7,7 @@ use super::common::{DataArgs, init_threads};
 use anyhow::Context;
 use digits::data::Dataset;
 use digits::data::Split;
-use digits::tune::members::member_text;
+use digits::tune::members::{member_name, member_text};
 use digits::tune::search::leaderboard;
 use digits::tune::{FileStore, PgStore, SharedStore, StudyMeta, TaskState, Worker, WorkerEvent, params_text};
 use serde::Serialize;
@@ -107,7 +107,7 @@ pub fn work(mut worker: Worker, data: &Dataset) -> anyhow::Result<()> {
             if from_epoch > 0 { format!(", from the checkpoint of epoch {from_epoch}") } else { String::new() },
             if ensemble { String::new() } else { format!(" - {}", params_text(params)) }
         ),
-        WorkerEvent::Recorded { record, val_loss } if ensemble => print_member(record, val_loss),
+        WorkerEvent::Recorded { record, .. } if ensemble => print_member(record),
         WorkerEvent::Recorded { record, val_loss } => super::tune::print_trial(record, val_loss),
         WorkerEvent::Lost { task } => println!("trial {}: the claim was taken over; its work is dropped", task.trial),
         WorkerEvent::Waiting => {}
@@ -117,17 +117,22 @@ pub fn work(mut worker: Worker, data: &Dataset) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A trained member's line: its validation scores, when it had a validation split.
-fn print_member(r: &digits::tune::TrialRecord, val_loss: f64) {
-    let scores = match r.val_loss {
-        Some(_) => format!("val_accuracy {:.4} - val_loss {val_loss:.4}", r.val_accuracy),
+/// A member's validation scores, when it had a validation split.
+fn member_scores(r: &digits::tune::TrialRecord) -> String {
+    match r.val_loss {
+        Some(l) => format!("val_accuracy {:.4} - val_loss {l:.4}", r.val_accuracy),
         None => "no validation split".into(),
-    };
+    }
+}
+
+/// A trained member's line.
+fn print_member(r: &digits::tune::TrialRecord) {
     println!(
-        "{}: {} epoch{} - {scores} - {:.1}s",
+        "{}: {} epoch{} - {} - {:.1}s",
         member_text(r.trial, &r.params),
         r.epochs,
         if r.epochs == 1 { "" } else { "s" },
+        member_scores(r),
         r.seconds
     );
 }
@@ -247,7 +252,7 @@ fn print_status(s: &Status) {
         let beat = w.heartbeat_seconds_ago.map_or("never".into(), |a| format!("{a:.1}s ago"));
         let ckpt = w.checkpoint_epochs.map_or(String::new(), |c| format!(", checkpoint at epoch {c}"));
         let task = match w.seed {
-            Some(seed) => format!("member {} (seed {seed})", w.trial),
+            Some(seed) => member_name(w.trial, seed),
             None => format!("trial {}", w.trial),
         };
         println!("worker {} pid {}: {task} to {} epochs{ckpt}, heartbeat {beat}", w.host, w.pid, w.epochs);
@@ -257,11 +262,7 @@ fn print_status(s: &Status) {
     }
     if ensemble {
         for r in &s.members {
-            let scores = match r.val_loss {
-                Some(l) => format!("val_accuracy {:.4} - val_loss {l:.4}", r.val_accuracy),
-                None => "no validation split".into(),
-            };
-            println!("done: {} - {} epochs - {scores}", member_text(r.trial, &r.params), r.epochs);
+            println!("done: {} - {} epochs - {}", member_text(r.trial, &r.params), r.epochs, member_scores(r));
         }
         if s.done > 0 && s.running + s.queued + s.failed == 0 {
             println!("finished: assemble it with `digits ensemble --storage … --study … --out DIR`");

@@ -1,7 +1,7 @@
 //! Data augmentation on the fly: random affine transforms (rotation, shifts, zoom, shear, as
 //! Keras' `ImageDataGenerator`) and elastic distortion (Simard et al., 2003), then changes of
-//! the ink and the paper (stroke width, blur, stray lines, a background, random erasing as Zhong
-//! et al., 2017, and noise), applied to each training batch as it is assembled.
+//! the ink and the paper (outlines, stroke width, blur, stray lines, a background, random erasing
+//! as Zhong et al., 2017, and noise), applied to each training batch as it is assembled.
 //!
 //! Every image's transform is drawn from its own generator, derived from (seed, epoch, image
 //! index), so an epoch's augmented images are the same whatever the batch size, the thread count
@@ -87,13 +87,21 @@ impl AugmentConfig {
 
     /// Whether any change of the ink or the paper is on (they come after the geometry).
     fn changes_pixels(&self) -> bool {
-        self.stroke != 0.0
-            || self.blur != 0.0
-            || self.background != 0.0
-            || self.erase != 0.0
-            || self.noise != 0.0
-            || self.lines != 0.0
-            || self.outline != 0.0
+        self.pixel_changes().iter().any(|(_, v, _)| *v != 0.0)
+    }
+
+    /// The changes of the ink and the paper: name, strength, and the largest strength allowed
+    /// (`None`: a fraction, at most 1).
+    fn pixel_changes(&self) -> [(&'static str, f32, Option<f32>); 7] {
+        [
+            ("stroke", self.stroke, Some(3.0)),
+            ("blur", self.blur, Some(3.0)),
+            ("background", self.background, None),
+            ("erase", self.erase, None),
+            ("noise", self.noise, Some(1.0)),
+            ("lines", self.lines, None),
+            ("outline", self.outline, None),
+        ]
     }
 
     /// Checks the ranges are usable ([`Error::Invalid`] naming the first one that is not).
@@ -106,15 +114,9 @@ impl AugmentConfig {
             ("shear", self.shear),
             ("elastic_alpha", self.elastic_alpha),
             ("elastic_sigma", self.elastic_sigma),
-            ("stroke", self.stroke),
-            ("blur", self.blur),
-            ("background", self.background),
-            ("erase", self.erase),
-            ("noise", self.noise),
-            ("lines", self.lines),
-            ("outline", self.outline),
         ];
-        for (name, v) in all {
+        let pixels = self.pixel_changes().map(|(name, v, _)| (name, v));
+        for (name, v) in all.into_iter().chain(pixels) {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(format!("augmentation {name} must be a non-negative number, got {v}")));
             }
@@ -125,16 +127,15 @@ impl AugmentConfig {
                 self.zoom
             )));
         }
-        for (name, v, most) in [("stroke", self.stroke, 3.0), ("blur", self.blur, 3.0), ("noise", self.noise, 1.0)] {
-            if v > most {
-                return Err(Error::invalid(format!("augmentation {name} must be at most {most}, got {v}")));
-            }
-        }
-        for (name, v) in
-            [("background", self.background), ("erase", self.erase), ("lines", self.lines), ("outline", self.outline)]
-        {
-            if v > 1.0 {
-                return Err(Error::invalid(format!("augmentation {name} must be a fraction from 0 to 1, got {v}")));
+        for (name, v, most) in self.pixel_changes() {
+            match most {
+                Some(most) if v > most => {
+                    return Err(Error::invalid(format!("augmentation {name} must be at most {most}, got {v}")));
+                }
+                None if v > 1.0 => {
+                    return Err(Error::invalid(format!("augmentation {name} must be a fraction from 0 to 1, got {v}")));
+                }
+                _ => {}
             }
         }
         if self.elastic_alpha > 0.0 && self.elastic_sigma <= 0.0 {

@@ -74,6 +74,11 @@ pub fn member_params(seed: u64) -> Params {
 }
 
 /// `member 2 (seed 7)`.
+pub fn member_name(trial: usize, seed: u64) -> String {
+    format!("member {trial} (seed {seed})")
+}
+
+/// [`member_name`] from a record's parameters (`member 2` when they hold no seed).
 pub fn member_text(trial: usize, params: &Params) -> String {
     match params.get("seed") {
         Some(seed) => format!("member {trial} (seed {seed})"),
@@ -116,7 +121,7 @@ pub fn assemble(
     let setup = settings.member().ok_or_else(|| bad("an ensemble study without its members' setup".into()))?;
     let tasks = store.tasks()?;
     if let Some(t) = tasks.iter().find(|t| t.state == TaskState::Failed) {
-        let member = format!("member {} (seed {})", t.task.trial, settings.trial_seed(t.task.trial));
+        let member = member_name(t.task.trial, settings.trial_seed(t.task.trial));
         let error = t.error.as_deref().unwrap_or("no error recorded");
         // A worker's error names the member already.
         let error = error.strip_prefix(&format!("{member}: ")).unwrap_or(error);

@@ -516,8 +516,7 @@ impl<S: StudyStore> Study<S> {
         }
         self.done.push(record);
         // TPE decides the next configurations from this result.
-        let s = &self.settings;
-        s.draw(&self.done, &mut self.drawn);
+        self.settings.draw(&self.done, &mut self.drawn);
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! or a stroke across the digit, something covering part of the digit, sensor noise or a
 //! speckled, broken stroke. Stroke, blur, background and noise each change half the images (at
 //! a strength drawn up to the configured one), so that every combination, none included, is
-//! seen in training; lines and erasing are given as probabilities. Each draws from the image's
+//! seen in training; outlines, lines and erasing are given as probabilities. Each draws from the image's
 //! generator only when it is on, and after the geometry, so adding one leaves the draws of the
 //! transforms before it unchanged.
 
@@ -70,7 +70,8 @@ pub(super) fn change(cfg: &AugmentConfig, img: &mut [f32], rows: usize, cols: us
             if rng.uniform() < 0.5 {
                 img.iter_mut().for_each(|v| *v += sd * rng.normal());
             } else {
-                // Speckle: only the ink varies, some of it dropping out, as shot noise does.
+                // Speckle: only what is not blank (the ink, and any paper laid under it) varies,
+                // some of it dropping out, as shot noise does.
                 img.iter_mut().filter(|v| **v > 0.0).for_each(|v| *v *= (1.0 + 2.0 * sd * rng.normal()).max(0.0));
             }
         }
