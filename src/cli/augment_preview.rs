@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "off".into()
     };
     println!(
-        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}, lines {}, outline {}",
+        "{}: {digits} digits (original, then {} augmented versions each); rotation {}°, shifts {}/{}, zoom {}, shear {}°, elastic {elastic}; stroke {}, blur {}, background {}, erase {}, noise {}, lines {}, outline {}, clean {}",
         a.out.display(),
         a.columns,
         cfg.rotation,
@@ -61,6 +61,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.noise,
         cfg.lines,
         cfg.outline,
+        cfg.clean,
     );
     Ok(())
 }

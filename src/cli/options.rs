@@ -187,6 +187,10 @@ pub struct AugmentArgs {
     /// Outlines: with probability P, the digit drawn as the one-pixel contour of its ink
     #[arg(long, value_name = "P", help_heading = "Augmentation")]
     outline: Option<f32>,
+    /// With probability P, an image's ink and paper are left as written (only the geometry
+    /// applies): the share of clean digits among those the flags above change
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    clean: Option<f32>,
 }
 
 impl AugmentArgs {
@@ -208,6 +212,7 @@ impl AugmentArgs {
             noise: self.noise,
             lines: self.lines,
             outline: self.outline,
+            clean: self.clean,
         }
     }
 }

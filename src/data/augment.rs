@@ -61,6 +61,10 @@ pub struct AugmentConfig {
     /// the result clipped to 0..1.
     #[serde(skip_serializing_if = "is_zero")]
     pub noise: f32,
+    /// Share of the images (0..1) whose ink and paper are left as written: only the geometry
+    /// applies to them, so the model keeps seeing clean digits among the changed ones.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub clean: f32,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -120,6 +124,12 @@ impl AugmentConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(format!("augmentation {name} must be a non-negative number, got {v}")));
             }
+        }
+        if !(self.clean.is_finite() && (0.0..=1.0).contains(&self.clean)) {
+            return Err(Error::invalid(format!(
+                "augmentation clean must be a fraction from 0 to 1, got {}",
+                self.clean
+            )));
         }
         if self.zoom >= 1.0 {
             return Err(Error::invalid(format!(
@@ -226,7 +236,9 @@ pub fn augment_one(cfg: &AugmentConfig, src: &[f32], rows: usize, cols: usize, r
             }
         }
     });
-    if cfg.changes_pixels() {
+    // Drawn only when asked for, so runs without it keep their draws (and their bits).
+    let clean = cfg.clean > 0.0 && rng.uniform() < cfg.clean;
+    if cfg.changes_pixels() && !clean {
         pixels::change(cfg, dst, rows, cols, rng);
     }
 }
@@ -349,6 +361,24 @@ mod tests {
             changed += usize::from(a != b);
         }
         assert!((1..8).contains(&changed), "blur changes about half the images: {changed} of 8");
+    }
+
+    #[test]
+    fn clean_leaves_that_share_of_the_images_with_only_their_geometry() {
+        let img = square();
+        let geometry = AugmentConfig { rotation: 15.0, ..Default::default() };
+        let changed = AugmentConfig { noise: 0.3, erase: 1.0, ..geometry };
+        let mut only_geometry = 0;
+        for seed in 0..200 {
+            let (mut a, mut b) = (vec![0.0; 784], vec![0.0; 784]);
+            augment_one(&geometry, &img, 28, 28, &mut Rng::new(seed), &mut a);
+            augment_one(&AugmentConfig { clean: 0.4, ..changed }, &img, 28, 28, &mut Rng::new(seed), &mut b);
+            only_geometry += usize::from(a == b);
+        }
+        // Erasing is certain, so an unchanged image is one left clean: about 40% of 200.
+        assert!((60..=100).contains(&only_geometry), "{only_geometry} of 200 left clean");
+        assert!(AugmentConfig { clean: 1.5, ..changed }.validate().unwrap_err().to_string().contains("clean"));
+        assert!(AugmentConfig { clean: 1.0, ..changed }.validate().is_ok());
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub struct AugmentOverrides {
     pub noise: Option<f32>,
     pub lines: Option<f32>,
     pub outline: Option<f32>,
+    pub clean: Option<f32>,
 }
 
 /// Smoothness of the elastic distortion when only its strength is given (Gaussian sigma, px).
@@ -229,6 +230,7 @@ impl Default for AugmentOverrides {
             noise: None,
             lines: None,
             outline: None,
+            clean: None,
         }
     }
 }
@@ -253,6 +255,7 @@ impl AugmentOverrides {
         a.noise = self.noise.unwrap_or(a.noise);
         a.lines = self.lines.unwrap_or(a.lines);
         a.outline = self.outline.unwrap_or(a.outline);
+        a.clean = self.clean.unwrap_or(a.clean);
         a.validate()?;
         Ok(a)
     }
