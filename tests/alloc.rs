@@ -1,6 +1,7 @@
 //! The training loop reuses its workspaces: after the first step, the engine allocates no
-//! buffer that scales with the batch (only a few small bookkeeping vectors). The `gemm` crate
-//! allocates its own packing buffers inside each call; those are counted apart.
+//! buffer that scales with the batch (only a few small bookkeeping vectors). The products pack
+//! into space each thread allocates once, when the network is built; only the fallback `gemm`
+//! crate (CPUs without FMA) allocates its own inside each call, and that is counted apart.
 
 use digits::engine::Loss;
 use digits::engine::loss::Targets;

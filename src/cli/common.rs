@@ -59,6 +59,18 @@ pub fn init_threads(threads: Option<usize>) -> anyhow::Result<usize> {
     Ok(digits::engine::threads())
 }
 
+/// Makes the matrix products use the kernel `DIGITS_GEMM` names (`avx512`, `avx2`, `fallback`),
+/// when it is set: to compare the kernels, or to measure on one machine what another CPU runs.
+pub fn init_kernel() -> anyhow::Result<()> {
+    use digits::engine::gemm::{Kernel, set_kernel};
+    let Some(name) = std::env::var_os("DIGITS_GEMM") else { return Ok(()) };
+    let name = name.to_string_lossy();
+    let kernel = Kernel::from_name(&name)
+        .with_context(|| format!("DIGITS_GEMM must be avx512, avx2 or fallback, got {name:?}"))?;
+    set_kernel(kernel).context("DIGITS_GEMM")?;
+    Ok(())
+}
+
 /// A count flag that must be at least 1 (`--limit 0` is refused by clap, naming the flag).
 pub fn at_least_1() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)

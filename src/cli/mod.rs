@@ -106,6 +106,7 @@ pub fn parse() -> Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    common::init_kernel()?;
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),

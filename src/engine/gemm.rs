@@ -1,15 +1,27 @@
-//! Row-major matrix products on the `gemm` crate, the one place the engine calls it.
+//! Row-major matrix products, the one place the engine multiplies matrices.
+//!
+//! On x86-64 the products are our own ([`blocked`]: packed operands, a register-tile
+//! microkernel), with the kernel chosen at run time from what the CPU has: AVX-512F, else
+//! AVX2 with FMA. Both give the same bits (see [`blocked`]), so a model trains identically on
+//! either kind of CPU. Elsewhere, and on x86 CPUs without FMA, the `gemm` crate runs them.
 
+mod blocked;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use blocked::View;
 use gemm::Parallelism;
+use rayon::prelude::*;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 thread_local! {
     static IN_GEMM: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is inside a call to the `gemm` crate, which allocates its own packing
-/// buffers per call (it takes no caller workspace); the allocation test uses this to tell
-/// those apart from the engine's own.
+/// Whether this thread is inside a call to the `gemm` crate (the fallback), which allocates its
+/// own packing buffers per call (it takes no caller workspace); the allocation test uses this
+/// to tell those apart from the engine's own.
 #[doc(hidden)]
 pub fn inside_gemm() -> bool {
     IN_GEMM.with(|c| c.get())
@@ -18,13 +30,124 @@ pub fn inside_gemm() -> bool {
 /// Below this many multiply-adds a product runs on one thread: spawning costs more.
 const PARALLEL_MIN_FLOPS: usize = 1 << 17;
 
+/// The code that runs the products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512F, 12 × 32 register tiles.
+    Avx512,
+    /// AVX2 and FMA, 6 × 16 register tiles.
+    Avx2,
+    /// The `gemm` crate (CPUs without FMA, other architectures).
+    Fallback,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn detect() -> Kernel {
+        [Kernel::Avx512, Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Kernel::Fallback)
+    }
+
+    /// Whether this CPU runs the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            Kernel::Fallback => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The name `DIGITS_GEMM` and the benchmarks use: `avx512`, `avx2`, `fallback`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "avx512",
+            Kernel::Avx2 => "avx2",
+            Kernel::Fallback => "fallback",
+        }
+    }
+
+    /// The kernel of a name given by [`Kernel::name`].
+    pub fn from_name(name: &str) -> Option<Kernel> {
+        [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback].into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// The chosen kernel: 0 until chosen, then 1 + its index.
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+const KERNELS: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback];
+
+/// The kernel the products use: the one [`set_kernel`] chose, else [`Kernel::detect`]'s.
+pub fn kernel() -> Kernel {
+    match CHOSEN.load(Ordering::Relaxed) {
+        0 => {
+            let k = Kernel::detect();
+            CHOSEN.store(1 + KERNELS.iter().position(|x| *x == k).unwrap_or(2) as u8, Ordering::Relaxed);
+            k
+        }
+        i => KERNELS[usize::from(i - 1).min(2)],
+    }
+}
+
+/// Makes the products use `k` (to compare kernels on one machine); an error when this CPU
+/// lacks its instructions.
+pub fn set_kernel(k: Kernel) -> Result<(), crate::Error> {
+    if !k.available() {
+        return Err(crate::Error::invalid(format!("this CPU cannot run the {} matrix kernel", k.name())));
+    }
+    CHOSEN.store(1 + KERNELS.iter().position(|x| *x == k).unwrap_or(2) as u8, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Allocates the packing space of the calling thread and of every thread of the pool, so that
+/// no product allocates later (the engine calls it when it builds a network).
+pub fn reserve_workspaces() {
+    if kernel() != Kernel::Fallback {
+        blocked::reserve();
+        rayon::broadcast(|_| blocked::reserve());
+    }
+}
+
+/// A pointer that may cross threads; each piece of a product writes a disjoint part of `c`.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `c (m×n) = a (m×k) · b (k×n)`, or `c += …` when `accumulate`.
 ///
 /// `a_t` means `a` is stored transposed (`k×m` row-major), `b_t` likewise (`n×k`). `parallel`
 /// lets the product use the engine's threads; callers that already run one product per thread
-/// pass `false`.
+/// pass `false`. The result does not depend on the number of threads.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
+) {
+    matmul_with(kernel(), m, n, k, a, a_t, b, b_t, c, accumulate, parallel)
+}
+
+/// [`matmul`] on a given kernel (tests and benchmarks compare them); one the CPU lacks runs as
+/// the fallback.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(
+    kernel: Kernel,
     m: usize,
     n: usize,
     k: usize,
@@ -49,13 +172,76 @@ pub fn matmul(
     let (a_rs, a_cs) = if a_t { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if b_t { (1, k as isize) } else { (n as isize, 1) };
     let threads = super::threads();
-    let par = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
+    let threads = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS { threads } else { 1 };
+    let a = View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs };
+    let b = View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs };
+    let kernel = if kernel.available() { kernel } else { Kernel::Fallback };
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => split::<x86::Avx512>(m, n, k, a, b, c, accumulate, threads),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => split::<x86::Avx2>(m, n, k, a, b, c, accumulate, threads),
+        _ => fallback(m, n, k, a, b, c, accumulate, threads),
+    }
+}
+
+/// Runs the product in `threads` pieces of whole register tiles: bands of columns when `c` is
+/// wider than tall, else bands of rows.
+#[allow(clippy::too_many_arguments)]
+fn split<K: blocked::Micro>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: &mut [f32],
+    accumulate: bool,
+    threads: usize,
+) {
+    let cp = SendPtr(c.as_mut_ptr());
+    // SAFETY (all calls below): `matmul` checked the lengths; the pieces write disjoint bands
+    // of `c`, and the views only read.
+    if threads == 1 {
+        unsafe { blocked::product::<K>(m, n, k, a, b, cp.get(), n, accumulate) };
+        return;
+    }
+    let by_columns = n >= m;
+    let (len, unit) = if by_columns { (n, K::NR) } else { (m, K::MR) };
+    let band = len.div_ceil(threads).div_ceil(unit) * unit;
+    let pieces = len.div_ceil(band);
+    let (a, b) = (SendView(a), SendView(b));
+    (0..pieces).into_par_iter().for_each(|t| {
+        let (a, b) = (a.get(), b.get());
+        let lo = t * band;
+        let width = band.min(len - lo);
+        unsafe {
+            if by_columns {
+                let b = View { ptr: b.ptr.offset(lo as isize * b.cs), ..b };
+                blocked::product::<K>(m, width, k, a, b, cp.get().add(lo), n, accumulate);
+            } else {
+                let a = View { ptr: a.ptr.offset(lo as isize * a.rs), ..a };
+                blocked::product::<K>(width, n, k, a, b, cp.get().add(lo * n), n, accumulate);
+            }
+        }
+    });
+}
+
+/// A view that may cross threads (the pieces only read through it).
+#[derive(Clone, Copy)]
+struct SendView(View);
+unsafe impl Send for SendView {}
+unsafe impl Sync for SendView {}
+impl SendView {
+    fn get(self) -> View {
+        self.0
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fallback(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], accumulate: bool, threads: usize) {
+    let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     IN_GEMM.with(|f| f.set(true));
-    // SAFETY: the asserts above bound every index the strides reach; `c` does not alias.
+    // SAFETY: `matmul` checked that the strides stay inside the buffers; `c` does not alias.
     unsafe {
         gemm::gemm(
             m,
@@ -65,12 +251,12 @@ pub fn matmul(
             1,
             n as isize,
             accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
+            a.ptr,
+            a.cs,
+            a.rs,
+            b.ptr,
+            b.cs,
+            b.rs,
             1.0f32,
             1.0f32,
             false,
@@ -100,6 +286,60 @@ mod tests {
             }
         }
         c
+    }
+
+    fn data(len: usize, mul: usize, modulo: usize) -> Vec<f32> {
+        (0..len).map(|i| ((i * mul % modulo) as f32 - (modulo / 2) as f32) / 7.0).collect()
+    }
+
+    #[test]
+    fn every_kernel_matches_naive_on_edges_and_blocks() {
+        // Shapes around the tiles' and the blocks' edges (MC = 144, KC = 256), one deeper than
+        // two panels, one wider than NC = 2048.
+        let shapes = [(1, 1, 1), (13, 33, 7), (145, 17, 300), (7, 2049, 5), (392, 64, 600), (25, 32, 1000)];
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback] {
+            if !kernel.available() {
+                eprintln!("{}: not on this CPU", kernel.name());
+                continue;
+            }
+            for &(m, n, k) in &shapes {
+                let a = data(m * k, 7, 13);
+                let b = data(k * n, 5, 11);
+                for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let want = naive(m, n, k, &a, a_t, &b, b_t);
+                    for parallel in [false, true] {
+                        let mut c = vec![0.5f32; m * n];
+                        matmul_with(kernel, m, n, k, &a, a_t, &b, b_t, &mut c, true, parallel);
+                        for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+                            let tol = 1e-5 * (k as f32).sqrt() * y.abs().max(1.0);
+                            assert!(
+                                (x - 0.5 - y).abs() <= tol,
+                                "{kernel:?} {m}×{n}×{k} t={a_t},{b_t} [{i}]: {x} vs {y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernels_and_thread_counts_give_the_same_bits() {
+        let (m, n, k) = (150, 70, 530);
+        let a = data(m * k, 7, 13);
+        let b = data(k * n, 5, 11);
+        let run = |kernel: Kernel, parallel: bool| {
+            let mut c = data(m * n, 3, 5);
+            matmul_with(kernel, m, n, k, &a, false, &b, true, &mut c, true, parallel);
+            c
+        };
+        let ours: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2].into_iter().filter(|k| k.available()).collect();
+        for pair in ours.windows(2) {
+            assert!(run(pair[0], true) == run(pair[1], false), "{:?} and {:?} differ", pair[0], pair[1]);
+        }
+        for &kernel in &ours {
+            assert!(run(kernel, true) == run(kernel, false), "{kernel:?}: threads change the bits");
+        }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Network {
 
 impl Network {
     pub fn new(input: Shape, mut layers: Vec<Box<dyn Layer>>) -> Self {
+        // The products' packing space, once per thread, before the first step.
+        super::gemm::reserve_workspaces();
         let mut softmax_output = false;
         if let Some(a) = layers.last_mut().and_then(|l| l.activation_mut())
             && *a == Activation::Softmax
