@@ -154,6 +154,30 @@ fn conv2d_gradients_same_and_valid_padding_and_strides() {
     }
 }
 
+/// Layers wide enough that the products read the patches in place (runs of `kw·c_in` ≥ 32, and
+/// of `kw·c_out` for the input gradient), beside one whose kernel gradient still copies them
+/// out (a run of 40, not a multiple of 32) and a strided one whose input gradient does.
+#[test]
+fn conv2d_gradients_on_the_implicit_products() {
+    let cases = [
+        (Shape::new(5, 6, 32), [3, 3], [1, 1], Padding::Same, 12),
+        (Shape::new(5, 5, 20), [3, 2], [1, 1], Padding::Valid, 16),
+        (Shape::new(6, 5, 16), [2, 2], [2, 2], Padding::Valid, 4),
+        (Shape::new(4, 4, 32), [5, 5], [1, 1], Padding::Same, 8),
+    ];
+    for (k, (input, ks, st, pad, filters)) in cases.into_iter().enumerate() {
+        let cfg = Conv2DConfig {
+            filters,
+            kernel_size: Size2::Two(ks),
+            strides: Size2::Two(st),
+            padding: pad,
+            options: KernelOptions { activation: Activation::Tanh, ..Default::default() },
+        };
+        let mut l = cfg.init(format!("conv2d_wide_{k}"), input, &mut Rng::new(k as u64)).unwrap();
+        check_layer(&mut l, 3, 40 + k as u64);
+    }
+}
+
 #[test]
 fn max_pool_gradients() {
     let cfg = MaxPool2DConfig::default();

@@ -1,14 +1,20 @@
-//! 2-D convolution over NHWC batches, as im2col followed by one GEMM.
+//! 2-D convolution over NHWC batches, as matrix products over the patches.
 //!
 //! The kernel is stored as Keras stores it, `[kh, kw, c_in, c_out]`, which read row-major is
 //! exactly the `[kh·kw·c_in, c_out]` matrix the patches multiply. Work is split into chunks of
-//! a few samples whose patch matrix fits in cache; each thread ("slot") takes a fixed set of
-//! chunks and keeps its own patch buffer and partial weight gradient, so the result depends on
-//! the thread count but never on scheduling. Patches are rebuilt in the backward pass rather
-//! than stored: rebuilding a chunk that stays in cache is cheaper than streaming the whole
-//! batch's patches back from memory.
+//! a few samples; each thread ("slot") takes a fixed set of chunks and keeps its own buffers
+//! and partial weight gradient, so the result depends on the thread count but never on
+//! scheduling.
+//!
+//! A patch row is `kh` runs of `kw·c_in` contiguous values of the image, so where those runs
+//! are long enough the products read the patches straight from a zero-bordered copy of the
+//! chunk (an "implicit" GEMM: no patch matrix is written). The input gradient of a stride-1
+//! convolution is itself such a convolution, of the bordered output gradient with the kernel
+//! flipped, so it needs no scatter back onto the image either. Short runs (a first layer on one
+//! channel) and strided input gradients copy the patches out first (im2col, col2im), rebuilt
+//! in the backward pass rather than stored.
 
-use super::gemm::matmul;
+use super::gemm::{RowFn, depth_for, depth_within, matmul, matmul_rows, rows_supported};
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
 use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure, limits};
 use crate::rng::Rng;
@@ -138,6 +144,7 @@ impl Conv2DConfig {
             max_chunk,
             w,
             slots: Vec::new(),
+            flipped: Vec::new(),
         })
     }
 }
@@ -161,8 +168,21 @@ impl LayerConfig for Conv2DConfig {
 #[derive(Default)]
 struct Slot {
     patches: Vec<f32>,
-    /// Partial kernel gradient followed by the partial bias gradient.
+    /// The chunk's input with a zero border, `[ns, hp, wp, c_in]` (the implicit products).
+    padded: Vec<f32>,
+    /// The chunk's output gradient with a zero border, `[ns, h + kh − 1, w + kw − 1, c_out]`.
+    padded_dy: Vec<f32>,
+    /// Partial kernel gradient (`[kdim, c_out]`, or `[c_out, kdim]` on the implicit path)
+    /// followed by the partial bias gradient.
     partial: Vec<f32>,
+}
+
+/// Which products read the patches in place, and which copy them out.
+#[derive(Clone, Copy)]
+struct Paths {
+    forward: bool,
+    kernel_grad: bool,
+    input_grad: bool,
 }
 
 pub struct Conv2D {
@@ -178,6 +198,8 @@ pub struct Conv2D {
     /// Kernel `[kh, kw, c_in, c_out]`, bias and the options acting on them.
     pub w: Weights,
     slots: Vec<Slot>,
+    /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
+    flipped: Vec<f32>,
 }
 
 /// A pointer that may cross threads; each user touches a disjoint range.
@@ -209,21 +231,106 @@ impl Conv2D {
         (chunk, nchunks, threads.min(nchunks).max(1))
     }
 
+    /// Which products read the patches in place: those whose runs (`kw·c_in` values; for the
+    /// input gradient `kw·c_out`) fill whole panels and strips. The choice depends on the
+    /// layer alone (never on the CPU's vector width), so every kernel gives the same bits.
+    fn paths(&self) -> Paths {
+        let ok = rows_supported();
+        let run = self.ksize.1 * self.input.c;
+        Paths {
+            forward: ok && run >= 32,
+            kernel_grad: ok && run.is_multiple_of(32),
+            input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
+        }
+    }
+
+    /// Height and width of the zero-bordered input the implicit products read.
+    fn padded_size(&self) -> (usize, usize) {
+        let (kh, kw) = self.ksize;
+        let (sh, sw) = self.strides;
+        ((self.output.h - 1) * sh + kh, (self.output.w - 1) * sw + kw)
+    }
+
     /// Sizes the slots' workspaces; returns the plan of [`Conv2D::plan`].
-    fn prepare_slots(&mut self, batch: usize, with_partials: bool) -> (usize, usize, usize) {
+    fn prepare_slots(&mut self, batch: usize, backward: bool) -> (usize, usize, usize) {
         let (chunk, nchunks, nslots) = self.plan(batch);
         if self.slots.len() < nslots {
             self.slots.resize_with(nslots, Slot::default);
         }
-        let plen = self.max_chunk * self.output.h * self.output.w * self.kdim();
+        let paths = self.paths();
+        let (kh, kw) = self.ksize;
+        let opix = self.output.h * self.output.w;
+        let im2col = if backward { !(paths.kernel_grad && paths.input_grad) } else { !paths.forward };
+        let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
+        let (hp, wp) = self.padded_size();
+        let padded =
+            if paths.forward || (backward && paths.kernel_grad) { self.max_chunk * hp * wp * self.input.c } else { 0 };
+        let padded_dy = if backward && paths.input_grad {
+            self.max_chunk * (self.input.h + kh - 1) * (self.input.w + kw - 1) * self.output.c
+        } else {
+            0
+        };
         let glen = self.w.kernel.value.len() + self.w.bias.value.len();
         for s in &mut self.slots[..nslots] {
             ensure(&mut s.patches, plen);
-            if with_partials {
+            ensure(&mut s.padded, padded);
+            ensure(&mut s.padded_dy, padded_dy);
+            if backward {
                 ensure(&mut s.partial, glen);
             }
         }
         (chunk, nchunks, nslots)
+    }
+
+    /// Copies `ns` samples `x` into `pad` (`[ns, hp, wp, c_in]`) inside a zero border.
+    fn pad_input(&self, x: &[f32], ns: usize, pad: &mut [f32]) {
+        let Shape { h, w, c } = self.input;
+        let (hp, wp) = self.padded_size();
+        place(x, ns, (h, w, c), pad, (hp, wp), (self.pad_t, self.pad_l));
+    }
+
+    /// Copies `ns` samples of the output gradient into `pad` inside the border the flipped
+    /// kernel needs (`kh − 1 − pad_t` rows above, `kw − 1 − pad_l` columns left).
+    fn pad_output_grad(&self, dy: &[f32], ns: usize, pad: &mut [f32]) {
+        let Shape { h, w, c } = self.output;
+        let (kh, kw) = self.ksize;
+        let size = (self.input.h + kh - 1, self.input.w + kw - 1);
+        place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l));
+    }
+
+    /// Row `i` (an output pixel of the chunk) of the patch matrix from column `q` on, in the
+    /// bordered input: `kw·c_in` contiguous values from the start of `q`'s kernel row.
+    fn patch_at<'a>(&self, pad: &'a [f32]) -> impl Fn(usize, usize) -> *const f32 + Sync + 'a {
+        let (oh, ow) = (self.output.h, self.output.w);
+        let (sh, sw) = self.strides;
+        let (hp, wp) = self.padded_size();
+        let c = self.input.c;
+        let run = self.ksize.1 * c;
+        move |i, q| {
+            let (s, rest) = (i / (oh * ow), i % (oh * ow));
+            let (oy, ox) = (rest / ow, rest % ow);
+            let (ky, off) = (q / run, q % run);
+            pad[((s * hp + oy * sh + ky) * wp + ox * sw) * c + off..].as_ptr()
+        }
+    }
+
+    /// The kernel for the input gradient: `flipped[kh−1−ky][kw−1−kx][o][i] = kernel[ky][kx][i][o]`.
+    fn flip_kernel(&mut self) {
+        let (kh, kw) = self.ksize;
+        let (cin, cout) = (self.input.c, self.output.c);
+        ensure(&mut self.flipped, kh * kw * cin * cout);
+        let k = &self.w.kernel.value;
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let src = &k[(ky * kw + kx) * cin * cout..][..cin * cout];
+                let dst = &mut self.flipped[((kh - 1 - ky) * kw + kw - 1 - kx) * cin * cout..][..cin * cout];
+                for i in 0..cin {
+                    for o in 0..cout {
+                        dst[o * cin + i] = src[i * cout + o];
+                    }
+                }
+            }
+        }
     }
 
     /// Writes the patch matrix of `ns` samples `x` into `p` (`[ns·oh·ow, kdim]`).
@@ -290,6 +397,33 @@ impl Conv2D {
     }
 }
 
+/// Copies `ns` images of `(h, w, c)` from `src` into `dst` (`ns` images of `size` × `c`) at
+/// offset `at` (rows, columns), zero around them; parts beyond `size` are left out.
+fn place(
+    src: &[f32],
+    ns: usize,
+    (h, w, c): (usize, usize, usize),
+    dst: &mut [f32],
+    size: (usize, usize),
+    at: (usize, usize),
+) {
+    let (hp, wp) = size;
+    let (top, left) = at;
+    let cols = w.min(wp.saturating_sub(left));
+    for (img, out) in src.chunks_exact(h * w * c).zip(dst.chunks_exact_mut(hp * wp * c)).take(ns) {
+        for (r, row) in out.chunks_exact_mut(wp * c).enumerate() {
+            match r.checked_sub(top).filter(|&y| y < h) {
+                Some(y) => {
+                    row[..left * c].fill(0.0);
+                    row[left * c..(left + cols) * c].copy_from_slice(&img[y * w * c..(y * w + cols) * c]);
+                    row[(left + cols) * c..].fill(0.0);
+                }
+                None => row.fill(0.0),
+            }
+        }
+    }
+}
+
 /// For an output column starting at input column `start - pad`, the first valid input column
 /// and the valid kernel columns `lo..hi`.
 fn kx_range(start: usize, pad: usize, kw: usize, w: usize) -> (usize, usize, usize) {
@@ -317,6 +451,9 @@ impl Layer for Conv2D {
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, false);
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
+        let implicit = self.paths().forward;
+        let (hp, wp) = self.padded_size();
+        let depth = depth_within(self.ksize.1 * self.input.c);
         let yp = SendPtr(y.as_mut_ptr());
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
@@ -328,12 +465,22 @@ impl Layer for Conv2D {
                 let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
                 let yc = unsafe { std::slice::from_raw_parts_mut(yp.get().add(b0 * out_len), ns * out_len) };
-                let p = &mut slot.patches[..ns * opix * kdim];
-                this.im2col(xc, ns, p);
                 if w.options.use_bias {
                     yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
                 }
-                matmul(ns * opix, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, false);
+                let m = ns * opix;
+                if implicit {
+                    let pad = &mut slot.padded[..ns * hp * wp * this.input.c];
+                    this.pad_input(xc, ns, pad);
+                    let at = this.patch_at(pad);
+                    let kernel = Err((&w.kernel.value[..], false));
+                    // SAFETY: each patch row's runs lie inside `pad`, `depth` divides them.
+                    unsafe { matmul_rows(m, cout, kdim, depth, Ok(&at as RowFn), kernel, yc, w.options.use_bias) };
+                } else {
+                    let p = &mut slot.patches[..m * kdim];
+                    this.im2col(xc, ns, p);
+                    matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, false);
+                }
                 w.options.activation.apply_serial(yc, cout);
             }
         });
@@ -345,9 +492,18 @@ impl Layer for Conv2D {
         let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
         self.w.pre_activation_grad(y, dy, batch, cout);
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
-        let (in_len, out_len) = (self.input.len(), self.output.len());
-        let klen = self.w.kernel.value.len();
+        let paths = self.paths();
         let want_dx = dx.is_some();
+        if want_dx && paths.input_grad {
+            self.flip_kernel();
+        }
+        let (in_len, out_len) = (self.input.len(), self.output.len());
+        let (hp, wp) = self.padded_size();
+        let (kh, kw) = self.ksize;
+        let Shape { h, w: iw, c: cin } = self.input;
+        let (hq, wq) = (h + kh - 1, iw + kw - 1);
+        let dx_depth = depth_within(kw * cout);
+        let klen = self.w.kernel.value.len();
         let dxp = SendPtr(dx.map_or(std::ptr::null_mut(), |d| d.as_mut_ptr()));
         let dy = &*dy;
         let mut slots = std::mem::take(&mut self.slots);
@@ -358,11 +514,23 @@ impl Layer for Conv2D {
                 let b0 = ci * chunk;
                 let ns = chunk.min(batch - b0);
                 let m = ns * opix;
-                let p = &mut slot.patches[..m * kdim];
+                let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 let dyc = &dy[b0 * out_len..(b0 + ns) * out_len];
-                this.im2col(&x[b0 * in_len..(b0 + ns) * in_len], ns, p);
                 let (pk, pb) = slot.partial.split_at_mut(klen);
-                matmul(kdim, cout, m, p, true, dyc, false, pk, !first, false);
+                if !(paths.kernel_grad && (paths.input_grad || !want_dx)) {
+                    this.im2col(xc, ns, &mut slot.patches[..m * kdim]);
+                }
+                if paths.kernel_grad {
+                    // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
+                    let pad = &mut slot.padded[..ns * hp * wp * cin];
+                    this.pad_input(xc, ns, pad);
+                    let at = this.patch_at(pad);
+                    // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
+                    // (`paths` asks that 32 divide the runs).
+                    unsafe { matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first) };
+                } else {
+                    matmul(kdim, cout, m, &slot.patches[..m * kdim], true, dyc, false, pk, !first, false);
+                }
                 if this.w.options.use_bias {
                     if first {
                         pb.fill(0.0);
@@ -372,10 +540,28 @@ impl Layer for Conv2D {
                     }
                 }
                 first = false;
-                if want_dx {
+                if !want_dx {
+                    continue;
+                }
+                // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
+                let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
+                if paths.input_grad {
+                    let pad = &mut slot.padded_dy[..ns * hq * wq * cout];
+                    this.pad_output_grad(dyc, ns, pad);
+                    let at = |i: usize, q: usize| {
+                        let (s, rest) = (i / (h * iw), i % (h * iw));
+                        let (y, x) = (rest / iw, rest % iw);
+                        let (ky, off) = (q / (kw * cout), q % (kw * cout));
+                        pad[((s * hq + y + ky) * wq + x) * cout + off..].as_ptr()
+                    };
+                    let flipped = Err((&this.flipped[..], false));
+                    // SAFETY: each row's runs lie inside `pad`, and `dx_depth` divides them.
+                    unsafe {
+                        matmul_rows(ns * h * iw, cin, kh * kw * cout, dx_depth, Ok(&at as RowFn), flipped, dxc, false)
+                    };
+                } else {
+                    let p = &mut slot.patches[..m * kdim];
                     matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);
-                    // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
-                    let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
                     this.col2im(p, ns, dxc);
                 }
             }
@@ -383,12 +569,21 @@ impl Layer for Conv2D {
         self.slots = slots;
         // Sum the slots' partials in slot order.
         let used = &self.slots[..nslots];
-        self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
-            g.fill(0.0);
-            for slot in used {
-                g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
-            }
-        });
+        if paths.kernel_grad {
+            self.w.kernel.grad.par_chunks_mut(cout).enumerate().for_each(|(q, g)| {
+                g.fill(0.0);
+                for slot in used {
+                    g.iter_mut().enumerate().for_each(|(o, a)| *a += slot.partial[o * kdim + q]);
+                }
+            });
+        } else {
+            self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+                g.fill(0.0);
+                for slot in used {
+                    g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
+                }
+            });
+        }
         self.w.bias.grad.fill(0.0);
         for slot in used {
             self.w.bias.grad.iter_mut().zip(&slot.partial[klen..]).for_each(|(a, v)| *a += v);

@@ -1,15 +1,16 @@
 //! Row-major matrix products, the one place the engine multiplies matrices.
 //!
-//! On x86-64 the products are our own ([`blocked`]: packed operands, a register-tile
+//! On x86-64 the products are our own (`gemm/blocked.rs`: packed operands, a register-tile
 //! microkernel), with the kernel chosen at run time from what the CPU has: AVX-512F, else
-//! AVX2 with FMA. Both give the same bits (see [`blocked`]), so a model trains identically on
+//! AVX2 with FMA. Both give the same bits (see `gemm/blocked.rs`), so a model trains identically on
 //! either kind of CPU. Elsewhere, and on x86 CPUs without FMA, the `gemm` crate runs them.
 
 mod blocked;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use blocked::View;
+pub(crate) use blocked::{RowFn, depth_for, depth_within};
+use blocked::{Source, View};
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -101,12 +102,15 @@ pub fn set_kernel(k: Kernel) -> Result<(), crate::Error> {
     Ok(())
 }
 
-/// Allocates the packing space of the calling thread and of every thread of the pool, so that
-/// no product allocates later (the engine calls it when it builds a network).
+/// Allocates the packing space of the calling thread and, once the engine's threads are set,
+/// of every thread of the pool, so that no product allocates later (the engine calls it when
+/// it builds a network; a thread not reached here allocates at its first product).
 pub fn reserve_workspaces() {
     if kernel() != Kernel::Fallback {
         blocked::reserve();
-        rayon::broadcast(|_| blocked::reserve());
+        if super::threads_set() {
+            rayon::broadcast(|_| blocked::reserve());
+        }
     }
 }
 
@@ -201,8 +205,9 @@ fn split<K: blocked::Micro>(
     let cp = SendPtr(c.as_mut_ptr());
     // SAFETY (all calls below): `matmul` checked the lengths; the pieces write disjoint bands
     // of `c`, and the views only read.
+    let depth = blocked::depth_for(k);
     if threads == 1 {
-        unsafe { blocked::product::<K>(m, n, k, a, b, cp.get(), n, accumulate) };
+        unsafe { blocked::product::<K>(m, n, k, Source::View(a), Source::View(b), depth, cp.get(), n, accumulate) };
         return;
     }
     let by_columns = n >= m;
@@ -217,13 +222,67 @@ fn split<K: blocked::Micro>(
         unsafe {
             if by_columns {
                 let b = View { ptr: b.ptr.offset(lo as isize * b.cs), ..b };
-                blocked::product::<K>(m, width, k, a, b, cp.get().add(lo), n, accumulate);
+                let (a, b) = (Source::View(a), Source::View(b));
+                blocked::product::<K>(m, width, k, a, b, depth, cp.get().add(lo), n, accumulate);
             } else {
                 let a = View { ptr: a.ptr.offset(lo as isize * a.rs), ..a };
-                blocked::product::<K>(width, n, k, a, b, cp.get().add(lo * n), n, accumulate);
+                let (a, b) = (Source::View(a), Source::View(b));
+                blocked::product::<K>(width, n, k, a, b, depth, cp.get().add(lo * n), n, accumulate);
             }
         }
     });
+}
+
+/// Whether [`matmul_rows`] runs here (our kernels; not the fallback).
+pub(crate) fn rows_supported() -> bool {
+    kernel() != Kernel::Fallback
+}
+
+/// `c (m×n) (+)= a · b` on the calling thread, where one operand is given by its rows' runs
+/// (a convolution's patches read straight from the image): `a_rows` (`A`, panels of `depth`
+/// columns) or else `b_rows` (`B`, strips of 32 columns). The other operand is a row-major
+/// matrix, transposed when `*_t`.
+///
+/// # Safety
+/// Every pointer a [`RowFn`] returns starts a run of valid values to the end of its panel
+/// (`A`: the `depth` columns of the panel it falls in) or strip (`B`: the 32 columns of its
+/// strip, or to `n`); [`rows_supported`] holds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    depth: usize,
+    a: Result<RowFn, (&[f32], bool)>,
+    b: Result<RowFn, (&[f32], bool)>,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(c.len() >= m * n, "matmul_rows: buffer too small");
+    if m == 0 || n == 0 || k == 0 {
+        if k == 0 && !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let view = |(x, t): (&[f32], bool), rows: usize, cols: usize| {
+        assert!(x.len() >= rows * cols, "matmul_rows: buffer too small");
+        let (rs, cs) = if t { (1, rows as isize) } else { (cols as isize, 1) };
+        Source::View(View { ptr: x.as_ptr(), rs, cs })
+    };
+    let a = a.map_or_else(|x| view(x, m, k), Source::Rows);
+    let b = b.map_or_else(|x| view(x, k, n), Source::Rows);
+    let cp = c.as_mut_ptr();
+    // SAFETY: as the caller promises.
+    unsafe {
+        match kernel() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => blocked::product::<x86::Avx512>(m, n, k, a, b, depth, cp, n, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => blocked::product::<x86::Avx2>(m, n, k, a, b, depth, cp, n, accumulate),
+            _ => unreachable!("matmul_rows without rows_supported"),
+        }
+    }
 }
 
 /// A view that may cross threads (the pieces only read through it).

@@ -173,6 +173,12 @@ pub fn set_threads(n: usize) {
     THREADS.store(rayon::current_num_threads(), Ordering::Relaxed);
 }
 
+/// Whether [`set_threads`] has made the pool (touching the pool before would make it with
+/// rayon's default size).
+pub(crate) fn threads_set() -> bool {
+    THREADS.load(Ordering::Relaxed) != 0
+}
+
 /// Threads in use (rayon's pool size unless set).
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {

@@ -36,6 +36,36 @@ pub(super) trait Micro {
     /// # Safety
     /// As [`Micro::tile`], with `a` reaching `MR` rows at stride `lda`.
     unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool);
+    /// [`Micro::tile`] with row `r` of `A` read from `rows[r]` on (`kc` contiguous values).
+    ///
+    /// # Safety
+    /// As [`Micro::tile`], with `rows` holding `MR` such pointers.
+    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool);
+}
+
+/// A matrix given by where its rows' runs start: `at(i, j)` points to element `(i, j)`, from
+/// which the row runs on contiguously to the end of `j`'s panel (`A`: a panel of `depth`
+/// columns; `B`: a strip of the kernel's `NR`). A convolution's patches, read from the image.
+pub(crate) type RowFn<'a> = &'a (dyn Fn(usize, usize) -> *const f32 + Sync);
+
+/// Where a product reads an operand.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    View(View),
+    Rows(RowFn<'a>),
+}
+
+/// The panel depth of a product over `k` with no panel boundary required: equal panels of at
+/// most KC (no short last one).
+pub(crate) fn depth_for(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC))
+}
+
+/// The largest panel depth, at most KC, that divides `run` (a run of contiguous values the
+/// panels must not straddle).
+pub(crate) fn depth_within(run: usize) -> usize {
+    let run = run.max(1);
+    (run.div_ceil(KC)..=run).find(|&t| run.is_multiple_of(t)).map_or(1, |t| run / t)
 }
 
 /// A strided view of a matrix: element `(i, j)` is at `ptr + i·rs + j·cs`.
@@ -75,18 +105,21 @@ pub(super) fn reserve() {
     });
 }
 
-/// `c (m×n, row stride ldc) = a · b`, or `+=` when `accumulate`, on the calling thread.
+/// `c (m×n, row stride ldc) = a · b`, or `+=` when `accumulate`, on the calling thread, in
+/// panels of `depth` along `k`.
 ///
 /// # Safety
-/// The views reach `m × k` and `k × n` valid values, `c` `m` rows of `n` at stride `ldc`, not
-/// overlapping them; the CPU runs `K`.
+/// The sources reach `m × k` and `k × n` valid values (a [`Source::Rows`] as its type says
+/// for this `depth` and `K`), `c` `m` rows of `n` at stride `ldc`, not overlapping them; the
+/// CPU runs `K`.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn product<K: Micro>(
     m: usize,
     n: usize,
     k: usize,
-    a: View,
-    b: View,
+    a: Source,
+    b: Source,
+    depth: usize,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -96,21 +129,27 @@ pub(super) unsafe fn product<K: Micro>(
         let mut p = p.borrow_mut();
         let (ap, bp) = p.split_at_mut(MC * KC);
         let mut scratch = [0.0f32; MAX_TILE];
-        // Panels of equal depth (at most KC): no short last panel.
-        let depth = k.div_ceil(k.div_ceil(KC));
-        // A row-major A is read in place (packing it costs as much as the product when `n` is
-        // small); only a last strip shorter than MR is packed.
-        let in_place = a.cs == 1;
+        let mut table = [std::ptr::null::<f32>(); 16];
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(depth) {
                 let kc = depth.min(k - pc);
                 let add = accumulate || pc > 0;
-                unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) };
+                match b {
+                    Source::View(b) => unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) },
+                    Source::Rows(at) => pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp),
+                }
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    let full = if in_place { mc / K::MR * K::MR } else { 0 };
-                    if full < mc {
+                    // A row-major A is read in place (packing it costs as much as the product
+                    // when `n` is small), and so are rows given by pointers; only a strided
+                    // A, or a row-major one's last strip shorter than MR, is packed.
+                    let full = match a {
+                        Source::View(a) if a.cs == 1 => mc / K::MR * K::MR,
+                        Source::View(_) => 0,
+                        Source::Rows(_) => mc,
+                    };
+                    if let (Source::View(a), true) = (a, full < mc) {
                         unsafe { pack::<false>(K::MR, kc, mc - full, a.at(ic + full, pc), ap) };
                     }
                     for jr in (0..nc).step_by(K::NR) {
@@ -119,14 +158,20 @@ pub(super) unsafe fn product<K: Micro>(
                         for ir in (0..mc).step_by(K::MR) {
                             let mr = K::MR.min(mc - ir);
                             let at = unsafe { c.add((ic + ir) * ldc + jc + jr) };
-                            let direct = ir < full;
-                            let as_ =
-                                if direct { unsafe { a.at(ic + ir, pc).ptr } } else { ap[(ir - full) * kc..].as_ptr() };
+                            if let Source::Rows(rows) = a {
+                                // Rows past the edge repeat the last one (their results are
+                                // dropped below).
+                                for (r, t) in table[..K::MR].iter_mut().enumerate() {
+                                    *t = rows(ic + ir + r.min(mr - 1), pc);
+                                }
+                            }
                             let tile = |c: *mut f32, ldc: usize, add: bool| unsafe {
-                                if direct {
-                                    K::tile_rows(kc, as_, a.rs as usize, bs, c, ldc, add)
-                                } else {
-                                    K::tile(kc, as_, bs, c, ldc, add)
+                                match a {
+                                    Source::Rows(_) => K::tile_table(kc, table.as_ptr(), bs, c, ldc, add),
+                                    Source::View(a) if ir < full => {
+                                        K::tile_rows(kc, a.at(ic + ir, pc).ptr, a.rs as usize, bs, c, ldc, add)
+                                    }
+                                    Source::View(_) => K::tile(kc, ap[(ir - full) * kc..].as_ptr(), bs, c, ldc, add),
                                 }
                             };
                             if mr == K::MR && nr == K::NR {
@@ -149,6 +194,20 @@ pub(super) unsafe fn product<K: Micro>(
             }
         }
     });
+}
+
+/// Packs `len` columns of a `kc`-deep panel of `B` given by row runs (`at(p, j)`: `B[p][j..]`,
+/// contiguous to the end of `j`'s strip) into strips of `width` columns, zero beyond `len`.
+fn pack_rows(width: usize, kc: usize, len: usize, at: impl Fn(usize, usize) -> *const f32, dst: &mut [f32]) {
+    for (s, strip) in dst[..len.div_ceil(width) * width * kc].chunks_exact_mut(width * kc).enumerate() {
+        let j0 = s * width;
+        let lines = width.min(len - j0);
+        for (p, out) in strip.chunks_exact_mut(width).enumerate() {
+            // SAFETY: the caller's `at` promises `lines` contiguous values.
+            out[..lines].copy_from_slice(unsafe { std::slice::from_raw_parts(at(p, j0), lines) });
+            out[lines..].fill(0.0);
+        }
+    }
 }
 
 /// Packs `len` lines of `kc` values into strips of `width` lines: strip `s` holds, for each

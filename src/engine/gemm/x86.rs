@@ -1,9 +1,46 @@
 //! The x86-64 microkernels: AVX-512 (a 12 × 32 tile in 24 of the 32 zmm registers) and
 //! AVX2 + FMA (6 × 16 in 12 of the 16 ymm registers), each a broadcast of `A` times two vectors
-//! of `B` per step of `k`; `A` packed, or read in place from a row-major matrix.
+//! of `B` per step of `k`. `A` comes packed, in place from a row-major matrix, or as one
+//! pointer per row (a convolution's patches read straight from the image).
 
 use super::blocked::Micro;
 use std::arch::x86_64::*;
+
+/// How a kernel reads `A[r][p]`.
+trait Rows<const MR: usize> {
+    unsafe fn get(&self, r: usize, p: usize) -> f32;
+}
+
+/// A packed strip: `MR` values per step.
+struct Packed(*const f32);
+impl<const MR: usize> Rows<MR> for Packed {
+    #[inline(always)]
+    unsafe fn get(&self, r: usize, p: usize) -> f32 {
+        unsafe { *self.0.add(p * MR + r) }
+    }
+}
+
+/// Rows of a row-major matrix, `.1` apart.
+struct Strided(*const f32, usize);
+impl<const MR: usize> Rows<MR> for Strided {
+    #[inline(always)]
+    unsafe fn get(&self, r: usize, p: usize) -> f32 {
+        unsafe { *self.0.add(r * self.1 + p) }
+    }
+}
+
+/// One pointer per row.
+struct Table<const MR: usize>([*const f32; MR]);
+impl<const MR: usize> Rows<MR> for Table<MR> {
+    #[inline(always)]
+    unsafe fn get(&self, r: usize, p: usize) -> f32 {
+        unsafe { *self.0[r].add(p) }
+    }
+}
+
+fn table<const MR: usize>(rows: *const *const f32) -> Table<MR> {
+    Table(std::array::from_fn(|r| unsafe { *rows.add(r) }))
+}
 
 pub(super) struct Avx512;
 
@@ -13,37 +50,37 @@ impl Micro for Avx512 {
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx512_tile::<true>(kc, a, 1, b, c, ldc, add) }
+        unsafe { avx512_tile::<12, _>(kc, Packed(a), b, c, ldc, add) }
     }
 
     #[inline]
     unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx512_tile::<false>(kc, a, lda, b, c, ldc, add) }
+        unsafe { avx512_tile::<12, _>(kc, Strided(a, lda), b, c, ldc, add) }
+    }
+
+    #[inline]
+    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
+        unsafe { avx512_tile::<12, _>(kc, table::<12>(rows), b, c, ldc, add) }
     }
 }
 
-/// `PACKED`: `a` is a packed strip; else `MR` rows of a row-major matrix, `lda` apart.
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_tile<const PACKED: bool>(
+unsafe fn avx512_tile<const MR: usize, A: Rows<MR>>(
     kc: usize,
-    mut a: *const f32,
-    lda: usize,
+    a: A,
     mut b: *const f32,
     c: *mut f32,
     ldc: usize,
     add: bool,
 ) {
-    const MR: usize = Avx512::MR;
-    let (row_step, p_step) = if PACKED { (1, MR) } else { (lda, 1) };
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    for _ in 0..kc {
+    for p in 0..kc {
         let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
         for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(unsafe { *a.add(r * row_step) });
+            let x = _mm512_set1_ps(unsafe { a.get(r, p) });
             row[0] = _mm512_fmadd_ps(x, b0, row[0]);
             row[1] = _mm512_fmadd_ps(x, b1, row[1]);
         }
-        a = unsafe { a.add(p_step) };
         b = unsafe { b.add(32) };
     }
     for (r, row) in acc.iter().enumerate() {
@@ -70,37 +107,37 @@ impl Micro for Avx2 {
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx2_tile::<true>(kc, a, 1, b, c, ldc, add) }
+        unsafe { avx2_tile::<6, _>(kc, Packed(a), b, c, ldc, add) }
     }
 
     #[inline]
     unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx2_tile::<false>(kc, a, lda, b, c, ldc, add) }
+        unsafe { avx2_tile::<6, _>(kc, Strided(a, lda), b, c, ldc, add) }
+    }
+
+    #[inline]
+    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
+        unsafe { avx2_tile::<6, _>(kc, table::<6>(rows), b, c, ldc, add) }
     }
 }
 
-/// `PACKED`: `a` is a packed strip; else `MR` rows of a row-major matrix, `lda` apart.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_tile<const PACKED: bool>(
+unsafe fn avx2_tile<const MR: usize, A: Rows<MR>>(
     kc: usize,
-    mut a: *const f32,
-    lda: usize,
+    a: A,
     mut b: *const f32,
     c: *mut f32,
     ldc: usize,
     add: bool,
 ) {
-    const MR: usize = Avx2::MR;
-    let (row_step, p_step) = if PACKED { (1, MR) } else { (lda, 1) };
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    for _ in 0..kc {
+    for p in 0..kc {
         let (b0, b1) = unsafe { (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))) };
         for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm256_set1_ps(unsafe { *a.add(r * row_step) });
+            let x = _mm256_set1_ps(unsafe { a.get(r, p) });
             row[0] = _mm256_fmadd_ps(x, b0, row[0]);
             row[1] = _mm256_fmadd_ps(x, b1, row[1]);
         }
-        a = unsafe { a.add(p_step) };
         b = unsafe { b.add(16) };
     }
     for (r, row) in acc.iter().enumerate() {
