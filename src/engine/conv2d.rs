@@ -16,7 +16,7 @@
 
 use super::gemm::{RowFn, depth_for, depth_within, matmul, matmul_rows, rows_supported};
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
-use super::{Activation, Ctx, Layer, LayerConfig, Shape, ensure, limits};
+use super::{Activation, Ctx, Layer, LayerConfig, SendPtr, Shape, ensure, limits};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -200,20 +200,6 @@ pub struct Conv2D {
     slots: Vec<Slot>,
     /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
     flipped: Vec<f32>,
-}
-
-/// A pointer that may cross threads; each user touches a disjoint range.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer, taken through the whole wrapper so closures capture the (Send) wrapper
-    /// rather than its raw-pointer field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 impl Conv2D {

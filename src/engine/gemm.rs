@@ -9,6 +9,7 @@ mod blocked;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+use super::SendPtr;
 pub(crate) use blocked::{RowFn, depth_for, depth_within};
 use blocked::{Source, View};
 use gemm::Parallelism;
@@ -111,17 +112,6 @@ pub fn reserve_workspaces() {
         if super::threads_set() {
             rayon::broadcast(|_| blocked::reserve());
         }
-    }
-}
-
-/// A pointer that may cross threads; each piece of a product writes a disjoint part of `c`.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

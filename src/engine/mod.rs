@@ -163,6 +163,20 @@ pub trait LayerConfig {
     }
 }
 
+/// A pointer that may cross threads; each user touches a disjoint range.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer, taken through the whole wrapper so closures capture the (Send) wrapper
+    /// rather than its raw-pointer field.
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets the number of threads the engine uses (the global rayon pool). Call once, before any

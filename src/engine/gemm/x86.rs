@@ -42,116 +42,108 @@ fn table<const MR: usize>(rows: *const *const f32) -> Table<MR> {
     Table(std::array::from_fn(|r| unsafe { *rows.add(r) }))
 }
 
-pub(super) struct Avx512;
+/// A kernel type and its tile function, for one vector width: `$lanes` floats per vector, two
+/// vectors (`NR = 2·$lanes`) per row of the tile.
+macro_rules! kernel {
+    ($name:ident, $tile:ident, $feature:literal, $mr:literal, $lanes:literal,
+     $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $store:ident) => {
+        pub(super) struct $name;
 
-impl Micro for Avx512 {
-    const MR: usize = 12;
-    const NR: usize = 32;
+        impl Micro for $name {
+            const MR: usize = $mr;
+            const NR: usize = 2 * $lanes;
 
-    #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx512_tile::<12, _>(kc, Packed(a), b, c, ldc, add) }
-    }
+            #[inline]
+            unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
+                unsafe { $tile::<$mr, _>(kc, Packed(a), b, c, ldc, add) }
+            }
 
-    #[inline]
-    unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx512_tile::<12, _>(kc, Strided(a, lda), b, c, ldc, add) }
-    }
+            #[inline]
+            unsafe fn tile_rows(
+                kc: usize,
+                a: *const f32,
+                lda: usize,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                add: bool,
+            ) {
+                unsafe { $tile::<$mr, _>(kc, Strided(a, lda), b, c, ldc, add) }
+            }
 
-    #[inline]
-    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx512_tile::<12, _>(kc, table::<12>(rows), b, c, ldc, add) }
-    }
-}
-
-#[target_feature(enable = "avx512f")]
-unsafe fn avx512_tile<const MR: usize, A: Rows<MR>>(
-    kc: usize,
-    a: A,
-    mut b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    for p in 0..kc {
-        let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
-        for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(unsafe { a.get(r, p) });
-            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
-        }
-        b = unsafe { b.add(32) };
-    }
-    for (r, row) in acc.iter().enumerate() {
-        let out = unsafe { c.add(r * ldc) };
-        let (mut x0, mut x1) = (row[0], row[1]);
-        if add {
-            unsafe {
-                x0 = _mm512_add_ps(_mm512_loadu_ps(out), x0);
-                x1 = _mm512_add_ps(_mm512_loadu_ps(out.add(16)), x1);
+            #[inline]
+            unsafe fn tile_table(
+                kc: usize,
+                rows: *const *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                add: bool,
+            ) {
+                unsafe { $tile::<$mr, _>(kc, table::<$mr>(rows), b, c, ldc, add) }
             }
         }
-        unsafe {
-            _mm512_storeu_ps(out, x0);
-            _mm512_storeu_ps(out.add(16), x1);
-        }
-    }
-}
 
-pub(super) struct Avx2;
-
-impl Micro for Avx2 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-
-    #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx2_tile::<6, _>(kc, Packed(a), b, c, ldc, add) }
-    }
-
-    #[inline]
-    unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx2_tile::<6, _>(kc, Strided(a, lda), b, c, ldc, add) }
-    }
-
-    #[inline]
-    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        unsafe { avx2_tile::<6, _>(kc, table::<6>(rows), b, c, ldc, add) }
-    }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_tile<const MR: usize, A: Rows<MR>>(
-    kc: usize,
-    a: A,
-    mut b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    for p in 0..kc {
-        let (b0, b1) = unsafe { (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))) };
-        for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm256_set1_ps(unsafe { a.get(r, p) });
-            row[0] = _mm256_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(x, b1, row[1]);
-        }
-        b = unsafe { b.add(16) };
-    }
-    for (r, row) in acc.iter().enumerate() {
-        let out = unsafe { c.add(r * ldc) };
-        let (mut x0, mut x1) = (row[0], row[1]);
-        if add {
-            unsafe {
-                x0 = _mm256_add_ps(_mm256_loadu_ps(out), x0);
-                x1 = _mm256_add_ps(_mm256_loadu_ps(out.add(8)), x1);
+        #[target_feature(enable = $feature)]
+        unsafe fn $tile<const MR: usize, A: Rows<MR>>(
+            kc: usize,
+            a: A,
+            mut b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            add: bool,
+        ) {
+            let mut acc = [[$zero(); 2]; MR];
+            for p in 0..kc {
+                let (b0, b1) = unsafe { ($load(b), $load(b.add($lanes))) };
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let x = $splat(unsafe { a.get(r, p) });
+                    row[0] = $fma(x, b0, row[0]);
+                    row[1] = $fma(x, b1, row[1]);
+                }
+                b = unsafe { b.add(2 * $lanes) };
+            }
+            for (r, row) in acc.iter().enumerate() {
+                let out = unsafe { c.add(r * ldc) };
+                let (mut x0, mut x1) = (row[0], row[1]);
+                if add {
+                    unsafe {
+                        x0 = $add($load(out), x0);
+                        x1 = $add($load(out.add($lanes)), x1);
+                    }
+                }
+                unsafe {
+                    $store(out, x0);
+                    $store(out.add($lanes), x1);
+                }
             }
         }
-        unsafe {
-            _mm256_storeu_ps(out, x0);
-            _mm256_storeu_ps(out.add(8), x1);
-        }
-    }
+    };
 }
+
+kernel!(
+    Avx512,
+    avx512_tile,
+    "avx512f",
+    12,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_storeu_ps
+);
+kernel!(
+    Avx2,
+    avx2_tile,
+    "avx2,fma",
+    6,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_add_ps,
+    _mm256_storeu_ps
+);
