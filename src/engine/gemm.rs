@@ -73,7 +73,7 @@ impl Kernel {
 
     /// The kernel of a name given by [`Kernel::name`].
     pub fn from_name(name: &str) -> Option<Kernel> {
-        [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback].into_iter().find(|k| k.name() == name)
+        KERNELS.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -84,13 +84,14 @@ const KERNELS: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback];
 /// The kernel the products use: the one [`set_kernel`] chose, else [`Kernel::detect`]'s.
 pub fn kernel() -> Kernel {
     match CHOSEN.load(Ordering::Relaxed) {
-        0 => {
-            let k = Kernel::detect();
-            CHOSEN.store(1 + KERNELS.iter().position(|x| *x == k).unwrap_or(2) as u8, Ordering::Relaxed);
-            k
-        }
+        0 => remember(Kernel::detect()),
         i => KERNELS[usize::from(i - 1).min(2)],
     }
+}
+
+fn remember(k: Kernel) -> Kernel {
+    CHOSEN.store(1 + KERNELS.iter().position(|x| *x == k).unwrap_or(2) as u8, Ordering::Relaxed);
+    k
 }
 
 /// Makes the products use `k` (to compare kernels on one machine); an error when this CPU
@@ -99,7 +100,7 @@ pub fn set_kernel(k: Kernel) -> Result<(), crate::Error> {
     if !k.available() {
         return Err(crate::Error::invalid(format!("this CPU cannot run the {} matrix kernel", k.name())));
     }
-    CHOSEN.store(1 + KERNELS.iter().position(|x| *x == k).unwrap_or(2) as u8, Ordering::Relaxed);
+    remember(k);
     Ok(())
 }
 
@@ -163,12 +164,9 @@ pub fn matmul_with(
         }
         return;
     }
-    let (a_rs, a_cs) = if a_t { (1, m as isize) } else { (k as isize, 1) };
-    let (b_rs, b_cs) = if b_t { (1, k as isize) } else { (n as isize, 1) };
     let threads = super::threads();
     let threads = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS { threads } else { 1 };
-    let a = View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs };
-    let b = View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs };
+    let (a, b) = (View::of(a, a_t, m, k), View::of(b, b_t, k, n));
     let kernel = if kernel.available() { kernel } else { Kernel::Fallback };
     match kernel {
         #[cfg(target_arch = "x86_64")]
@@ -257,8 +255,7 @@ pub(crate) unsafe fn matmul_rows(
     }
     let view = |(x, t): (&[f32], bool), rows: usize, cols: usize| {
         assert!(x.len() >= rows * cols, "matmul_rows: buffer too small");
-        let (rs, cs) = if t { (1, rows as isize) } else { (cols as isize, 1) };
-        Source::View(View { ptr: x.as_ptr(), rs, cs })
+        Source::View(View::of(x, t, rows, cols))
     };
     let a = a.map_or_else(|x| view(x, m, k), Source::Rows);
     let b = b.map_or_else(|x| view(x, k, n), Source::Rows);

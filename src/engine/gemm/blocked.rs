@@ -77,6 +77,13 @@ pub(super) struct View {
 }
 
 impl View {
+    /// The `rows × cols` matrix stored row-major in `x`, or stored transposed (`cols × rows`)
+    /// when `t`.
+    pub fn of(x: &[f32], t: bool, rows: usize, cols: usize) -> View {
+        let (rs, cs) = if t { (1, rows as isize) } else { (cols as isize, 1) };
+        View { ptr: x.as_ptr(), rs, cs }
+    }
+
     /// The view of the sub-matrix starting at `(i, j)`.
     unsafe fn at(self, i: usize, j: usize) -> View {
         View { ptr: unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }, ..self }
