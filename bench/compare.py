@@ -13,6 +13,11 @@ Cases (the models of ../shared/bench/README.md):
   cnn128   cnn-32-64, Adam 1e-3, batch 128: s/epoch, extrapolated from timed steps
   cnn32    cnn-32-64, Adam 1e-4, batch 32: s/epoch, extrapolated from timed steps
   infer    predict the 10,000 test images with the trained MLP / CNN (warm), seconds
+  latency  one image per call, 10,000 calls in-process: p50 and p99 of the MLP and the CNN,
+           examples/latency.rs against bench/latency_torch.py (PyTorch eager, batch 1), in µs
+
+The CPU's model and SIMD flags are printed first: the ratios differ between AVX2 and AVX-512
+machines.
 """
 import argparse
 import json
@@ -72,6 +77,34 @@ def digits_infer(run_dir, threads=2):
     return v["inference_seconds"], v["accuracy"]
 
 
+def cpu():
+    """The CPU's model name and the SIMD flags that decide the kernels (digits', PyTorch's)."""
+    model, flags = "unknown", []
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                want = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni", "amx_bf16")
+                flags = [f for f in value.split() if f in want]
+                break
+    except OSError:
+        pass
+    return f"{model}; {' '.join(flags)}; {os.cpu_count()} CPUs"
+
+
+def digits_latency(threads=2, calls=10000):
+    out = run(["cargo", "run", "--quiet", "--release", "--example", "latency", "--", str(threads), str(calls)])
+    return {j["model"]: j for j in map(json.loads, (l for l in out.splitlines() if l.startswith("{")))}
+
+
+def torch_latency(venv, threads=2, calls=10000):
+    py = os.path.join(venv, "bin", "python")
+    out = run([py, os.path.join(HERE, "latency_torch.py"), "--threads", str(threads), "--calls", str(calls)])
+    return {j["model"]: j for j in map(json.loads, (l for l in out.splitlines() if l.startswith("{")))}
+
+
 def ref(venv, shared, framework, args):
     py = os.path.join(venv, "bin", "python")
     script = os.path.join(shared, f"{framework}_bench.py")
@@ -94,6 +127,7 @@ def main():
     ap.add_argument("--steps", type=int, default=100, help="timed CNN steps (extrapolated)")
     ap.add_argument("--out", default=None, help="append raw results as JSON lines")
     a = ap.parse_args()
+    print(f"CPU: {cpu()}", flush=True)
     cases = a.cases.split(",")
     fws = [f for f in a.frameworks.split(",") if f]
     res = {}  # (case, who) -> list of seconds
@@ -103,7 +137,7 @@ def main():
         if a.out:
             with open(a.out, "a") as f:
                 f.write(json.dumps({"case": case, "who": who, "seconds": v}) + "\n")
-        print(f"  {case:8} {who:14} {v:8.3f}", flush=True)
+        print(f"  {case:9} {who:14} {v:10.6f}", flush=True)
 
     for r in range(a.rounds):
         print(f"round {r + 1}/{a.rounds}", flush=True)
@@ -129,21 +163,29 @@ def main():
             for fw in fws:
                 j = ref(a.venv, a.shared, fw, ["--model", "cnn", "--batch", "32", "--lr", "1e-4", "--steps", str(a.steps * 3)])
                 add("cnn32", fw, j["epoch_s_extrapolated"])
+        if "latency" in cases:
+            for who, f in [("digits", digits_latency)] + [("torch", lambda: torch_latency(a.venv))] * ("torch" in fws):
+                for model, j in f().items():
+                    add(f"{model[:3]}-p50", who, j["p50_us"] / 1e6)
+                    add(f"{model[:3]}-p99", who, j["p99_us"] / 1e6)
 
     names = {"mlp": "mlp-512-512-d, batch 128: s/epoch", "mlp-infer": "mlp: predict 10,000 test images, s",
              "cnn128": "cnn-32-64, batch 128: s/epoch", "cnn32": "cnn-32-64, batch 32: s/epoch",
-             "cnn-infer": "cnn: predict 10,000 test images, s"}
+             "cnn-infer": "cnn: predict 10,000 test images, s",
+             "mlp-p50": "mlp: one image, p50 of 10,000 calls, µs", "mlp-p99": "mlp: one image, p99, µs",
+             "cnn-p50": "cnn: one image, p50 of 10,000 calls, µs", "cnn-p99": "cnn: one image, p99, µs"}
     head = "| case | digits | " + " | ".join(fws) + " | " + " | ".join(f"digits / {f}" for f in fws) + " |"
     print()
     print(head)
     print("|" + "---|" * (2 + 2 * len(fws)))
-    for case in ["mlp", "cnn128", "cnn32", "mlp-infer", "cnn-infer"]:
+    for case in ["mlp", "cnn128", "cnn32", "mlp-infer", "cnn-infer", "mlp-p50", "mlp-p99", "cnn-p50", "cnn-p99"]:
         if (case, "digits") not in res:
             continue
         d = statistics.median(res[(case, "digits")])
-        row = [names[case], f"{d:.3f}"]
+        fmt = (lambda v: f"{v * 1e6:.0f}") if case.endswith(("p50", "p99")) else (lambda v: f"{v:.3f}")
+        row = [names[case], fmt(d)]
         meds = [statistics.median(res[(case, f)]) if (case, f) in res else None for f in fws]
-        row += [f"{m:.3f}" if m else "-" for m in meds]
+        row += [fmt(m) if m else "-" for m in meds]
         row += [f"{d / m:.2f}×" if m else "-" for m in meds]
         print("| " + " | ".join(row) + " |")
 

@@ -12,8 +12,9 @@ fn main() {
     let threads: usize = std::env::args().nth(1).map(|t| t.parse().expect("THREADS: a number")).unwrap_or(2);
     digits::engine::set_threads(threads);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
-    println!("CPU: {}", cpu_model());
-    println!("SIMD: {}", simd_flags());
+    let cpu = digits::engine::gemm::Cpu::read();
+    println!("CPU: {}", cpu.model);
+    println!("SIMD: {}", cpu.simd);
     println!("kernel chosen at run time: {}", Kernel::detect().name());
     let one = peak::measure(1);
     let all = peak::measure(threads);
@@ -81,29 +82,6 @@ fn best_of(mut f: impl FnMut(), flops: f64) -> f64 {
         best = best.max(flops / t.elapsed().as_secs_f64());
     }
     best
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn simd_flags() -> String {
-    let mut f = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! has {
-            ($($x:tt),*) => { $( if std::arch::is_x86_feature_detected!($x) { f.push($x); } )* };
-        }
-        has!("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512bf16", "avx512vnni");
-    }
-    f.join(" ")
 }
 
 mod peak {

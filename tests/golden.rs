@@ -48,3 +48,27 @@ fn mlp_512_512_d_weights_are_unchanged() {
 fn cnn_32_64_weights_are_unchanged() {
     check("cnn-32-64");
 }
+
+/// A server predicts one drawing at a time: alone, an image's rows of a convolution run in
+/// bands across the threads and a dense layer reads its weights in place (no packing), yet the
+/// probabilities must be the bits the image gets inside a batch.
+#[test]
+fn an_image_alone_gets_the_bits_it_gets_in_a_batch() {
+    digits::engine::set_threads(2);
+    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let test = digits::data::Dataset::open_split(&mnist, digits::data::Split::Test).expect("MNIST test set");
+    let images: Vec<f32> = (0..8).flat_map(|i| test.image(i).to_vec()).collect();
+    for (model, recipe) in [(Some("mlp-512-512-d"), None), (Some("cnn-32-64"), None), (None, Some("best"))] {
+        let name = model.or(recipe).unwrap_or_default();
+        let options = digits::train::TrainOptions {
+            model: model.map(Into::into),
+            recipe: recipe.map(Into::into),
+            ..Default::default()
+        };
+        let (spec, _) = options.resolve().expect("a preset or recipe");
+        let mut net = spec.build(0).expect("builds");
+        let together = net.predict(&images, 8);
+        let alone: Vec<f32> = images.chunks(784).flat_map(|x| net.predict(x, 1)).collect();
+        assert!(together == alone, "{name}: an image alone differs from the same image in a batch");
+    }
+}

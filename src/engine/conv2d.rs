@@ -444,6 +444,42 @@ impl Layer for Conv2D {
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
         let w = &this.w;
+        let threads = super::threads();
+        if nchunks == 1 && threads > 1 {
+            // Fewer samples than threads (a server's one drawing): the one chunk's rows in bands
+            // across the threads. Each output row is summed alike in any band: the same bits.
+            let m = batch * opix;
+            let yc = &mut y[..m * cout];
+            if w.options.use_bias {
+                yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
+            }
+            let slot = &mut slots[0];
+            if implicit {
+                let pad = &mut slot.padded[..batch * hp * wp * this.input.c];
+                this.pad_input(x, batch, pad);
+                let at = this.patch_at(pad);
+                let band = m.div_ceil(threads).div_ceil(16) * 16;
+                (0..m.div_ceil(band)).into_par_iter().for_each(|t| {
+                    let (lo, rows) = (t * band, band.min(m - t * band));
+                    let shifted = |i: usize, q: usize| at(lo + i, q);
+                    // SAFETY: band `t` owns rows lo..lo+rows of y; the patch runs lie inside `pad`.
+                    let yb = unsafe { std::slice::from_raw_parts_mut(yp.get().add(lo * cout), rows * cout) };
+                    let kernel = Err((&w.kernel.value[..], false));
+                    unsafe {
+                        matmul_rows(rows, cout, kdim, depth, Ok(&shifted as RowFn), kernel, yb, w.options.use_bias)
+                    };
+                    w.options.activation.apply_serial(yb, cout);
+                });
+            } else {
+                let p = &mut slot.patches[..m * kdim];
+                this.im2col(x, batch, p);
+                matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, true);
+                w.options.activation.apply_serial(yc, cout);
+            }
+            self.slots = slots;
+            self.w.record_activity(y, batch, ctx.training);
+            return;
+        }
         slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
             for ci in (s..nchunks).step_by(nslots) {
                 let b0 = ci * chunk;

@@ -32,6 +32,11 @@ pub fn inside_gemm() -> bool {
 /// Below this many multiply-adds a product runs on one thread: spawning costs more.
 const PARALLEL_MIN_FLOPS: usize = 1 << 17;
 
+/// Up to this many rows of `A`, a product with a row-major `B` reads `B` in place instead of
+/// packing it: packing copies all of `B` (a dense layer's weights) to use it for a row or two,
+/// which is most of the time of predicting one image.
+const SKINNY_ROWS: usize = 4;
+
 /// The code that runs the products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -74,6 +79,40 @@ impl Kernel {
     /// The kernel of a name given by [`Kernel::name`].
     pub fn from_name(name: &str) -> Option<Kernel> {
         KERNELS.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// What the benchmarks print about the machine: the CPU's model name and the SIMD extensions
+/// that decide the kernel.
+#[derive(Clone, Debug)]
+pub struct Cpu {
+    pub model: String,
+    pub simd: String,
+}
+
+impl Cpu {
+    /// Reads the model name from `/proc/cpuinfo` ("unknown" elsewhere) and detects the SIMD
+    /// extensions at run time.
+    pub fn read() -> Cpu {
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        #[allow(unused_mut)]
+        let mut simd: Vec<&str> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            macro_rules! has {
+                ($($x:tt),*) => { $( if std::arch::is_x86_feature_detected!($x) { simd.push($x); } )* };
+            }
+            has!("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512bf16", "avx512vnni");
+        }
+        Cpu { model, simd: simd.join(" ") }
     }
 }
 
@@ -168,6 +207,10 @@ pub fn matmul_with(
     let threads = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS { threads } else { 1 };
     let (a, b) = (View::of(a, a_t, m, k), View::of(b, b_t, k, n));
     let kernel = if kernel.available() { kernel } else { Kernel::Fallback };
+    #[cfg(target_arch = "x86_64")]
+    if kernel != Kernel::Fallback && m <= SKINNY_ROWS && b.cs == 1 {
+        return skinny(m, n, k, a, b, c, accumulate, threads);
+    }
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => split::<x86::Avx512>(m, n, k, a, b, c, accumulate, threads),
@@ -219,6 +262,27 @@ fn split<K: blocked::Micro>(
             }
         }
     });
+}
+
+/// A product of at most [`SKINNY_ROWS`] rows with a row-major `B`, in bands of columns on
+/// `threads` threads; the same bits as the blocked product (see `x86::skinny`).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn skinny(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], accumulate: bool, threads: usize) {
+    let depth = blocked::depth_for(k);
+    let cp = SendPtr(c.as_mut_ptr());
+    let band = n.div_ceil(threads).div_ceil(16) * 16;
+    let (a, b) = (SendView(a), SendView(b));
+    // SAFETY: `matmul` checked the lengths; the bands write disjoint columns of `c`; the CPU
+    // has AVX2 and FMA (our kernels run only where it does).
+    let run = |lo: usize| unsafe {
+        x86::skinny(m, band.min(n - lo), k, depth, a.get(), b.get().at(0, lo), cp.get().add(lo), n, accumulate)
+    };
+    if threads == 1 {
+        run(0);
+    } else {
+        (0..n.div_ceil(band)).into_par_iter().for_each(|t| run(t * band));
+    }
 }
 
 /// Whether [`matmul_rows`] runs here (our kernels; not the fallback).
@@ -385,6 +449,33 @@ mod tests {
         }
         for &kernel in &ours {
             assert!(run(kernel, true) == run(kernel, false), "{kernel:?}: threads change the bits");
+        }
+    }
+
+    #[test]
+    fn a_few_rows_read_b_in_place_with_the_bits_of_the_blocked_product() {
+        // Rows 0..m of a 24-row product (blocked, B packed) against the same rows alone (B read
+        // in place), over one and several panels of k, with and without accumulating, on one
+        // and two threads.
+        for kernel in [Kernel::Avx512, Kernel::Avx2].into_iter().filter(|k| k.available()) {
+            for (n, k) in [(10, 3), (512, 784), (300, 1000), (33, 257)] {
+                let a = data(24 * k, 7, 13);
+                let b = data(k * n, 5, 11);
+                for accumulate in [false, true] {
+                    let mut all = data(24 * n, 3, 5);
+                    matmul_with(kernel, 24, n, k, &a, false, &b, false, &mut all, accumulate, false);
+                    for m in 1..=SKINNY_ROWS {
+                        for parallel in [false, true] {
+                            let mut few = data(m * n, 3, 5);
+                            matmul_with(kernel, m, n, k, &a, false, &b, false, &mut few, accumulate, parallel);
+                            assert!(
+                                few == all[..m * n],
+                                "{kernel:?} {m}×{n}×{k} accumulate={accumulate} parallel={parallel}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -85,10 +85,10 @@ impl View {
     }
 
     /// The view of the sub-matrix starting at `(i, j)`.
-    unsafe fn at(self, i: usize, j: usize) -> View {
+    pub(super) unsafe fn at(self, i: usize, j: usize) -> View {
         View { ptr: unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }, ..self }
     }
-    unsafe fn get(self, i: usize, j: usize) -> f32 {
+    pub(super) unsafe fn get(self, i: usize, j: usize) -> f32 {
         unsafe { *self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
     }
 }

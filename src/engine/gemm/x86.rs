@@ -147,3 +147,55 @@ kernel!(
     _mm256_add_ps,
     _mm256_storeu_ps
 );
+
+/// `c (m×n, row stride ldc) (+)= a · b` for a few rows (`m` ≤ 4) with `b` row-major, read in
+/// place: the sums run in the blocked product's order (per panel of `depth`: zero, then a fused
+/// multiply-add for each step of `k` in turn; the panel's sum then stored or added to `c`), so
+/// the bits are those of the microkernels.
+///
+/// # Safety
+/// `a` reaches `m × k` values, `b` `k × n` with unit column stride, `c` `m` rows of `n` at
+/// stride `ldc`; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn skinny(
+    m: usize,
+    n: usize,
+    k: usize,
+    depth: usize,
+    a: super::blocked::View,
+    b: super::blocked::View,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    const STRIP: usize = 256;
+    debug_assert!(m <= 4 && b.cs == 1);
+    let mut acc = [[0.0f32; STRIP]; 4];
+    for j0 in (0..n).step_by(STRIP) {
+        let w = STRIP.min(n - j0);
+        for pc in (0..k).step_by(depth) {
+            let kc = depth.min(k - pc);
+            for row in &mut acc[..m] {
+                row[..w].fill(0.0);
+            }
+            for p in pc..pc + kc {
+                // SAFETY: the caller's bounds.
+                let bp = unsafe { std::slice::from_raw_parts(b.ptr.offset(p as isize * b.rs).add(j0), w) };
+                for (i, row) in acc[..m].iter_mut().enumerate() {
+                    let x = unsafe { a.get(i, p) };
+                    for (s, &y) in row[..w].iter_mut().zip(bp) {
+                        *s = x.mul_add(y, *s);
+                    }
+                }
+            }
+            let add = accumulate || pc > 0;
+            for (i, row) in acc[..m].iter().enumerate() {
+                let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + j0), w) };
+                for (o, &s) in out.iter_mut().zip(&row[..w]) {
+                    *o = if add { *o + s } else { s };
+                }
+            }
+        }
+    }
+}
