@@ -419,6 +419,48 @@ fn kx_range(start: usize, pad: usize, kw: usize, w: usize) -> (usize, usize, usi
     (x0, lo, hi)
 }
 
+impl Conv2D {
+    /// The outputs `yc` of the `ns` samples `xc`, in `slot`'s workspace: on this thread, or
+    /// with `parallel` in bands of rows across the engine's threads.
+    fn forward_chunk(&self, slot: &mut Slot, xc: &[f32], ns: usize, yc: &mut [f32], parallel: bool) {
+        let w = &self.w;
+        let (cout, kdim) = (self.output.c, self.kdim());
+        let m = ns * self.output.h * self.output.w;
+        if w.options.use_bias {
+            yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
+        }
+        if self.paths().forward {
+            let (hp, wp) = self.padded_size();
+            let depth = depth_within(self.ksize.1 * self.input.c);
+            let pad = &mut slot.padded[..ns * hp * wp * self.input.c];
+            self.pad_input(xc, ns, pad);
+            let at = self.patch_at(pad);
+            let bands = if parallel { super::threads() } else { 1 };
+            let band = m.div_ceil(bands).div_ceil(16) * 16;
+            let yp = SendPtr(yc.as_mut_ptr());
+            let run = |t: usize| {
+                let (lo, rows) = (t * band, band.min(m - t * band));
+                let shifted = |i: usize, q: usize| at(lo + i, q);
+                // SAFETY: band `t` owns rows lo..lo+rows of yc; each patch row's runs lie inside
+                // `pad`, `depth` divides them.
+                let yb = unsafe { std::slice::from_raw_parts_mut(yp.get().add(lo * cout), rows * cout) };
+                let kernel = Err((&w.kernel.value[..], false));
+                unsafe { matmul_rows(rows, cout, kdim, depth, Ok(&shifted as RowFn), kernel, yb, w.options.use_bias) };
+            };
+            if bands == 1 {
+                run(0);
+            } else {
+                (0..m.div_ceil(band)).into_par_iter().for_each(run);
+            }
+        } else {
+            let p = &mut slot.patches[..m * kdim];
+            self.im2col(xc, ns, p);
+            matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, parallel);
+        }
+        w.options.activation.apply_serial(yc, cout);
+    }
+}
+
 impl Layer for Conv2D {
     fn name(&self) -> &str {
         &self.name
@@ -436,76 +478,25 @@ impl Layer for Conv2D {
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, false);
         let (in_len, out_len) = (self.input.len(), self.output.len());
-        let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
-        let implicit = self.paths().forward;
-        let (hp, wp) = self.padded_size();
-        let depth = depth_within(self.ksize.1 * self.input.c);
         let yp = SendPtr(y.as_mut_ptr());
         let mut slots = std::mem::take(&mut self.slots);
         let this = &*self;
-        let w = &this.w;
-        let threads = super::threads();
-        if nchunks == 1 && threads > 1 {
+        if nchunks == 1 && super::threads() > 1 {
             // Fewer samples than threads (a server's one drawing): the one chunk's rows in bands
             // across the threads. Each output row is summed alike in any band: the same bits.
-            let m = batch * opix;
-            let yc = &mut y[..m * cout];
-            if w.options.use_bias {
-                yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
-            }
-            let slot = &mut slots[0];
-            if implicit {
-                let pad = &mut slot.padded[..batch * hp * wp * this.input.c];
-                this.pad_input(x, batch, pad);
-                let at = this.patch_at(pad);
-                let band = m.div_ceil(threads).div_ceil(16) * 16;
-                (0..m.div_ceil(band)).into_par_iter().for_each(|t| {
-                    let (lo, rows) = (t * band, band.min(m - t * band));
-                    let shifted = |i: usize, q: usize| at(lo + i, q);
-                    // SAFETY: band `t` owns rows lo..lo+rows of y; the patch runs lie inside `pad`.
-                    let yb = unsafe { std::slice::from_raw_parts_mut(yp.get().add(lo * cout), rows * cout) };
-                    let kernel = Err((&w.kernel.value[..], false));
-                    unsafe {
-                        matmul_rows(rows, cout, kdim, depth, Ok(&shifted as RowFn), kernel, yb, w.options.use_bias)
-                    };
-                    w.options.activation.apply_serial(yb, cout);
-                });
-            } else {
-                let p = &mut slot.patches[..m * kdim];
-                this.im2col(x, batch, p);
-                matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, true);
-                w.options.activation.apply_serial(yc, cout);
-            }
-            self.slots = slots;
-            self.w.record_activity(y, batch, ctx.training);
-            return;
+            this.forward_chunk(&mut slots[0], x, batch, &mut y[..batch * out_len], true);
+        } else {
+            slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
+                for ci in (s..nchunks).step_by(nslots) {
+                    let b0 = ci * chunk;
+                    let ns = chunk.min(batch - b0);
+                    let xc = &x[b0 * in_len..(b0 + ns) * in_len];
+                    // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
+                    let yc = unsafe { std::slice::from_raw_parts_mut(yp.get().add(b0 * out_len), ns * out_len) };
+                    this.forward_chunk(slot, xc, ns, yc, false);
+                }
+            });
         }
-        slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
-            for ci in (s..nchunks).step_by(nslots) {
-                let b0 = ci * chunk;
-                let ns = chunk.min(batch - b0);
-                let xc = &x[b0 * in_len..(b0 + ns) * in_len];
-                // SAFETY: chunk `ci` owns samples b0..b0+ns of y, disjoint from every other chunk.
-                let yc = unsafe { std::slice::from_raw_parts_mut(yp.get().add(b0 * out_len), ns * out_len) };
-                if w.options.use_bias {
-                    yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
-                }
-                let m = ns * opix;
-                if implicit {
-                    let pad = &mut slot.padded[..ns * hp * wp * this.input.c];
-                    this.pad_input(xc, ns, pad);
-                    let at = this.patch_at(pad);
-                    let kernel = Err((&w.kernel.value[..], false));
-                    // SAFETY: each patch row's runs lie inside `pad`, `depth` divides them.
-                    unsafe { matmul_rows(m, cout, kdim, depth, Ok(&at as RowFn), kernel, yc, w.options.use_bias) };
-                } else {
-                    let p = &mut slot.patches[..m * kdim];
-                    this.im2col(xc, ns, p);
-                    matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, false);
-                }
-                w.options.activation.apply_serial(yc, cout);
-            }
-        });
         self.slots = slots;
         self.w.record_activity(y, batch, ctx.training);
     }
