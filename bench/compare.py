@@ -94,15 +94,18 @@ def cpu():
     return f"{model}; {' '.join(flags)}; {os.cpu_count()} CPUs"
 
 
-def digits_latency(threads=2, calls=10000):
-    out = run(["cargo", "run", "--quiet", "--release", "--example", "latency", "--", str(threads), str(calls)])
+def by_model(out):
+    """The JSON lines of a latency run, by model."""
     return {j["model"]: j for j in map(json.loads, (l for l in out.splitlines() if l.startswith("{")))}
+
+
+def digits_latency(threads=2, calls=10000):
+    return by_model(run(["cargo", "run", "--quiet", "--release", "--example", "latency", "--", str(threads), str(calls)]))
 
 
 def torch_latency(venv, threads=2, calls=10000):
     py = os.path.join(venv, "bin", "python")
-    out = run([py, os.path.join(HERE, "latency_torch.py"), "--threads", str(threads), "--calls", str(calls)])
-    return {j["model"]: j for j in map(json.loads, (l for l in out.splitlines() if l.startswith("{")))}
+    return by_model(run([py, os.path.join(HERE, "latency_torch.py"), "--threads", str(threads), "--calls", str(calls)]))
 
 
 def ref(venv, shared, framework, args):

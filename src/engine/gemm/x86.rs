@@ -148,7 +148,7 @@ kernel!(
     _mm256_storeu_ps
 );
 
-/// `c (m×n, row stride ldc) (+)= a · b` for a few rows (`m` ≤ 4) with `b` row-major, read in
+/// `c (m×n, row stride ldc) (+)= a · b` for a few rows (`m` ≤ `SKINNY_ROWS`) with `b` row-major, read in
 /// place: the sums run in the blocked product's order (per panel of `depth`: zero, then a fused
 /// multiply-add for each step of `k` in turn; the panel's sum then stored or added to `c`), so
 /// the bits are those of the microkernels.
@@ -170,8 +170,8 @@ pub(super) unsafe fn skinny(
     accumulate: bool,
 ) {
     const STRIP: usize = 256;
-    debug_assert!(m <= 4 && b.cs == 1);
-    let mut acc = [[0.0f32; STRIP]; 4];
+    debug_assert!(m <= super::SKINNY_ROWS && b.cs == 1);
+    let mut acc = [[0.0f32; STRIP]; super::SKINNY_ROWS];
     for j0 in (0..n).step_by(STRIP) {
         let w = STRIP.min(n - j0);
         for pc in (0..k).step_by(depth) {
