@@ -6,15 +6,16 @@
 //! and partial weight gradient, so the result depends on the thread count but never on
 //! scheduling.
 //!
-//! A patch row is `kh` runs of `kw·c_in` contiguous values of the image, so where those runs
-//! are long enough the products read the patches straight from a zero-bordered copy of the
-//! chunk (an "implicit" GEMM: no patch matrix is written). The input gradient of a stride-1
+//! A patch row is `kh` runs of `kw·c_in` contiguous values of the image, so the forward
+//! products read the patches straight from a zero-bordered copy of the chunk, as windows of it
+//! (an "implicit" GEMM: no patch matrix is written). The input gradient of a stride-1
 //! convolution is itself such a convolution, of the bordered output gradient with the kernel
-//! flipped, so it needs no scatter back onto the image either. Short runs (a first layer on one
-//! channel) and strided input gradients copy the patches out first (im2col, col2im), rebuilt
-//! in the backward pass rather than stored.
+//! flipped, so it needs no scatter back onto the image either. The kernel gradient reads the
+//! patches in place where their runs fill whole 32-column strips; short runs (a first layer on
+//! one channel) and strided input gradients copy the patches out first (im2col, col2im),
+//! rebuilt in the backward pass rather than stored.
 
-use super::gemm::{RowFn, depth_for, depth_within, matmul, matmul_rows, rows_supported};
+use super::gemm::{RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, rows_supported};
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
 use super::{Activation, Ctx, Layer, LayerConfig, SendPtr, Shape, ensure, limits};
 use crate::rng::Rng;
@@ -180,7 +181,8 @@ struct Slot {
 /// Which products read the patches in place, and which copy them out.
 #[derive(Clone, Copy)]
 struct Paths {
-    forward: bool,
+    /// With the panel depth of its product.
+    forward: Option<usize>,
     kernel_grad: bool,
     input_grad: bool,
 }
@@ -217,14 +219,17 @@ impl Conv2D {
         (chunk, nchunks, threads.min(nchunks).max(1))
     }
 
-    /// Which products read the patches in place: those whose runs (`kw·c_in` values; for the
-    /// input gradient `kw·c_out`) fill whole panels and strips. The choice depends on the
-    /// layer alone (never on the CPU's vector width), so every kernel gives the same bits.
+    /// Which products read the patches in place: the forward one always (its panels are as
+    /// deep as the runs, `kw·c_in` values, where those are long, else as deep as an im2col
+    /// product's, whose bits it keeps), the others where the runs (for the input gradient
+    /// `kw·c_out`) fill whole panels and strips. The choice depends on the layer alone (never
+    /// on the CPU's vector width), so every kernel gives the same bits.
     fn paths(&self) -> Paths {
         let ok = rows_supported();
         let run = self.ksize.1 * self.input.c;
+        let depth = if run >= 32 { depth_within(run) } else { depth_for(self.kdim()) };
         Paths {
-            forward: ok && run >= 32,
+            forward: ok.then_some(depth),
             kernel_grad: ok && run.is_multiple_of(32),
             input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
         }
@@ -246,11 +251,14 @@ impl Conv2D {
         let paths = self.paths();
         let (kh, kw) = self.ksize;
         let opix = self.output.h * self.output.w;
-        let im2col = if backward { !(paths.kernel_grad && paths.input_grad) } else { !paths.forward };
+        let im2col = if backward { !(paths.kernel_grad && paths.input_grad) } else { paths.forward.is_none() };
         let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
         let (hp, wp) = self.padded_size();
-        let padded =
-            if paths.forward || (backward && paths.kernel_grad) { self.max_chunk * hp * wp * self.input.c } else { 0 };
+        let padded = if paths.forward.is_some() || (backward && paths.kernel_grad) {
+            self.max_chunk * hp * wp * self.input.c
+        } else {
+            0
+        };
         let padded_dy = if backward && paths.input_grad {
             self.max_chunk * (self.input.h + kh - 1) * (self.input.w + kw - 1) * self.output.c
         } else {
@@ -284,20 +292,27 @@ impl Conv2D {
         place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l));
     }
 
-    /// Row `i` (an output pixel of the chunk) of the patch matrix from column `q` on, in the
-    /// bordered input: `kw·c_in` contiguous values from the start of `q`'s kernel row.
-    fn patch_at<'a>(&self, pad: &'a [f32]) -> impl Fn(usize, usize) -> *const f32 + Sync + 'a {
+    /// Where row `i` of the patch matrix (an output pixel of the chunk) starts in the bordered
+    /// input, and the layout of its window there: runs of `kw·c_in` values, a padded image row
+    /// apart.
+    fn patch_windows(&self) -> (impl Fn(usize) -> usize + Sync + use<>, usize, usize) {
         let (oh, ow) = (self.output.h, self.output.w);
         let (sh, sw) = self.strides;
         let (hp, wp) = self.padded_size();
         let c = self.input.c;
-        let run = self.ksize.1 * c;
-        move |i, q| {
+        let start = move |i: usize| {
             let (s, rest) = (i / (oh * ow), i % (oh * ow));
             let (oy, ox) = (rest / ow, rest % ow);
-            let (ky, off) = (q / run, q % run);
-            pad[((s * hp + oy * sh + ky) * wp + ox * sw) * c + off..].as_ptr()
-        }
+            ((s * hp + oy * sh) * wp + ox * sw) * c
+        };
+        (start, self.ksize.1 * c, wp * c)
+    }
+
+    /// Row `i` of the patch matrix from column `q` on, in the bordered input: `kw·c_in`
+    /// contiguous values from the start of `q`'s kernel row.
+    fn patch_at<'a>(&self, pad: &'a [f32]) -> impl Fn(usize, usize) -> *const f32 + Sync + 'a {
+        let (start, run, gap) = self.patch_windows();
+        move |i, q| pad[start(i) + q / run * gap + q % run..].as_ptr()
     }
 
     /// The kernel for the input gradient: `flipped[kh−1−ky][kw−1−kx][o][i] = kernel[ky][kx][i][o]`.
@@ -429,23 +444,24 @@ impl Conv2D {
         if w.options.use_bias {
             yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
         }
-        if self.paths().forward {
+        if let Some(depth) = self.paths().forward {
             let (hp, wp) = self.padded_size();
-            let depth = depth_within(self.ksize.1 * self.input.c);
             let pad = &mut slot.padded[..ns * hp * wp * self.input.c];
             self.pad_input(xc, ns, pad);
-            let at = self.patch_at(pad);
+            let pad = &*pad;
+            let (start, run, gap) = self.patch_windows();
             let bands = if parallel { super::threads() } else { 1 };
             let band = m.div_ceil(bands).div_ceil(16) * 16;
             let yp = SendPtr(yc.as_mut_ptr());
             let run = |t: usize| {
                 let (lo, rows) = (t * band, band.min(m - t * band));
-                let shifted = |i: usize, q: usize| at(lo + i, q);
-                // SAFETY: band `t` owns rows lo..lo+rows of yc; each patch row's runs lie inside
-                // `pad`, `depth` divides them.
+                let start = |i: usize| pad[start(lo + i)..].as_ptr();
+                // SAFETY: band `t` owns rows lo..lo+rows of yc; each patch row's window lies
+                // inside `pad`.
                 let yb = unsafe { std::slice::from_raw_parts_mut(yp.get().add(lo * cout), rows * cout) };
                 let kernel = Err((&w.kernel.value[..], false));
-                unsafe { matmul_rows(rows, cout, kdim, depth, Ok(&shifted as RowFn), kernel, yb, w.options.use_bias) };
+                let a = Ok(Windows { start: &start, run, gap });
+                unsafe { matmul_rows(rows, cout, kdim, depth, a, kernel, yb, w.options.use_bias) };
             };
             if bands == 1 {
                 run(0);
@@ -561,17 +577,16 @@ impl Layer for Conv2D {
                 if paths.input_grad {
                     let pad = &mut slot.padded_dy[..ns * hq * wq * cout];
                     this.pad_output_grad(dyc, ns, pad);
-                    let at = |i: usize, q: usize| {
+                    let pad = &*pad;
+                    let start = |i: usize| {
                         let (s, rest) = (i / (h * iw), i % (h * iw));
                         let (y, x) = (rest / iw, rest % iw);
-                        let (ky, off) = (q / (kw * cout), q % (kw * cout));
-                        pad[((s * hq + y + ky) * wq + x) * cout + off..].as_ptr()
+                        pad[((s * hq + y) * wq + x) * cout..].as_ptr()
                     };
                     let flipped = Err((&this.flipped[..], false));
-                    // SAFETY: each row's runs lie inside `pad`, and `dx_depth` divides them.
-                    unsafe {
-                        matmul_rows(ns * h * iw, cin, kh * kw * cout, dx_depth, Ok(&at as RowFn), flipped, dxc, false)
-                    };
+                    let a = Ok(Windows { start: &start, run: kw * cout, gap: wq * cout });
+                    // SAFETY: each row's window lies inside `pad`.
+                    unsafe { matmul_rows(ns * h * iw, cin, kh * kw * cout, dx_depth, a, flipped, dxc, false) };
                 } else {
                     let p = &mut slot.patches[..m * kdim];
                     matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);

@@ -10,7 +10,7 @@ mod blocked;
 mod x86;
 
 use super::SendPtr;
-pub(crate) use blocked::{RowFn, depth_for, depth_within};
+pub(crate) use blocked::{RowFn, Windows, depth_for, depth_within};
 use blocked::{Source, View};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -290,22 +290,22 @@ pub(crate) fn rows_supported() -> bool {
     kernel() != Kernel::Fallback
 }
 
-/// `c (m×n) (+)= a · b` on the calling thread, where one operand is given by its rows' runs
-/// (a convolution's patches read straight from the image): `a_rows` (`A`, panels of `depth`
-/// columns) or else `b_rows` (`B`, strips of 32 columns). The other operand is a row-major
-/// matrix, transposed when `*_t`.
+/// `c (m×n) (+)= a · b` on the calling thread, in panels of `depth` along `k`, where one
+/// operand is a convolution's patches read straight from the image: `A` as [`Windows`], or
+/// else `B` by its rows' runs (strips of 32 columns). The other operand is a row-major matrix,
+/// transposed when `*_t`.
 ///
 /// # Safety
-/// Every pointer a [`RowFn`] returns starts a run of valid values to the end of its panel
-/// (`A`: the `depth` columns of the panel it falls in) or strip (`B`: the 32 columns of its
-/// strip, or to `n`); [`rows_supported`] holds.
+/// Every element of the windows (rows `0..m`, values `0..k`) is valid; every pointer a
+/// [`RowFn`] returns starts a run of valid values to the end of its strip (the 32 columns of
+/// its strip, or to `n`); [`rows_supported`] holds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn matmul_rows(
     m: usize,
     n: usize,
     k: usize,
     depth: usize,
-    a: Result<RowFn, (&[f32], bool)>,
+    a: Result<Windows, (&[f32], bool)>,
     b: Result<RowFn, (&[f32], bool)>,
     c: &mut [f32],
     accumulate: bool,
@@ -321,7 +321,7 @@ pub(crate) unsafe fn matmul_rows(
         assert!(x.len() >= rows * cols, "matmul_rows: buffer too small");
         Source::View(View::of(x, t, rows, cols))
     };
-    let a = a.map_or_else(|x| view(x, m, k), Source::Rows);
+    let a = a.map_or_else(|x| view(x, m, k), Source::Windows);
     let b = b.map_or_else(|x| view(x, k, n), Source::Rows);
     let cp = c.as_mut_ptr();
     // SAFETY: as the caller promises.

@@ -90,51 +90,124 @@ impl Layer for MaxPool2D {
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, _ctx: Ctx) {
         let (il, ol) = (self.input.len(), self.output.len());
-        y.par_chunks_mut(ol).zip(x.par_chunks(il)).for_each(|(y, x)| {
-            self.for_windows(|o, iy0, iy1, ix0, ix1| {
-                let c = self.input.c;
-                let yo = &mut y[o..o + c];
-                yo.fill(f32::NEG_INFINITY);
-                for iy in iy0..iy1 {
-                    for ix in ix0..ix1 {
-                        let i = (iy * self.input.w + ix) * c;
-                        // Branch-free so it vectorises across channels.
-                        yo.iter_mut().zip(&x[i..i + c]).for_each(|(m, &v)| *m = m.max(v));
-                    }
-                }
-            });
-        });
+        let two_by_two = self.two_by_two();
+        y.par_chunks_mut(ol)
+            .zip(x.par_chunks(il))
+            .for_each(|(y, x)| if two_by_two { self.forward_2x2(x, y) } else { self.forward_image(x, y) });
     }
 
     fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
         let Some(dx) = dx else { return };
         let (il, ol) = (self.input.len(), self.output.len());
-        // The gradient goes to the first input in the window equal to the maximum (the one the
-        // forward pass picked), found again here rather than stored.
+        let two_by_two = self.two_by_two();
         dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(x.par_chunks(il).zip(y.par_chunks(ol))).for_each(
             |((dx, dy), (x, y))| {
-                dx.fill(0.0);
-                let (c, w) = (self.input.c, self.input.w);
-                self.for_windows(|o, iy0, iy1, ix0, ix1| {
-                    for ch in 0..c {
-                        let m = y[o + ch];
-                        'window: for iy in iy0..iy1 {
-                            for ix in ix0..ix1 {
-                                let i = (iy * w + ix) * c + ch;
-                                if x[i] == m {
-                                    dx[i] += dy[o + ch];
-                                    break 'window;
-                                }
-                            }
-                        }
-                    }
-                });
+                if two_by_two { self.backward_2x2(x, y, dy, dx) } else { self.backward_image(x, y, dy, dx) }
             },
         );
     }
 }
 
 impl MaxPool2D {
+    /// Keras' default pooling, 2 × 2 windows side by side with no padding, which has its own
+    /// code: each output row reads two input rows once, and the channels run in vectors.
+    fn two_by_two(&self) -> bool {
+        self.pool == (2, 2) && self.strides == (2, 2) && self.pad == (0, 0)
+    }
+
+    /// One image's forward pass with [`MaxPool2D::two_by_two`] windows: the same maxima in the
+    /// same order as the general loop (from −∞, row by row), so the same bits.
+    fn forward_2x2(&self, x: &[f32], y: &mut [f32]) {
+        let Shape { w, c, .. } = self.input;
+        let ow = self.output.w;
+        for (oy, yr) in y.chunks_exact_mut(ow * c).enumerate() {
+            let (r0, r1) = (&x[2 * oy * w * c..][..w * c], &x[(2 * oy + 1) * w * c..][..w * c]);
+            for (ox, out) in yr.chunks_exact_mut(c).enumerate() {
+                let (a, b) = (&r0[2 * ox * c..][..2 * c], &r1[2 * ox * c..][..2 * c]);
+                let (a0, a1, b0, b1) = (&a[..c], &a[c..], &b[..c], &b[c..]);
+                for j in 0..c {
+                    out[j] = f32::NEG_INFINITY.max(a0[j]).max(a1[j]).max(b0[j]).max(b1[j]);
+                }
+            }
+        }
+    }
+
+    /// One image's backward pass with [`MaxPool2D::two_by_two`] windows: as the general one
+    /// (the gradient to the first position equal to the maximum), branch-free across the
+    /// channels.
+    fn backward_2x2(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let Shape { h, w, c } = self.input;
+        let ow = self.output.w;
+        // Rows and columns beyond the last whole window get no gradient.
+        dx[self.output.h * 2 * w * c..h * w * c].fill(0.0);
+        for oy in 0..self.output.h {
+            let (lo, hi) = dx[2 * oy * w * c..(2 * oy + 2) * w * c].split_at_mut(w * c);
+            let (r0, r1) = (&x[2 * oy * w * c..][..w * c], &x[(2 * oy + 1) * w * c..][..w * c]);
+            for row in [&mut *lo, &mut *hi] {
+                row[2 * ow * c..].fill(0.0);
+            }
+            for ox in 0..ow {
+                let o = (oy * ow + ox) * c;
+                let (m, g) = (&y[o..o + c], &dy[o..o + c]);
+                let (da, db) = (&mut lo[2 * ox * c..][..2 * c], &mut hi[2 * ox * c..][..2 * c]);
+                let (a, b) = (&r0[2 * ox * c..][..2 * c], &r1[2 * ox * c..][..2 * c]);
+                let (da0, da1) = da.split_at_mut(c);
+                let (db0, db1) = db.split_at_mut(c);
+                for j in 0..c {
+                    let (m, g) = (m[j], g[j]);
+                    let hit0 = a[j] == m;
+                    let hit1 = !hit0 && a[c + j] == m;
+                    let hit2 = !(hit0 || hit1) && b[j] == m;
+                    let hit3 = !(hit0 || hit1 || hit2) && b[c + j] == m;
+                    // `0 + g`, as the general loop adds onto zero (a −0 gradient becomes +0).
+                    let put = |hit: bool| if hit { 0.0 + g } else { 0.0 };
+                    da0[j] = put(hit0);
+                    da1[j] = put(hit1);
+                    db0[j] = put(hit2);
+                    db1[j] = put(hit3);
+                }
+            }
+        }
+    }
+
+    /// One image's forward pass, any windows.
+    fn forward_image(&self, x: &[f32], y: &mut [f32]) {
+        self.for_windows(|o, iy0, iy1, ix0, ix1| {
+            let c = self.input.c;
+            let yo = &mut y[o..o + c];
+            yo.fill(f32::NEG_INFINITY);
+            for iy in iy0..iy1 {
+                for ix in ix0..ix1 {
+                    let i = (iy * self.input.w + ix) * c;
+                    // Branch-free so it vectorises across channels.
+                    yo.iter_mut().zip(&x[i..i + c]).for_each(|(m, &v)| *m = m.max(v));
+                }
+            }
+        });
+    }
+
+    /// One image's backward pass, any windows: the gradient goes to the first input in the
+    /// window equal to the maximum (the one the forward pass picked), found again here rather
+    /// than stored.
+    fn backward_image(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        dx.fill(0.0);
+        let (c, w) = (self.input.c, self.input.w);
+        self.for_windows(|o, iy0, iy1, ix0, ix1| {
+            for ch in 0..c {
+                let m = y[o + ch];
+                'window: for iy in iy0..iy1 {
+                    for ix in ix0..ix1 {
+                        let i = (iy * w + ix) * c + ch;
+                        if x[i] == m {
+                            dx[i] += dy[o + ch];
+                            break 'window;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Calls `f(output offset, rows iy0..iy1, columns ix0..ix1)` for every pooling window.
     fn for_windows(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
         let Shape { h, w, c } = self.input;
@@ -150,6 +223,38 @@ impl MaxPool2D {
                 let x1 = (ox * sw + pw).saturating_sub(pl).min(w);
                 f((oy * ow + ox) * c, y0, y1, x0, x1);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_by_two_pooling_gives_the_bits_of_the_general_loop() {
+        // Odd sizes (a last row and column in no window), ties within windows, signed zeros.
+        for (h, w, c) in [(7, 5, 3), (28, 28, 32), (4, 6, 17)] {
+            let l = MaxPool2DConfig::new(2).init("p".into(), Shape::new(h, w, c)).unwrap();
+            assert!(l.two_by_two());
+            let x: Vec<f32> = (0..h * w * c).map(|i| ((i * 7919 % 13) as f32 - 6.0) / 2.0).collect();
+            let dy: Vec<f32> =
+                (0..l.output.len()).map(|i| if i % 5 == 0 { -0.0 } else { (i % 7) as f32 - 3.0 }).collect();
+            let (mut y1, mut y2) = (vec![0.0; l.output.len()], vec![1.0; l.output.len()]);
+            l.forward_image(&x, &mut y1);
+            l.forward_2x2(&x, &mut y2);
+            assert_eq!(
+                y1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                y2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            let (mut d1, mut d2) = (vec![5.0; x.len()], vec![7.0; x.len()]);
+            l.backward_image(&x, &y1, &dy, &mut d1);
+            l.backward_2x2(&x, &y1, &dy, &mut d2);
+            assert_eq!(
+                d1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                d2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{h}×{w}×{c}"
+            );
         }
     }
 }

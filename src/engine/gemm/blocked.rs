@@ -19,6 +19,8 @@ const MC: usize = 144;
 const NC: usize = 2048;
 /// The largest register tile of any kernel, for the edge tiles' scratch.
 const MAX_TILE: usize = 16 * 32;
+/// The most rows of any kernel's tile.
+const MAX_MR: usize = 16;
 
 /// A register-tile microkernel: `MR × NR` of `C`.
 pub(super) trait Micro {
@@ -36,23 +38,54 @@ pub(super) trait Micro {
     /// # Safety
     /// As [`Micro::tile`], with `a` reaching `MR` rows at stride `lda`.
     unsafe fn tile_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool);
-    /// [`Micro::tile`] with row `r` of `A` read from `rows[r]` on (`kc` contiguous values).
+    /// [`Micro::tile`] with `A[r][p]` the value `window.from + p` of the window that starts at
+    /// `starts[r]` (see [`Windows`]).
     ///
     /// # Safety
-    /// As [`Micro::tile`], with `rows` holding `MR` such pointers.
-    unsafe fn tile_table(kc: usize, rows: *const *const f32, b: *const f32, c: *mut f32, ldc: usize, add: bool);
+    /// As [`Micro::tile`], with `starts` holding `MR` pointers whose windows are valid.
+    unsafe fn tile_window(
+        kc: usize,
+        starts: *const *const f32,
+        window: Window,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        add: bool,
+    );
 }
 
-/// A matrix given by where its rows' runs start: `at(i, j)` points to element `(i, j)`, from
-/// which the row runs on contiguously to the end of `j`'s panel (`A`: a panel of `depth`
-/// columns; `B`: a strip of the kernel's `NR`). A convolution's patches, read from the image.
+/// A `B` given by where its rows' runs start: `at(i, j)` points to element `(i, j)`, from
+/// which the row runs on contiguously to the end of `j`'s strip of the kernel's `NR` columns.
+/// A convolution's patches, read from the image.
 pub(crate) type RowFn<'a> = &'a (dyn Fn(usize, usize) -> *const f32 + Sync);
+
+/// An `A` whose rows are windows of an image (a convolution's patches, read in place): element
+/// `(i, p)` lies at `start(i) + (p / run)·gap + p % run`, runs of `run` contiguous values
+/// `gap` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Windows<'a> {
+    pub start: &'a (dyn Fn(usize) -> *const f32 + Sync),
+    pub run: usize,
+    pub gap: usize,
+}
+
+/// The layout of a panel of windows (see [`Windows`]): from column `from` on, runs of `run`
+/// values `gap` apart.
+#[derive(Clone, Copy)]
+pub(super) struct Window {
+    pub from: usize,
+    pub run: usize,
+    pub gap: usize,
+}
 
 /// Where a product reads an operand.
 #[derive(Clone, Copy)]
 pub(super) enum Source<'a> {
     View(View),
+    /// `B` only.
     Rows(RowFn<'a>),
+    /// `A` only.
+    Windows(Windows<'a>),
 }
 
 /// The panel depth of a product over `k` with no panel boundary required: equal panels of at
@@ -136,7 +169,9 @@ pub(super) unsafe fn product<K: Micro>(
         let mut p = p.borrow_mut();
         let (ap, bp) = p.split_at_mut(MC * KC);
         let mut scratch = [0.0f32; MAX_TILE];
-        let mut table = [std::ptr::null::<f32>(); 16];
+        // Windowed A: where the block's rows start (the last repeated past the edge, whose
+        // results are dropped).
+        let mut starts = [std::ptr::null::<f32>(); MC + MAX_MR];
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(depth) {
@@ -145,7 +180,12 @@ pub(super) unsafe fn product<K: Micro>(
                 match b {
                     Source::View(b) => unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) },
                     Source::Rows(at) => pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp),
+                    Source::Windows(_) => unreachable!("windows are an A"),
                 }
+                let window = match a {
+                    Source::Windows(w) => Window { from: pc, run: w.run.max(1), gap: w.gap },
+                    _ => Window { from: 0, run: 1, gap: 0 },
+                };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     // A row-major A is read in place (packing it costs as much as the product
@@ -154,7 +194,15 @@ pub(super) unsafe fn product<K: Micro>(
                     let full = match a {
                         Source::View(a) if a.cs == 1 => mc / K::MR * K::MR,
                         Source::View(_) => 0,
-                        Source::Rows(_) => mc,
+                        Source::Rows(_) => unreachable!("rows are a B"),
+                        Source::Windows(w) => {
+                            for (r, s) in starts[..mc].iter_mut().enumerate() {
+                                *s = (w.start)(ic + r);
+                            }
+                            let last = starts[mc - 1];
+                            starts[mc..mc + K::MR].fill(last);
+                            mc
+                        }
                     };
                     if let (Source::View(a), true) = (a, full < mc) {
                         unsafe { pack::<false>(K::MR, kc, mc - full, a.at(ic + full, pc), ap) };
@@ -165,16 +213,12 @@ pub(super) unsafe fn product<K: Micro>(
                         for ir in (0..mc).step_by(K::MR) {
                             let mr = K::MR.min(mc - ir);
                             let at = unsafe { c.add((ic + ir) * ldc + jc + jr) };
-                            if let Source::Rows(rows) = a {
-                                // Rows past the edge repeat the last one (their results are
-                                // dropped below).
-                                for (r, t) in table[..K::MR].iter_mut().enumerate() {
-                                    *t = rows(ic + ir + r.min(mr - 1), pc);
-                                }
-                            }
                             let tile = |c: *mut f32, ldc: usize, add: bool| unsafe {
                                 match a {
-                                    Source::Rows(_) => K::tile_table(kc, table.as_ptr(), bs, c, ldc, add),
+                                    Source::Windows(_) => {
+                                        K::tile_window(kc, starts[ir..].as_ptr(), window, bs, c, ldc, add)
+                                    }
+                                    Source::Rows(_) => unreachable!("rows are a B"),
                                     Source::View(a) if ir < full => {
                                         K::tile_rows(kc, a.at(ic + ir, pc).ptr, a.rs as usize, bs, c, ldc, add)
                                     }

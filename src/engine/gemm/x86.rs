@@ -1,7 +1,7 @@
 //! The x86-64 microkernels: AVX-512 (a 12 × 32 tile in 24 of the 32 zmm registers) and
 //! AVX2 + FMA (6 × 16 in 12 of the 16 ymm registers), each a broadcast of `A` times two vectors
-//! of `B` per step of `k`. `A` comes packed, in place from a row-major matrix, or as one
-//! pointer per row (a convolution's patches read straight from the image).
+//! of `B` per step of `k`. `A` comes packed, in place from a row-major matrix, or as windows
+//! of an image (a convolution's patches read straight from it).
 
 use super::blocked::Micro;
 use std::arch::x86_64::*;
@@ -29,7 +29,8 @@ impl<const MR: usize> Rows<MR> for Strided {
     }
 }
 
-/// One pointer per row.
+/// One pointer per row, each row contiguous from it (a stretch of windows that stays inside
+/// one run of each).
 struct Table<const MR: usize>([*const f32; MR]);
 impl<const MR: usize> Rows<MR> for Table<MR> {
     #[inline(always)]
@@ -38,14 +39,11 @@ impl<const MR: usize> Rows<MR> for Table<MR> {
     }
 }
 
-fn table<const MR: usize>(rows: *const *const f32) -> Table<MR> {
-    Table(std::array::from_fn(|r| unsafe { *rows.add(r) }))
-}
-
 /// A kernel type and its tile function, for one vector width: `$lanes` floats per vector, two
 /// vectors (`NR = 2·$lanes`) per row of the tile.
 macro_rules! kernel {
-    ($name:ident, $tile:ident, $feature:literal, $mr:literal, $lanes:literal,
+    ($name:ident, $tile:ident, $tile_window:ident, $steps:ident, $feature:literal,
+     $mr:literal, $lanes:literal, $vec:ident,
      $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $store:ident) => {
         pub(super) struct $name;
 
@@ -72,15 +70,31 @@ macro_rules! kernel {
             }
 
             #[inline]
-            unsafe fn tile_table(
+            unsafe fn tile_window(
                 kc: usize,
-                rows: *const *const f32,
+                starts: *const *const f32,
+                window: super::blocked::Window,
                 b: *const f32,
                 c: *mut f32,
                 ldc: usize,
                 add: bool,
             ) {
-                unsafe { $tile::<$mr, _>(kc, table::<$mr>(rows), b, c, ldc, add) }
+                unsafe { $tile_window::<$mr>(kc, starts, window, b, c, ldc, add) }
+            }
+        }
+
+        /// `kc` steps of the tile's sums, reading `B` from `*b` on (and moving it past them).
+        #[target_feature(enable = $feature)]
+        #[inline]
+        unsafe fn $steps<const MR: usize, A: Rows<MR>>(acc: &mut [[$vec; 2]; MR], kc: usize, a: A, b: &mut *const f32) {
+            for p in 0..kc {
+                let (b0, b1) = unsafe { ($load(*b), $load(b.add($lanes))) };
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let x = $splat(unsafe { a.get(r, p) });
+                    row[0] = $fma(x, b0, row[0]);
+                    row[1] = $fma(x, b1, row[1]);
+                }
+                *b = unsafe { b.add(2 * $lanes) };
             }
         }
 
@@ -94,28 +108,54 @@ macro_rules! kernel {
             add: bool,
         ) {
             let mut acc = [[$zero(); 2]; MR];
-            for p in 0..kc {
-                let (b0, b1) = unsafe { ($load(b), $load(b.add($lanes))) };
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let x = $splat(unsafe { a.get(r, p) });
-                    row[0] = $fma(x, b0, row[0]);
-                    row[1] = $fma(x, b1, row[1]);
-                }
-                b = unsafe { b.add(2 * $lanes) };
+            unsafe { $steps(&mut acc, kc, a, &mut b) };
+            store_tile!(acc, c, ldc, add, $lanes, $load, $add, $store);
+        }
+
+        /// The tile over windowed rows of `A`, a stretch inside one run of the windows at a
+        /// time (every row reads its stretch contiguously), the sums carried across stretches.
+        #[target_feature(enable = $feature)]
+        unsafe fn $tile_window<const MR: usize>(
+            kc: usize,
+            starts: *const *const f32,
+            w: super::blocked::Window,
+            mut b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            add: bool,
+        ) {
+            let mut acc = [[$zero(); 2]; MR];
+            let (mut p, mut q) = (0, w.from);
+            while p < kc {
+                let (ky, kx) = (q / w.run, q % w.run);
+                let len = (w.run - kx).min(kc - p);
+                let shift = ky * w.gap + kx;
+                let rows = Table(std::array::from_fn(|r| unsafe { (*starts.add(r)).add(shift) }));
+                unsafe { $steps(&mut acc, len, rows, &mut b) };
+                p += len;
+                q += len;
             }
-            for (r, row) in acc.iter().enumerate() {
-                let out = unsafe { c.add(r * ldc) };
-                let (mut x0, mut x1) = (row[0], row[1]);
-                if add {
-                    unsafe {
-                        x0 = $add($load(out), x0);
-                        x1 = $add($load(out.add($lanes)), x1);
-                    }
-                }
+            store_tile!(acc, c, ldc, add, $lanes, $load, $add, $store);
+        }
+    };
+}
+
+/// Stores a tile's sums into `c`, or adds them to it when `add` (a macro, so that the sums
+/// stay in registers: as a function it was not always inlined).
+macro_rules! store_tile {
+    ($acc:expr, $c:expr, $ldc:expr, $add:expr, $lanes:literal, $load:ident, $addv:ident, $store:ident) => {
+        for (r, row) in $acc.iter().enumerate() {
+            let out = unsafe { $c.add(r * $ldc) };
+            let (mut x0, mut x1) = (row[0], row[1]);
+            if $add {
                 unsafe {
-                    $store(out, x0);
-                    $store(out.add($lanes), x1);
+                    x0 = $addv($load(out), x0);
+                    x1 = $addv($load(out.add($lanes)), x1);
                 }
+            }
+            unsafe {
+                $store(out, x0);
+                $store(out.add($lanes), x1);
             }
         }
     };
@@ -124,9 +164,12 @@ macro_rules! kernel {
 kernel!(
     Avx512,
     avx512_tile,
+    avx512_tile_window,
+    avx512_steps,
     "avx512f",
     12,
     16,
+    __m512,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_set1_ps,
@@ -137,9 +180,12 @@ kernel!(
 kernel!(
     Avx2,
     avx2_tile,
+    avx2_tile_window,
+    avx2_steps,
     "avx2,fma",
     6,
     8,
+    __m256,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
     _mm256_set1_ps,
