@@ -546,7 +546,9 @@ impl Layer for Conv2D {
                 let xc = &x[b0 * in_len..(b0 + ns) * in_len];
                 let dyc = &dy[b0 * out_len..(b0 + ns) * out_len];
                 let (pk, pb) = slot.partial.split_at_mut(klen);
-                if !(paths.kernel_grad && (paths.input_grad || !want_dx)) {
+                // Only the copied-out kernel gradient reads the patches (a copied-out input
+                // gradient overwrites the buffer).
+                if !paths.kernel_grad {
                     this.im2col(xc, ns, &mut slot.patches[..m * kdim]);
                 }
                 if paths.kernel_grad {

@@ -91,9 +91,9 @@ impl Layer for MaxPool2D {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _batch: usize, _ctx: Ctx) {
         let (il, ol) = (self.input.len(), self.output.len());
         let two_by_two = self.two_by_two();
-        y.par_chunks_mut(ol)
-            .zip(x.par_chunks(il))
-            .for_each(|(y, x)| if two_by_two { self.forward_2x2(x, y) } else { self.forward_image(x, y) });
+        y.par_chunks_mut(ol).zip(x.par_chunks(il)).for_each(|(y, x)| {
+            super::wide(|| if two_by_two { self.forward_2x2(x, y) } else { self.forward_image(x, y) })
+        });
     }
 
     fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
@@ -102,7 +102,9 @@ impl Layer for MaxPool2D {
         let two_by_two = self.two_by_two();
         dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(x.par_chunks(il).zip(y.par_chunks(ol))).for_each(
             |((dx, dy), (x, y))| {
-                if two_by_two { self.backward_2x2(x, y, dy, dx) } else { self.backward_image(x, y, dy, dx) }
+                super::wide(|| {
+                    if two_by_two { self.backward_2x2(x, y, dy, dx) } else { self.backward_image(x, y, dy, dx) }
+                })
             },
         );
     }
@@ -117,6 +119,7 @@ impl MaxPool2D {
 
     /// One image's forward pass with [`MaxPool2D::two_by_two`] windows: the same maxima in the
     /// same order as the general loop (from −∞, row by row), so the same bits.
+    #[inline]
     fn forward_2x2(&self, x: &[f32], y: &mut [f32]) {
         let Shape { w, c, .. } = self.input;
         let ow = self.output.w;
@@ -135,6 +138,7 @@ impl MaxPool2D {
     /// One image's backward pass with [`MaxPool2D::two_by_two`] windows: as the general one
     /// (the gradient to the first position equal to the maximum), branch-free across the
     /// channels.
+    #[inline]
     fn backward_2x2(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let ow = self.output.w;
@@ -171,6 +175,7 @@ impl MaxPool2D {
     }
 
     /// One image's forward pass, any windows.
+    #[inline]
     fn forward_image(&self, x: &[f32], y: &mut [f32]) {
         self.for_windows(|o, iy0, iy1, ix0, ix1| {
             let c = self.input.c;
@@ -189,6 +194,7 @@ impl MaxPool2D {
     /// One image's backward pass, any windows: the gradient goes to the first input in the
     /// window equal to the maximum (the one the forward pass picked), found again here rather
     /// than stored.
+    #[inline]
     fn backward_image(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         dx.fill(0.0);
         let (c, w) = (self.input.c, self.input.w);

@@ -27,6 +27,7 @@ pub mod loss;
 pub mod max_pool;
 pub mod network;
 pub mod regularizer;
+mod wide;
 
 pub use activation::{Activation, ActivationConfig, ActivationLayer};
 pub use batch_norm::{BatchNorm, BatchNormConfig};
@@ -43,6 +44,7 @@ pub use regularizer::L2;
 
 use crate::rng::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use wide::wide;
 
 /// The shape of one sample: height × width × channels (a flat vector is `1 × 1 × n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
