@@ -280,7 +280,7 @@ impl Conv2D {
     fn pad_input(&self, x: &[f32], ns: usize, pad: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (hp, wp) = self.padded_size();
-        place(x, ns, (h, w, c), pad, (hp, wp), (self.pad_t, self.pad_l));
+        super::wide(|| place(x, ns, (h, w, c), pad, (hp, wp), (self.pad_t, self.pad_l)));
     }
 
     /// Copies `ns` samples of the output gradient into `pad` inside the border the flipped
@@ -289,7 +289,7 @@ impl Conv2D {
         let Shape { h, w, c } = self.output;
         let (kh, kw) = self.ksize;
         let size = (self.input.h + kh - 1, self.input.w + kw - 1);
-        place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l));
+        super::wide(|| place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l)));
     }
 
     /// Where row `i` of the patch matrix (an output pixel of the chunk) starts in the bordered
@@ -335,6 +335,7 @@ impl Conv2D {
     }
 
     /// Writes the patch matrix of `ns` samples `x` into `p` (`[ns·oh·ow, kdim]`).
+    #[inline]
     fn im2col(&self, x: &[f32], ns: usize, p: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (kh, kw) = self.ksize;
@@ -366,6 +367,7 @@ impl Conv2D {
     }
 
     /// Adds the patch gradients `p` back onto the image gradients `dx` (which it first zeroes).
+    #[inline]
     fn col2im(&self, p: &[f32], ns: usize, dx: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (kh, kw) = self.ksize;
@@ -400,6 +402,7 @@ impl Conv2D {
 
 /// Copies `ns` images of `(h, w, c)` from `src` into `dst` (`ns` images of `size` × `c`) at
 /// offset `at` (rows, columns), zero around them; parts beyond `size` are left out.
+#[inline]
 fn place(
     src: &[f32],
     ns: usize,
@@ -470,7 +473,7 @@ impl Conv2D {
             }
         } else {
             let p = &mut slot.patches[..m * kdim];
-            self.im2col(xc, ns, p);
+            super::wide(|| self.im2col(xc, ns, p));
             matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, parallel);
         }
         w.options.activation.apply_serial(yc, cout);
@@ -549,7 +552,7 @@ impl Layer for Conv2D {
                 // Only the copied-out kernel gradient reads the patches (a copied-out input
                 // gradient overwrites the buffer).
                 if !paths.kernel_grad {
-                    this.im2col(xc, ns, &mut slot.patches[..m * kdim]);
+                    super::wide(|| this.im2col(xc, ns, &mut slot.patches[..m * kdim]));
                 }
                 if paths.kernel_grad {
                     // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
@@ -592,7 +595,7 @@ impl Layer for Conv2D {
                 } else {
                     let p = &mut slot.patches[..m * kdim];
                     matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);
-                    this.col2im(p, ns, dxc);
+                    super::wide(|| this.col2im(p, ns, dxc));
                 }
             }
         });
