@@ -54,12 +54,15 @@ impl Activation {
     }
 
     fn apply_elementwise(self, c: &mut [f32]) {
-        super::wide(|| match self {
-            Activation::Relu => c.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Sigmoid => c.iter_mut().for_each(|x| *x = sigmoid(*x)),
-            Activation::Tanh => c.iter_mut().for_each(|x| *x = x.tanh()),
-            _ => {}
-        })
+        super::wide(
+            #[inline(always)]
+            || match self {
+                Activation::Relu => c.iter_mut().for_each(|x| *x = x.max(0.0)),
+                Activation::Sigmoid => c.iter_mut().for_each(|x| *x = sigmoid(*x)),
+                Activation::Tanh => c.iter_mut().for_each(|x| *x = x.tanh()),
+                _ => {}
+            },
+        )
     }
 
     /// Turns `dy` (gradient at the output `y`) into the gradient at the pre-activation, in place.
@@ -73,13 +76,16 @@ impl Activation {
                 }
             }),
             _ => dy.par_chunks_mut(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)).for_each(|(d, y)| {
-                super::wide(|| match self {
-                    // A select rather than a conditional store, so it vectorises.
-                    Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 }),
-                    Activation::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
-                    Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
-                    _ => {}
-                })
+                super::wide(
+                    #[inline(always)]
+                    || match self {
+                        // A select rather than a conditional store, so it vectorises.
+                        Activation::Relu => d.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 }),
+                        Activation::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
+                        Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y),
+                        _ => {}
+                    },
+                )
             }),
         }
     }

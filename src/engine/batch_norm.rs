@@ -93,29 +93,34 @@ impl BatchNorm {
         }
         let wl = w.len();
         partial[..pieces * 2 * c].par_chunks_mut(2 * c).enumerate().for_each(|(i, p)| {
-            wide(|| {
-                p.fill(0.0);
-                let (a, b) = p.split_at_mut(c);
-                let lo = i * ROWS * c;
-                let hi = (lo + ROWS * c).min(v.len());
-                if wl == 0 {
-                    for row in v[lo..hi].chunks_exact(c) {
-                        for (j, ((a, b), &x)) in a.iter_mut().zip(b.iter_mut()).zip(row).enumerate() {
-                            let (s, t) = f(x, 0.0, j);
-                            *a += s;
-                            *b += t;
+            wide(
+                #[inline(always)]
+                || {
+                    p.fill(0.0);
+                    let (a, b) = p.split_at_mut(c);
+                    let lo = i * ROWS * c;
+                    let hi = (lo + ROWS * c).min(v.len());
+                    if wl == 0 {
+                        for row in v[lo..hi].chunks_exact(c) {
+                            for (j, ((a, b), &x)) in a.iter_mut().zip(b.iter_mut()).zip(row).enumerate() {
+                                let (s, t) = f(x, 0.0, j);
+                                *a += s;
+                                *b += t;
+                            }
+                        }
+                    } else {
+                        for (row, other) in v[lo..hi].chunks_exact(c).zip(w[lo..hi].chunks_exact(c)) {
+                            for (j, (((a, b), &x), &o)) in
+                                a.iter_mut().zip(b.iter_mut()).zip(row).zip(other).enumerate()
+                            {
+                                let (s, t) = f(x, o, j);
+                                *a += s;
+                                *b += t;
+                            }
                         }
                     }
-                } else {
-                    for (row, other) in v[lo..hi].chunks_exact(c).zip(w[lo..hi].chunks_exact(c)) {
-                        for (j, (((a, b), &x), &o)) in a.iter_mut().zip(b.iter_mut()).zip(row).zip(other).enumerate() {
-                            let (s, t) = f(x, o, j);
-                            *a += s;
-                            *b += t;
-                        }
-                    }
-                }
-            })
+                },
+            )
         });
         let mut a = vec![0.0f64; c];
         let mut b = vec![0.0f64; c];
@@ -149,13 +154,16 @@ impl Layer for BatchNorm {
                 (0..c).map(|j| self.gamma.value[j] / (self.moving_variance.value[j] + eps).sqrt()).collect();
             let shift: Vec<f32> = (0..c).map(|j| self.beta.value[j] - self.moving_mean.value[j] * scale[j]).collect();
             y.par_chunks_mut(ROWS * c).zip(x.par_chunks(ROWS * c)).for_each(|(y, x)| {
-                wide(|| {
-                    for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
-                        for (((y, &x), &a), &b) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
-                            *y = x * a + b;
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
+                            for (((y, &x), &a), &b) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
+                                *y = x * a + b;
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
             return;
         }
@@ -182,15 +190,20 @@ impl Layer for BatchNorm {
             .zip(y.par_chunks_mut(ROWS * c))
             .zip(x.par_chunks(ROWS * c))
             .for_each(|((xh, y), x)| {
-                wide(|| {
-                    for ((xh, y), x) in xh.chunks_mut(c).zip(y.chunks_mut(c)).zip(x.chunks(c)) {
-                        let per_channel = mean_ref.iter().zip(inv).zip(g.iter().zip(b));
-                        for (((xh, y), &x), ((&mean, &inv), (&g, &b))) in xh.iter_mut().zip(y).zip(x).zip(per_channel) {
-                            *xh = (x - mean) * inv;
-                            *y = *xh * g + b;
+                wide(
+                    #[inline(always)]
+                    || {
+                        for ((xh, y), x) in xh.chunks_mut(c).zip(y.chunks_mut(c)).zip(x.chunks(c)) {
+                            let per_channel = mean_ref.iter().zip(inv).zip(g.iter().zip(b));
+                            for (((xh, y), &x), ((&mean, &inv), (&g, &b))) in
+                                xh.iter_mut().zip(y).zip(x).zip(per_channel)
+                            {
+                                *xh = (x - mean) * inv;
+                                *y = *xh * g + b;
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
     }
 
@@ -212,14 +225,18 @@ impl Layer for BatchNorm {
         let mdg: Vec<f32> = dgamma.iter().map(|v| (*v as f32) / m).collect();
         dx.par_chunks_mut(ROWS * c).zip(dy.par_chunks(ROWS * c)).zip(xhat.par_chunks(ROWS * c)).for_each(
             |((dx, dy), xh)| {
-                wide(|| {
-                    for ((dx, dy), xh) in dx.chunks_mut(c).zip(dy.chunks(c)).zip(xh.chunks(c)) {
-                        let per_channel = k.iter().zip(&mdb).zip(&mdg);
-                        for (((dx, &dy), &xh), ((&k, &mdb), &mdg)) in dx.iter_mut().zip(dy).zip(xh).zip(per_channel) {
-                            *dx = k * (dy - mdb - xh * mdg);
+                wide(
+                    #[inline(always)]
+                    || {
+                        for ((dx, dy), xh) in dx.chunks_mut(c).zip(dy.chunks(c)).zip(xh.chunks(c)) {
+                            let per_channel = k.iter().zip(&mdb).zip(&mdg);
+                            for (((dx, &dy), &xh), ((&k, &mdb), &mdg)) in dx.iter_mut().zip(dy).zip(xh).zip(per_channel)
+                            {
+                                *dx = k * (dy - mdb - xh * mdg);
+                            }
                         }
-                    }
-                })
+                    },
+                )
             },
         );
     }

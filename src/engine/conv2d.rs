@@ -280,7 +280,10 @@ impl Conv2D {
     fn pad_input(&self, x: &[f32], ns: usize, pad: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (hp, wp) = self.padded_size();
-        super::wide(|| place(x, ns, (h, w, c), pad, (hp, wp), (self.pad_t, self.pad_l)));
+        super::wide(
+            #[inline(always)]
+            || place(x, ns, (h, w, c), pad, (hp, wp), (self.pad_t, self.pad_l)),
+        );
     }
 
     /// Copies `ns` samples of the output gradient into `pad` inside the border the flipped
@@ -289,7 +292,10 @@ impl Conv2D {
         let Shape { h, w, c } = self.output;
         let (kh, kw) = self.ksize;
         let size = (self.input.h + kh - 1, self.input.w + kw - 1);
-        super::wide(|| place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l)));
+        super::wide(
+            #[inline(always)]
+            || place(dy, ns, (h, w, c), pad, size, (kh - 1 - self.pad_t, kw - 1 - self.pad_l)),
+        );
     }
 
     /// Where row `i` of the patch matrix (an output pixel of the chunk) starts in the bordered
@@ -335,7 +341,7 @@ impl Conv2D {
     }
 
     /// Writes the patch matrix of `ns` samples `x` into `p` (`[ns·oh·ow, kdim]`).
-    #[inline]
+    #[inline(always)]
     fn im2col(&self, x: &[f32], ns: usize, p: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (kh, kw) = self.ksize;
@@ -367,7 +373,7 @@ impl Conv2D {
     }
 
     /// Adds the patch gradients `p` back onto the image gradients `dx` (which it first zeroes).
-    #[inline]
+    #[inline(always)]
     fn col2im(&self, p: &[f32], ns: usize, dx: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let (kh, kw) = self.ksize;
@@ -402,7 +408,7 @@ impl Conv2D {
 
 /// Copies `ns` images of `(h, w, c)` from `src` into `dst` (`ns` images of `size` × `c`) at
 /// offset `at` (rows, columns), zero around them; parts beyond `size` are left out.
-#[inline]
+#[inline(always)]
 fn place(
     src: &[f32],
     ns: usize,
@@ -473,7 +479,10 @@ impl Conv2D {
             }
         } else {
             let p = &mut slot.patches[..m * kdim];
-            super::wide(|| self.im2col(xc, ns, p));
+            super::wide(
+                #[inline(always)]
+                || self.im2col(xc, ns, p),
+            );
             matmul(m, cout, kdim, p, false, &w.kernel.value, false, yc, w.options.use_bias, parallel);
         }
         w.options.activation.apply_serial(yc, cout);
@@ -552,7 +561,10 @@ impl Layer for Conv2D {
                 // Only the copied-out kernel gradient reads the patches (a copied-out input
                 // gradient overwrites the buffer).
                 if !paths.kernel_grad {
-                    super::wide(|| this.im2col(xc, ns, &mut slot.patches[..m * kdim]));
+                    super::wide(
+                        #[inline(always)]
+                        || this.im2col(xc, ns, &mut slot.patches[..m * kdim]),
+                    );
                 }
                 if paths.kernel_grad {
                     // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
@@ -595,7 +607,10 @@ impl Layer for Conv2D {
                 } else {
                     let p = &mut slot.patches[..m * kdim];
                     matmul(m, kdim, cout, dyc, false, &this.w.kernel.value, true, p, false, false);
-                    super::wide(|| this.col2im(p, ns, dxc));
+                    super::wide(
+                        #[inline(always)]
+                        || this.col2im(p, ns, dxc),
+                    );
                 }
             }
         });

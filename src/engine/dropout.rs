@@ -88,7 +88,12 @@ impl Layer for Dropout {
                 return;
             }
             dx.par_chunks_mut(PAR_CHUNK).zip(dy.par_chunks(PAR_CHUNK)).zip(self.mask.par_chunks(PAR_CHUNK)).for_each(
-                |((dx, dy), m)| super::wide(|| dx.iter_mut().zip(dy).zip(m).for_each(|((dx, dy), m)| *dx = dy * m)),
+                |((dx, dy), m)| {
+                    super::wide(
+                        #[inline(always)]
+                        || dx.iter_mut().zip(dy).zip(m).for_each(|((dx, dy), m)| *dx = dy * m),
+                    )
+                },
             );
         }
     }

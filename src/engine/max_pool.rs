@@ -92,7 +92,10 @@ impl Layer for MaxPool2D {
         let (il, ol) = (self.input.len(), self.output.len());
         let two_by_two = self.two_by_two();
         y.par_chunks_mut(ol).zip(x.par_chunks(il)).for_each(|(y, x)| {
-            super::wide(|| if two_by_two { self.forward_2x2(x, y) } else { self.forward_image(x, y) })
+            super::wide(
+                #[inline(always)]
+                || if two_by_two { self.forward_2x2(x, y) } else { self.forward_image(x, y) },
+            )
         });
     }
 
@@ -102,9 +105,12 @@ impl Layer for MaxPool2D {
         let two_by_two = self.two_by_two();
         dx.par_chunks_mut(il).zip(dy.par_chunks(ol)).zip(x.par_chunks(il).zip(y.par_chunks(ol))).for_each(
             |((dx, dy), (x, y))| {
-                super::wide(|| {
-                    if two_by_two { self.backward_2x2(x, y, dy, dx) } else { self.backward_image(x, y, dy, dx) }
-                })
+                super::wide(
+                    #[inline(always)]
+                    || {
+                        if two_by_two { self.backward_2x2(x, y, dy, dx) } else { self.backward_image(x, y, dy, dx) }
+                    },
+                )
             },
         );
     }
@@ -119,7 +125,7 @@ impl MaxPool2D {
 
     /// One image's forward pass with [`MaxPool2D::two_by_two`] windows: the same maxima in the
     /// same order as the general loop (from −∞, row by row), so the same bits.
-    #[inline]
+    #[inline(always)]
     fn forward_2x2(&self, x: &[f32], y: &mut [f32]) {
         let Shape { w, c, .. } = self.input;
         let ow = self.output.w;
@@ -138,7 +144,7 @@ impl MaxPool2D {
     /// One image's backward pass with [`MaxPool2D::two_by_two`] windows: as the general one
     /// (the gradient to the first position equal to the maximum), branch-free across the
     /// channels.
-    #[inline]
+    #[inline(always)]
     fn backward_2x2(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let Shape { h, w, c } = self.input;
         let ow = self.output.w;
@@ -157,25 +163,28 @@ impl MaxPool2D {
                 let (a, b) = (&r0[2 * ox * c..][..2 * c], &r1[2 * ox * c..][..2 * c]);
                 let (da0, da1) = da.split_at_mut(c);
                 let (db0, db1) = db.split_at_mut(c);
+                let (a0, a1, b0, b1) = (&a[..c], &a[c..2 * c], &b[..c], &b[c..2 * c]);
+                let (da1, db0, db1) = (&mut da1[..c], &mut db0[..c], &mut db1[..c]);
                 for j in 0..c {
                     let (m, g) = (m[j], g[j]);
-                    let hit0 = a[j] == m;
-                    let hit1 = !hit0 && a[c + j] == m;
-                    let hit2 = !(hit0 || hit1) && b[j] == m;
-                    let hit3 = !(hit0 || hit1 || hit2) && b[c + j] == m;
+                    // Bitwise, not short-circuit, so that the loop has no branches.
+                    let (e0, e1, e2, e3) = (a0[j] == m, a1[j] == m, b0[j] == m, b1[j] == m);
+                    let hit1 = e1 & !e0;
+                    let hit2 = e2 & !(e0 | e1);
+                    let hit3 = e3 & !(e0 | e1 | e2);
                     // `0 + g`, as the general loop adds onto zero (a −0 gradient becomes +0).
-                    let put = |hit: bool| if hit { 0.0 + g } else { 0.0 };
-                    da0[j] = put(hit0);
-                    da1[j] = put(hit1);
-                    db0[j] = put(hit2);
-                    db1[j] = put(hit3);
+                    let v = 0.0 + g;
+                    da0[j] = if e0 { v } else { 0.0 };
+                    da1[j] = if hit1 { v } else { 0.0 };
+                    db0[j] = if hit2 { v } else { 0.0 };
+                    db1[j] = if hit3 { v } else { 0.0 };
                 }
             }
         }
     }
 
     /// One image's forward pass, any windows.
-    #[inline]
+    #[inline(always)]
     fn forward_image(&self, x: &[f32], y: &mut [f32]) {
         self.for_windows(|o, iy0, iy1, ix0, ix1| {
             let c = self.input.c;
@@ -194,7 +203,7 @@ impl MaxPool2D {
     /// One image's backward pass, any windows: the gradient goes to the first input in the
     /// window equal to the maximum (the one the forward pass picked), found again here rather
     /// than stored.
-    #[inline]
+    #[inline(always)]
     fn backward_image(&self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         dx.fill(0.0);
         let (c, w) = (self.input.c, self.input.w);

@@ -18,7 +18,7 @@ impl Default for AdamConfig {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn update(c: &AdamConfig, t: u64, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
     let t = t as i32;
     let alpha = c.lr * (1.0 - c.beta_2.powi(t)).sqrt() / (1.0 - c.beta_1.powi(t));

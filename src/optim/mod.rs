@@ -110,11 +110,14 @@ impl Optimizer {
                 .zip(p.grad.par_chunks(PAR))
                 .zip(s1.par_chunks_mut(PAR).zip(s2.par_chunks_mut(PAR)))
                 .for_each(|((w, g), (a, b))| {
-                    crate::engine::wide(|| match cfg {
-                        OptimizerConfig::Sgd(c) => sgd::update(c, w, g, a),
-                        OptimizerConfig::Adam(c) => adam::update(c, t, w, g, a, b),
-                        OptimizerConfig::Rmsprop(c) => rmsprop::update(c, w, g, a, b),
-                    })
+                    crate::engine::wide(
+                        #[inline(always)]
+                        || match cfg {
+                            OptimizerConfig::Sgd(c) => sgd::update(c, w, g, a),
+                            OptimizerConfig::Adam(c) => adam::update(c, t, w, g, a, b),
+                            OptimizerConfig::Rmsprop(c) => rmsprop::update(c, w, g, a, b),
+                        },
+                    )
                 });
             i += 1;
         }

@@ -17,7 +17,7 @@ impl Default for RmspropConfig {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn update(c: &RmspropConfig, w: &mut [f32], g: &[f32], vel: &mut [f32], ms: &mut [f32]) {
     for (((w, &g), vel), ms) in w.iter_mut().zip(g).zip(vel.iter_mut()).zip(ms.iter_mut()) {
         *ms = c.rho * *ms + (1.0 - c.rho) * g * g;

@@ -17,7 +17,7 @@ impl Default for SgdConfig {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn update(c: &SgdConfig, w: &mut [f32], g: &[f32], v: &mut [f32]) {
     if c.momentum == 0.0 {
         w.iter_mut().zip(g).for_each(|(w, g)| *w -= c.lr * g);
