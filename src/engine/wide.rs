@@ -8,33 +8,15 @@
 //! The same operations in the same order, wider: the bits do not change (Rust never fuses a
 //! multiply and an add on its own), as `tests/golden.rs` checks.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
-/// 0: not yet detected, 1: baseline, 2: AVX2.
-static LEVEL: AtomicU8 = AtomicU8::new(0);
-
-fn avx2() -> bool {
-    match LEVEL.load(Ordering::Relaxed) {
-        0 => {
-            #[cfg(target_arch = "x86_64")]
-            let has = std::arch::is_x86_feature_detected!("avx2");
-            #[cfg(not(target_arch = "x86_64"))]
-            let has = false;
-            LEVEL.store(if has { 2 } else { 1 }, Ordering::Relaxed);
-            has
-        }
-        level => level == 2,
-    }
-}
-
 /// Runs `f`, compiled for AVX2 where the CPU has it. Pass `#[inline(always)] || …`: a closure
 /// left to the inliner's judgement stays a separate function compiled for the baseline (it has
 /// two callers here). Give it the loop itself (a closure that only calls a rayon iterator would
 /// leave the loop in rayon's own, baseline, closures).
 #[inline(always)]
 pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
+    // std caches what it detects: a load and a test per call.
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
         return unsafe { with_avx2(f) };
     }

@@ -182,10 +182,6 @@ pub(super) unsafe fn product<K: Micro>(
                     Source::Rows(at) => pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp),
                     Source::Windows(_) => unreachable!("windows are an A"),
                 }
-                let window = match a {
-                    Source::Windows(w) => Window { from: pc, run: w.run.max(1), gap: w.gap },
-                    _ => Window { from: 0, run: 1, gap: 0 },
-                };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     // A row-major A is read in place (packing it costs as much as the product
@@ -215,7 +211,8 @@ pub(super) unsafe fn product<K: Micro>(
                             let at = unsafe { c.add((ic + ir) * ldc + jc + jr) };
                             let tile = |c: *mut f32, ldc: usize, add: bool| unsafe {
                                 match a {
-                                    Source::Windows(_) => {
+                                    Source::Windows(w) => {
+                                        let window = Window { from: pc, run: w.run.max(1), gap: w.gap };
                                         K::tile_window(kc, starts[ir..].as_ptr(), window, bs, c, ldc, add)
                                     }
                                     Source::Rows(_) => unreachable!("rows are a B"),
