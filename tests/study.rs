@@ -337,6 +337,10 @@ fn other_settings_other_data_and_other_threads_are_refused() {
     let bad = url.replace(PASSWORD, "wrong-password-7");
     let err = refused(digits(&["tune", "status", "--storage", &bad, "--study", "q"]));
     assert!(err.contains("connecting") && !err.contains("wrong-password-7"), "{err}");
+    // TLS when the URL asks for it: this server has none, so the connection is refused rather
+    // than made in the clear.
+    let err = refused(digits(&["tune", "status", "--storage", &format!("{url}?sslmode=require"), "--study", "q"]));
+    assert!(err.contains("connecting") && err.contains("TLS"), "{err}");
 }
 
 #[test]
