@@ -15,7 +15,9 @@
 //! one channel) and strided input gradients copy the patches out first (im2col, col2im),
 //! rebuilt in the backward pass rather than stored.
 
-use super::gemm::{RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, rows_supported};
+use super::gemm::{
+    RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
+};
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
 use super::{Activation, Ctx, Layer, LayerConfig, SendPtr, Shape, ensure, limits};
 use crate::rng::Rng;
@@ -183,7 +185,10 @@ struct Slot {
 struct Paths {
     /// With the panel depth of its product.
     forward: Option<usize>,
+    /// The kernel gradient as dyᵀ · patches, reading the patch runs in place as `B`.
     kernel_grad: bool,
+    /// Else, where the patches are short, as patchesᵀ · dy reading them in place as windows.
+    kernel_grad_windows: bool,
     input_grad: bool,
 }
 
@@ -228,9 +233,11 @@ impl Conv2D {
         let ok = rows_supported();
         let run = self.ksize.1 * self.input.c;
         let depth = if run >= 32 { depth_within(run) } else { depth_for(self.kdim()) };
+        let kernel_grad = ok && run.is_multiple_of(32);
         Paths {
             forward: ok.then_some(depth),
-            kernel_grad: ok && run.is_multiple_of(32),
+            kernel_grad,
+            kernel_grad_windows: !kernel_grad && windows_t_supported(self.kdim()),
             input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
         }
     }
@@ -251,10 +258,11 @@ impl Conv2D {
         let paths = self.paths();
         let (kh, kw) = self.ksize;
         let opix = self.output.h * self.output.w;
-        let im2col = if backward { !(paths.kernel_grad && paths.input_grad) } else { paths.forward.is_none() };
+        let in_place_kernel_grad = paths.kernel_grad || paths.kernel_grad_windows;
+        let im2col = if backward { !(in_place_kernel_grad && paths.input_grad) } else { paths.forward.is_none() };
         let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
         let (hp, wp) = self.padded_size();
-        let padded = if paths.forward.is_some() || (backward && paths.kernel_grad) {
+        let padded = if paths.forward.is_some() || (backward && in_place_kernel_grad) {
             self.max_chunk * hp * wp * self.input.c
         } else {
             0
@@ -560,7 +568,7 @@ impl Layer for Conv2D {
                 let (pk, pb) = slot.partial.split_at_mut(klen);
                 // Only the copied-out kernel gradient reads the patches (a copied-out input
                 // gradient overwrites the buffer).
-                if !paths.kernel_grad {
+                if !paths.kernel_grad && !paths.kernel_grad_windows {
                     super::wide(
                         #[inline(always)]
                         || this.im2col(xc, ns, &mut slot.patches[..m * kdim]),
@@ -574,6 +582,15 @@ impl Layer for Conv2D {
                     // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
                     // (`paths` asks that 32 divide the runs).
                     unsafe { matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first) };
+                } else if paths.kernel_grad_windows {
+                    // The kernel's gradient, [kdim, c_out] = patchesᵀ · dy.
+                    let pad = &mut slot.padded[..ns * hp * wp * cin];
+                    this.pad_input(xc, ns, pad);
+                    let pad = &*pad;
+                    let (start, run, gap) = this.patch_windows();
+                    let start = |i: usize| pad[start(i)..].as_ptr();
+                    // SAFETY: each patch row's window lies inside `pad`.
+                    unsafe { matmul_windows_t(kdim, cout, m, Windows { start: &start, run, gap }, dyc, pk, !first) };
                 } else {
                     matmul(kdim, cout, m, &slot.patches[..m * kdim], true, dyc, false, pk, !first, false);
                 }

@@ -336,6 +336,60 @@ pub(crate) unsafe fn matmul_rows(
     }
 }
 
+/// `c (kdim×n) (+)= Wᵀ · b` on the calling thread, where row `i` of `W` (`k × kdim`) is the
+/// window [`Windows`] gives (a convolution's patch, read in place) and `b` is `k × n`
+/// row-major: the kernel gradient patchesᵀ · dy of a convolution whose patch rows are too
+/// short to pack (a first layer on one channel), without copying the patches out. The bits of
+/// `matmul(kdim, n, k, patches, true, b, false, c, accumulate, false)`.
+///
+/// # Safety
+/// Every element of the windows (rows `0..k`, values `0..kdim`) is valid;
+/// [`windows_t_supported`]`(kdim)` holds.
+pub(crate) unsafe fn matmul_windows_t(
+    kdim: usize,
+    n: usize,
+    k: usize,
+    a: Windows,
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(b.len() >= k * n && c.len() >= kdim * n, "matmul_windows_t: buffer too small");
+    assert!(windows_t_supported(kdim), "matmul_windows_t: a window of {kdim} values");
+    if k == 0 {
+        if !accumulate {
+            c[..kdim * n].fill(0.0);
+        }
+        return;
+    }
+    let depth = blocked::depth_for(k);
+    // The register tile's rows: the count that wastes the fewest rows on the last block.
+    let taps = [6, 5, 4].into_iter().min_by_key(|t| (kdim.div_ceil(*t) * t, usize::MAX - t)).unwrap_or(4);
+    let (bp, cp) = (b.as_ptr(), c.as_mut_ptr());
+    // SAFETY: as the caller promises, with the lengths checked above.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        match taps {
+            6 => x86::windows_t::<6>(kdim, n, k, depth, a, bp, cp, accumulate),
+            5 => x86::windows_t::<5>(kdim, n, k, depth, a, bp, cp, accumulate),
+            _ => x86::windows_t::<4>(kdim, n, k, depth, a, bp, cp, accumulate),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (depth, taps, bp, cp);
+}
+
+/// Whether [`matmul_windows_t`] runs here for windows of `kdim` values (our kernels, not the
+/// fallback; short windows: longer ones pack well).
+pub(crate) fn windows_t_supported(kdim: usize) -> bool {
+    cfg!(target_arch = "x86_64") && rows_supported() && kdim <= MAX_WINDOW
+}
+
+#[cfg(target_arch = "x86_64")]
+use x86::MAX_WINDOW;
+#[cfg(not(target_arch = "x86_64"))]
+const MAX_WINDOW: usize = 0;
+
 /// A view that may cross threads (the pieces only read through it).
 #[derive(Clone, Copy)]
 struct SendView(View);
@@ -475,6 +529,37 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn windows_read_in_place_give_the_bits_of_the_copied_patches() {
+        // Windows of runs of `run` values `gap` apart in an "image"; the same patches copied
+        // out (im2col) and multiplied by the blocked product.
+        if !windows_t_supported(25) {
+            eprintln!("not on this CPU");
+            return;
+        }
+        let image = data(40_000, 7, 13);
+        for (run, rows, n, k) in [(5, 5, 32, 600), (3, 3, 64, 257), (7, 1, 20, 40), (4, 4, 48, 1000)] {
+            let (gap, kdim) = (37, run * rows);
+            let start_of = |i: usize| (i * 11) % 30_000;
+            let mut patches = vec![0.0f32; k * kdim];
+            for i in 0..k {
+                for q in 0..kdim {
+                    patches[i * kdim + q] = image[start_of(i) + q / run * gap + q % run];
+                }
+            }
+            let b = data(k * n, 5, 11);
+            let start = |i: usize| image[start_of(i)..].as_ptr();
+            for accumulate in [false, true] {
+                let mut want = data(kdim * n, 3, 5);
+                matmul(kdim, n, k, &patches, true, &b, false, &mut want, accumulate, false);
+                let mut got = data(kdim * n, 3, 5);
+                // SAFETY: every window lies inside `image`.
+                unsafe { matmul_windows_t(kdim, n, k, Windows { start: &start, run, gap }, &b, &mut got, accumulate) };
+                assert!(got == want, "run {run} × {rows}, n {n}, k {k}, accumulate {accumulate}");
             }
         }
     }

@@ -245,3 +245,79 @@ pub(super) unsafe fn skinny(
         }
     }
 }
+
+/// `c (kdim × n, row stride n) (+)= Wᵀ · b`, where row `i` of `W` (`k × kdim`) is the window at
+/// `start(i)` (runs of `run` values `gap` apart) and `b` is `k × n` row-major: a convolution's
+/// kernel gradient, patchesᵀ · dy, for patches too short to pack well (a first layer on one
+/// channel), read in place. The blocked product's order (panels of `depth` along `k`, each sum
+/// one FMA chain from zero added to `c` at the panel's end), so the bits are those of
+/// `matmul(kdim, n, k, patches, true, b, …)`.
+///
+/// The register tile is `TAPS` rows of `c` by 16 columns: each step reads 16 values of `b` and
+/// one value of each of the `TAPS` windows.
+///
+/// # Safety
+/// Every window element (rows `0..k`, values `0..kdim`) is valid; `b` holds `k × n` values and
+/// `c` `kdim × n`; `kdim ≤ MAX_WINDOW`; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn windows_t<const TAPS: usize>(
+    kdim: usize,
+    n: usize,
+    k: usize,
+    depth: usize,
+    a: super::blocked::Windows,
+    b: *const f32,
+    c: *mut f32,
+    accumulate: bool,
+) {
+    const COLS: usize = 16;
+    debug_assert!(kdim <= MAX_WINDOW && depth <= super::blocked::KC);
+    // Where each of the window's values lies from its start; past `kdim`, the start itself
+    // (read for the last block's missing rows, whose sums are dropped).
+    let mut off = [0usize; MAX_WINDOW + 8];
+    for (q, o) in off[..kdim].iter_mut().enumerate() {
+        *o = q / a.run.max(1) * a.gap + q % a.run.max(1);
+    }
+    let mut rows = [std::ptr::null::<f32>(); super::blocked::KC];
+    for p0 in (0..k).step_by(depth) {
+        let kc = depth.min(k - p0);
+        for (j, r) in rows[..kc].iter_mut().enumerate() {
+            *r = (a.start)(p0 + j);
+        }
+        let add = accumulate || p0 > 0;
+        for j0 in (0..n).step_by(COLS) {
+            let w = COLS.min(n - j0);
+            for q0 in (0..kdim).step_by(TAPS) {
+                let taps = TAPS.min(kdim - q0);
+                let o: [usize; TAPS] = std::array::from_fn(|t| off[q0 + t]);
+                let mut acc = [[0.0f32; COLS]; TAPS];
+                for (j, &row) in rows[..kc].iter().enumerate() {
+                    // SAFETY: row p0 + j of b, columns j0..j0 + w.
+                    let line = unsafe { b.add((p0 + j) * n + j0) };
+                    let mut bv = [0.0f32; COLS];
+                    if w == COLS {
+                        bv = unsafe { *(line as *const [f32; COLS]) };
+                    } else {
+                        bv[..w].copy_from_slice(unsafe { std::slice::from_raw_parts(line, w) });
+                    }
+                    for (t, sums) in acc.iter_mut().enumerate() {
+                        let x = unsafe { *row.add(o[t]) };
+                        for (s, &y) in sums.iter_mut().zip(&bv) {
+                            *s = x.mul_add(y, *s);
+                        }
+                    }
+                }
+                for (t, sums) in acc[..taps].iter().enumerate() {
+                    let out = unsafe { std::slice::from_raw_parts_mut(c.add((q0 + t) * n + j0), w) };
+                    for (v, &s) in out.iter_mut().zip(sums) {
+                        *v = if add { *v + s } else { s };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The longest window [`windows_t`] takes.
+pub(super) const MAX_WINDOW: usize = 64;
