@@ -9,6 +9,42 @@ use rand_core::{Rng as _, SeedableRng};
 #[derive(Clone, Debug)]
 pub struct Rng(ChaCha8Rng);
 
+/// Uniform numbers in [0, 1) by position: the `i`-th is a hash of the key and `i`, so each
+/// value is computed on its own (a loop over them vectorises), where a stream's values come one
+/// after another. For dropout masks, one key per piece of a layer's values.
+#[derive(Clone, Copy, Debug)]
+pub struct Counter {
+    lo: u32,
+    hi: u32,
+}
+
+impl Counter {
+    /// A counter keyed by the next draw of `rng`.
+    pub fn new(rng: &mut Rng) -> Counter {
+        let key = rng.next_u64();
+        Counter { lo: key as u32, hi: (key >> 32) as u32 }
+    }
+
+    /// The `i`-th number, uniform in [0, 1) with 24 bits.
+    #[inline(always)]
+    pub fn uniform(self, i: u32) -> f32 {
+        // Two rounds of a bijective 32-bit mix (Wellons' lowbias32), the key mixed in before
+        // each: distinct positions give distinct words for a key.
+        let x = lowbias32(i.wrapping_mul(0x9E37_79B9) ^ self.lo);
+        let x = lowbias32(x ^ self.hi);
+        (x >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
+}
+
+#[inline(always)]
+fn lowbias32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(ChaCha8Rng::seed_from_u64(seed))

@@ -2,7 +2,7 @@
 //! `1 / (1 - rate)`; in inference the layer is the identity.
 
 use super::{Ctx, Layer, LayerConfig, Shape, activation::PAR_CHUNK, ensure};
-use crate::rng::Rng;
+use crate::rng::{Counter, Rng};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -67,18 +67,27 @@ impl Layer for Dropout {
         ensure(&mut self.mask, n);
         let keep = 1.0 - self.rate;
         let scale = 1.0 / keep;
-        // One stream per fixed-size piece: the mask depends on the seed alone, not on threads.
+        // One key per fixed-size piece: the mask depends on the seed alone, not on threads; each
+        // value's draw is a hash of its position (a counter, not a stream), so the loop vectorises.
         self.mask[..n]
             .par_chunks_mut(PAR_CHUNK)
             .zip(y.par_chunks_mut(PAR_CHUNK))
             .zip(x.par_chunks(PAR_CHUNK))
             .enumerate()
             .for_each(|(i, ((m, y), x))| {
-                let mut rng = Rng::derive(&[ctx.seed, i as u64]);
-                for ((m, y), &x) in m.iter_mut().zip(y.iter_mut()).zip(x) {
-                    *m = if rng.uniform() < keep { scale } else { 0.0 };
-                    *y = x * *m;
-                }
+                let counter = Counter::new(&mut Rng::derive(&[ctx.seed, i as u64]));
+                super::wide(
+                    #[inline(always)]
+                    || {
+                        let (keep, scale, len) = (keep, scale, m.len());
+                        let (m, y, x) = (&mut m[..len], &mut y[..len], &x[..len]);
+                        for j in 0..len {
+                            let mask = if counter.uniform(j as u32) < keep { scale } else { 0.0 };
+                            m[j] = mask;
+                            y[j] = x[j] * mask;
+                        }
+                    },
+                )
             });
     }
     fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _batch: usize) {
