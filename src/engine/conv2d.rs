@@ -237,7 +237,7 @@ impl Conv2D {
         Paths {
             forward: ok.then_some(depth),
             kernel_grad,
-            kernel_grad_windows: !kernel_grad && windows_t_supported(self.kdim()),
+            kernel_grad_windows: !kernel_grad && windows_t_supported(),
             input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
         }
     }

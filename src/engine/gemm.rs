@@ -344,7 +344,7 @@ pub(crate) unsafe fn matmul_rows(
 ///
 /// # Safety
 /// Every element of the windows (rows `0..k`, values `0..kdim`) is valid;
-/// [`windows_t_supported`]`(kdim)` holds.
+/// [`windows_t_supported`] holds.
 pub(crate) unsafe fn matmul_windows_t(
     kdim: usize,
     n: usize,
@@ -355,7 +355,7 @@ pub(crate) unsafe fn matmul_windows_t(
     accumulate: bool,
 ) {
     assert!(b.len() >= k * n && c.len() >= kdim * n, "matmul_windows_t: buffer too small");
-    assert!(windows_t_supported(kdim), "matmul_windows_t: a window of {kdim} values");
+    assert!(windows_t_supported(), "matmul_windows_t: not on this CPU");
     if k == 0 {
         if !accumulate {
             c[..kdim * n].fill(0.0);
@@ -379,16 +379,10 @@ pub(crate) unsafe fn matmul_windows_t(
     let _ = (depth, taps, bp, cp);
 }
 
-/// Whether [`matmul_windows_t`] runs here for windows of `kdim` values (our kernels, not the
-/// fallback; short windows: longer ones pack well).
-pub(crate) fn windows_t_supported(kdim: usize) -> bool {
-    cfg!(target_arch = "x86_64") && rows_supported() && kdim <= MAX_WINDOW
+/// Whether [`matmul_windows_t`] runs here (our kernels, not the fallback).
+pub(crate) fn windows_t_supported() -> bool {
+    cfg!(target_arch = "x86_64") && rows_supported()
 }
-
-#[cfg(target_arch = "x86_64")]
-use x86::MAX_WINDOW;
-#[cfg(not(target_arch = "x86_64"))]
-const MAX_WINDOW: usize = 0;
 
 /// A view that may cross threads (the pieces only read through it).
 #[derive(Clone, Copy)]
@@ -537,7 +531,7 @@ mod tests {
     fn windows_read_in_place_give_the_bits_of_the_copied_patches() {
         // Windows of runs of `run` values `gap` apart in an "image"; the same patches copied
         // out (im2col) and multiplied by the blocked product.
-        if !windows_t_supported(25) {
+        if !windows_t_supported() {
             eprintln!("not on this CPU");
             return;
         }

@@ -30,6 +30,8 @@ pub struct Network {
     /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
     grads: Vec<Vec<f32>>,
     batch: usize,
+    /// The first layer with parameters: layers before it and it need no input gradient.
+    first_with_params: usize,
 }
 
 impl Network {
@@ -44,7 +46,9 @@ impl Network {
             softmax_output = true;
         }
         let n = layers.len();
-        Network { input, layers, softmax_output, acts: vec![Vec::new(); n], grads: vec![Vec::new(); n], batch: 0 }
+        let first_with_params = layers.iter().position(|l| !l.params().is_empty()).unwrap_or(n);
+        let (acts, grads) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        Network { input, layers, softmax_output, acts, grads, batch: 0, first_with_params }
     }
 
     /// Size of one output row (the number of classes).
@@ -103,15 +107,21 @@ impl Network {
     /// [`Network::output_grad_mut`]), setting every parameter's gradient.
     pub fn backward(&mut self, x: &[f32]) {
         let batch = self.batch;
-        for i in (0..self.layers.len()).rev() {
+        // A layer's input gradient is needed only where a layer before it has parameters, and
+        // the layers before the first with parameters need no backward pass at all (an MLP's
+        // first dense layer follows a flatten: its input gradient would be a third of its
+        // backward pass, for nothing).
+        let first_with_params = self.first_with_params;
+        for i in (first_with_params.min(self.layers.len())..self.layers.len()).rev() {
             let in_len = batch * self.layers[i].input_shape().len();
             let out_len = batch * self.layers[i].output_shape().len();
-            if i > 0 {
+            let want_dx = i > first_with_params;
+            if want_dx {
                 ensure(&mut self.grads[i - 1], in_len);
             }
             let (gbefore, grest) = self.grads.split_at_mut(i);
             let dy = &mut grest[0][..out_len];
-            let dx = if i > 0 { Some(&mut gbefore[i - 1][..in_len]) } else { None };
+            let dx = if want_dx { Some(&mut gbefore[i - 1][..in_len]) } else { None };
             let input: &[f32] = if i == 0 { x } else { &self.acts[i - 1][..in_len] };
             let y = &self.acts[i][..out_len];
             self.layers[i].backward(input, y, dy, dx, batch);

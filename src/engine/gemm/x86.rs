@@ -258,7 +258,7 @@ pub(super) unsafe fn skinny(
 ///
 /// # Safety
 /// Every window element (rows `0..k`, values `0..kdim`) is valid; `b` holds `k × n` values and
-/// `c` `kdim × n`; `kdim ≤ MAX_WINDOW`; the CPU has AVX2 and FMA.
+/// `c` `kdim × n`; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn windows_t<const TAPS: usize>(
@@ -272,13 +272,11 @@ pub(super) unsafe fn windows_t<const TAPS: usize>(
     accumulate: bool,
 ) {
     const COLS: usize = 16;
-    debug_assert!(kdim <= MAX_WINDOW && depth <= super::blocked::KC);
-    // Where each of the window's values lies from its start; past `kdim`, the start itself
-    // (read for the last block's missing rows, whose sums are dropped).
-    let mut off = [0usize; MAX_WINDOW + 8];
-    for (q, o) in off[..kdim].iter_mut().enumerate() {
-        *o = q / a.run.max(1) * a.gap + q % a.run.max(1);
-    }
+    debug_assert!(depth <= super::blocked::KC);
+    let run = a.run.max(1);
+    // Where the window's value `q` lies from its start; past `kdim`, the start itself (read
+    // for the last block's missing rows, whose sums are dropped).
+    let offset = |q: usize| if q < kdim { q / run * a.gap + q % run } else { 0 };
     let mut rows = [std::ptr::null::<f32>(); super::blocked::KC];
     for p0 in (0..k).step_by(depth) {
         let kc = depth.min(k - p0);
@@ -290,7 +288,7 @@ pub(super) unsafe fn windows_t<const TAPS: usize>(
             let w = COLS.min(n - j0);
             for q0 in (0..kdim).step_by(TAPS) {
                 let taps = TAPS.min(kdim - q0);
-                let o: [usize; TAPS] = std::array::from_fn(|t| off[q0 + t]);
+                let o: [usize; TAPS] = std::array::from_fn(|t| offset(q0 + t));
                 let mut acc = [[0.0f32; COLS]; TAPS];
                 for (j, &row) in rows[..kc].iter().enumerate() {
                     // SAFETY: row p0 + j of b, columns j0..j0 + w.
@@ -318,6 +316,3 @@ pub(super) unsafe fn windows_t<const TAPS: usize>(
         }
     }
 }
-
-/// The longest window [`windows_t`] takes.
-pub(super) const MAX_WINDOW: usize = 64;
