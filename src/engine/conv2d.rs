@@ -459,7 +459,7 @@ impl Conv2D {
         let (cout, kdim) = (self.output.c, self.kdim());
         let m = ns * self.output.h * self.output.w;
         if w.options.use_bias {
-            yc.chunks_mut(cout).for_each(|r| r.copy_from_slice(&w.bias.value));
+            super::fill_rows(yc, &w.bias.value);
         }
         if let Some(depth) = self.paths().forward {
             let (hp, wp) = self.padded_size();

@@ -209,3 +209,22 @@ pub(crate) fn ensure(buf: &mut Vec<f32>, n: usize) {
         buf.resize(n, 0.0);
     }
 }
+
+/// Copies `row` into every row of `dst` (a bias into each output row, before a product adds to
+/// it), eight values at a time inline: a call to memcpy per short row cost more than the copy.
+pub(crate) fn fill_rows(dst: &mut [f32], row: &[f32]) {
+    wide(
+        #[inline(always)]
+        || {
+            for r in dst.chunks_exact_mut(row.len()) {
+                let (mut d, mut s) = (r.chunks_exact_mut(8), row.chunks_exact(8));
+                for (d, s) in (&mut d).zip(&mut s) {
+                    if let (Ok(d), Ok(s)) = (<&mut [f32; 8]>::try_from(d), <&[f32; 8]>::try_from(s)) {
+                        *d = *s;
+                    }
+                }
+                d.into_remainder().copy_from_slice(s.remainder());
+            }
+        },
+    )
+}

@@ -244,6 +244,18 @@ pub(super) unsafe fn product<K: Micro>(
     });
 }
 
+/// Copies `from` into the start of `out`, zero after it. A whole strip of 32 is copied inline:
+/// a call to memcpy per 128 bytes was a tenth of the time of a convolution's kernel gradient.
+#[inline(always)]
+fn copy_line(out: &mut [f32], from: &[f32]) {
+    if let (Ok(out), Ok(from)) = (<&mut [f32; 32]>::try_from(&mut *out), <&[f32; 32]>::try_from(from)) {
+        *out = *from;
+    } else {
+        out[..from.len()].copy_from_slice(from);
+        out[from.len()..].fill(0.0);
+    }
+}
+
 /// Packs `len` columns of a `kc`-deep panel of `B` given by row runs (`at(p, j)`: `B[p][j..]`,
 /// contiguous to the end of `j`'s strip) into strips of `width` columns, zero beyond `len`.
 fn pack_rows(width: usize, kc: usize, len: usize, at: impl Fn(usize, usize) -> *const f32, dst: &mut [f32]) {
@@ -252,8 +264,7 @@ fn pack_rows(width: usize, kc: usize, len: usize, at: impl Fn(usize, usize) -> *
         let lines = width.min(len - j0);
         for (p, out) in strip.chunks_exact_mut(width).enumerate() {
             // SAFETY: the caller's `at` promises `lines` contiguous values.
-            out[..lines].copy_from_slice(unsafe { std::slice::from_raw_parts(at(p, j0), lines) });
-            out[lines..].fill(0.0);
+            copy_line(out, unsafe { std::slice::from_raw_parts(at(p, j0), lines) });
         }
     }
 }
@@ -284,14 +295,13 @@ unsafe fn pack<const B_SIDE: bool>(width: usize, kc: usize, len: usize, src: Vie
             for p in 0..kc {
                 let out = &mut strip[p * width..(p + 1) * width];
                 if line_stride == 1 {
-                    let from = unsafe { std::slice::from_raw_parts(line.at(l0, p).ptr, lines) };
-                    out[..lines].copy_from_slice(from);
+                    copy_line(out, unsafe { std::slice::from_raw_parts(line.at(l0, p).ptr, lines) });
                 } else {
                     for (l, o) in out[..lines].iter_mut().enumerate() {
                         *o = unsafe { line.get(l0 + l, p) };
                     }
+                    out[lines..].fill(0.0);
                 }
-                out[lines..].fill(0.0);
             }
         }
     }
