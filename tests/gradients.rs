@@ -156,7 +156,7 @@ fn conv2d_gradients_same_and_valid_padding_and_strides() {
 
 /// Layers wide enough that the products read the patches in place (runs of `kw·c_in` ≥ 32, and
 /// of `kw·c_out` for the input gradient), beside one whose kernel gradient still copies them
-/// out (a run of 40, not a multiple of 32) and a strided one whose input gradient does.
+/// out (a run of 40, not a multiple of 32) and a strided one.
 #[test]
 fn conv2d_gradients_on_the_implicit_products() {
     let cases = [
@@ -175,6 +175,31 @@ fn conv2d_gradients_on_the_implicit_products() {
         };
         let mut l = cfg.init(format!("conv2d_wide_{k}"), input, &mut Rng::new(k as u64)).unwrap();
         check_layer(&mut l, 3, 40 + k as u64);
+    }
+}
+
+/// Strided convolutions of the recipes' kinds and odd ones: 'same' and 'valid' borders, odd
+/// sizes, a kernel as large as three strides and one smaller than the stride (pixels no tap
+/// reaches).
+#[test]
+fn conv2d_strided_gradients() {
+    let cases = [
+        (Shape::new(9, 8, 3), [5, 5], [2, 2], Padding::Same, 5),
+        (Shape::new(7, 9, 4), [3, 3], [2, 2], Padding::Same, 6),
+        (Shape::new(10, 7, 2), [5, 3], [3, 2], Padding::Valid, 3),
+        (Shape::new(7, 7, 3), [1, 2], [2, 3], Padding::Same, 4),
+        (Shape::new(6, 9, 2), [7, 7], [3, 3], Padding::Same, 3),
+    ];
+    for (k, (input, ks, st, pad, filters)) in cases.into_iter().enumerate() {
+        let cfg = Conv2DConfig {
+            filters,
+            kernel_size: Size2::Two(ks),
+            strides: Size2::Two(st),
+            padding: pad,
+            options: KernelOptions { activation: Activation::Tanh, ..Default::default() },
+        };
+        let mut l = cfg.init(format!("conv2d_strided_{k}"), input, &mut Rng::new(k as u64)).unwrap();
+        check_layer(&mut l, 3, 50 + k as u64);
     }
 }
 
