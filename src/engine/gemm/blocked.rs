@@ -244,16 +244,24 @@ pub(super) unsafe fn product<K: Micro>(
     });
 }
 
-/// Copies `from` into the start of `out`, zero after it. A whole strip of 32 is copied inline:
-/// a call to memcpy per 128 bytes was a tenth of the time of a convolution's kernel gradient.
+/// Copies `from` into the start of `out`, zero after it. A whole strip or tile row (32, 16,
+/// 12 or 6 values: the kernels' `NR` and `MR`) is copied inline: a call to memcpy per line was
+/// a tenth of the time of a convolution's kernel gradient.
 #[inline(always)]
 fn copy_line(out: &mut [f32], from: &[f32]) {
-    if let (Ok(out), Ok(from)) = (<&mut [f32; 32]>::try_from(&mut *out), <&[f32; 32]>::try_from(from)) {
-        *out = *from;
-    } else {
-        out[..from.len()].copy_from_slice(from);
-        out[from.len()..].fill(0.0);
+    macro_rules! fixed {
+        ($($n:literal),*) => {
+            $(
+                if let (Ok(out), Ok(from)) = (<&mut [f32; $n]>::try_from(&mut *out), <&[f32; $n]>::try_from(from)) {
+                    *out = *from;
+                    return;
+                }
+            )*
+        };
     }
+    fixed!(32, 16, 12, 6);
+    out[..from.len()].copy_from_slice(from);
+    out[from.len()..].fill(0.0);
 }
 
 /// Packs `len` columns of a `kc`-deep panel of `B` given by row runs (`at(p, j)`: `B[p][j..]`,
