@@ -165,7 +165,12 @@ fn conv2d_gradients_on_the_implicit_products() {
         (Shape::new(6, 5, 16), [2, 2], [2, 2], Padding::Valid, 4),
         (Shape::new(4, 4, 32), [5, 5], [1, 1], Padding::Same, 8),
     ];
-    for (k, (input, ks, st, pad, filters)) in cases.into_iter().enumerate() {
+    check_tanh_convolutions("conv2d_wide", &cases, 40);
+}
+
+/// Checks tanh convolutions of `(input, kernel size, strides, padding, filters)`.
+fn check_tanh_convolutions(name: &str, cases: &[(Shape, [usize; 2], [usize; 2], Padding, usize)], seed: u64) {
+    for (k, &(input, ks, st, pad, filters)) in cases.iter().enumerate() {
         let cfg = Conv2DConfig {
             filters,
             kernel_size: Size2::Two(ks),
@@ -173,8 +178,8 @@ fn conv2d_gradients_on_the_implicit_products() {
             padding: pad,
             options: KernelOptions { activation: Activation::Tanh, ..Default::default() },
         };
-        let mut l = cfg.init(format!("conv2d_wide_{k}"), input, &mut Rng::new(k as u64)).unwrap();
-        check_layer(&mut l, 3, 40 + k as u64);
+        let mut l = cfg.init(format!("{name}_{k}"), input, &mut Rng::new(k as u64)).unwrap();
+        check_layer(&mut l, 3, seed + k as u64);
     }
 }
 
@@ -190,17 +195,7 @@ fn conv2d_strided_gradients() {
         (Shape::new(7, 7, 3), [1, 2], [2, 3], Padding::Same, 4),
         (Shape::new(6, 9, 2), [7, 7], [3, 3], Padding::Same, 3),
     ];
-    for (k, (input, ks, st, pad, filters)) in cases.into_iter().enumerate() {
-        let cfg = Conv2DConfig {
-            filters,
-            kernel_size: Size2::Two(ks),
-            strides: Size2::Two(st),
-            padding: pad,
-            options: KernelOptions { activation: Activation::Tanh, ..Default::default() },
-        };
-        let mut l = cfg.init(format!("conv2d_strided_{k}"), input, &mut Rng::new(k as u64)).unwrap();
-        check_layer(&mut l, 3, 50 + k as u64);
-    }
+    check_tanh_convolutions("conv2d_strided", &cases, 50);
 }
 
 #[test]
