@@ -168,8 +168,11 @@ fn conv2d_gradients_on_the_implicit_products() {
     check_tanh_convolutions("conv2d_wide", &cases, 40);
 }
 
-/// Checks tanh convolutions of `(input, kernel size, strides, padding, filters)`.
-fn check_tanh_convolutions(name: &str, cases: &[(Shape, [usize; 2], [usize; 2], Padding, usize)], seed: u64) {
+/// A convolution to check: input, kernel size, strides, padding, filters.
+type ConvCase = (Shape, [usize; 2], [usize; 2], Padding, usize);
+
+/// Checks tanh convolutions.
+fn check_tanh_convolutions(name: &str, cases: &[ConvCase], seed: u64) {
     for (k, &(input, ks, st, pad, filters)) in cases.iter().enumerate() {
         let cfg = Conv2DConfig {
             filters,
