@@ -5,45 +5,15 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng as _, SeedableRng};
 
+/// A word's uniform number in [0, 1): its top 24 bits, as [`Rng::uniform`] draws them.
+#[inline(always)]
+pub fn unit(word: u32) -> f32 {
+    (word >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
 /// A seeded generator with the few draws the engine needs.
 #[derive(Clone, Debug)]
 pub struct Rng(ChaCha8Rng);
-
-/// Uniform numbers in [0, 1) by position: the `i`-th is a hash of the key and `i`, so each
-/// value is computed on its own (a loop over them vectorises), where a stream's values come one
-/// after another. For dropout masks, one key per piece of a layer's values.
-#[derive(Clone, Copy, Debug)]
-pub struct Counter {
-    lo: u32,
-    hi: u32,
-}
-
-impl Counter {
-    /// A counter keyed by the next draw of `rng`.
-    pub fn new(rng: &mut Rng) -> Counter {
-        let key = rng.next_u64();
-        Counter { lo: key as u32, hi: (key >> 32) as u32 }
-    }
-
-    /// The `i`-th number, uniform in [0, 1) with 24 bits.
-    #[inline(always)]
-    pub fn uniform(self, i: u32) -> f32 {
-        // Two rounds of a bijective 32-bit mix (Wellons' lowbias32), the key mixed in before
-        // each: distinct positions give distinct words for a key.
-        let x = lowbias32(i.wrapping_mul(0x9E37_79B9) ^ self.lo);
-        let x = lowbias32(x ^ self.hi);
-        (x >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
-    }
-}
-
-#[inline(always)]
-fn lowbias32(mut x: u32) -> u32 {
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x7feb_352d);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x846c_a68b);
-    x ^ (x >> 16)
-}
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
@@ -70,7 +40,20 @@ impl Rng {
 
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f32 {
-        (self.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+        unit(self.next_u32())
+    }
+
+    /// The next `out.len()` words, as that many calls of [`Rng::next_u32`] would give them, in
+    /// one go (the generator's blocks copied out, not a call per word).
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut bytes = [0u8; 4 * 64];
+        for words in out.chunks_mut(64) {
+            let bytes = &mut bytes[..4 * words.len()];
+            self.0.fill_bytes(bytes);
+            for (w, b) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
     }
 
     /// Uniform in [lo, hi).
