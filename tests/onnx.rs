@@ -92,7 +92,7 @@ fn every_preset_the_fast_recipe_and_an_ensemble_agree_with_onnxruntime() {
     runs.push(dir.join("recipe-fast"));
     train(&["train", "--recipe", "fast"], runs.last().unwrap());
     // Model files for the layouts no preset has.
-    for file in ["layouts", "flat-output", "map-output"] {
+    for file in ["layouts", "flat-output", "map-output", "strided-same"] {
         let toml = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/onnx/{file}.toml"));
         runs.push(dir.join(file));
         train(&["train", "--model", s(&toml)], runs.last().unwrap());
@@ -163,8 +163,9 @@ fn every_preset_the_fast_recipe_and_an_ensemble_agree_with_onnxruntime() {
 fn the_command_prints_the_graph_and_refuses_what_it_cannot_write() {
     let dir = temp_dir("onnx-cli");
     let run = dir.join("run");
-    ok(&["train", "--recipe", "fast", "--limit", "256", "--epochs", "1", "--out", s(&run)]);
-    let out = dir.join("fast.onnx");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx/strided-same.toml");
+    ok(&["train", "--model", s(&model), "--limit", "256", "--epochs", "1", "--out", s(&run)]);
+    let out = dir.join("strided.onnx");
     let printed = ok(&["export", s(&run), "--format", "onnx", "--out", s(&out), "--print"]);
     // Strided `same` convolutions with digits' padding (the odd pixel at the bottom/right),
     // then the flatten whose order the next kernel's rows follow.
