@@ -42,10 +42,12 @@ fn main() -> digits::Result<()> {
             }
         }
         grads[n - 1].iter_mut().enumerate().for_each(|(j, g)| *g = ((j % 7) as f32 - 3.0) * 1e-3);
-        for i in (0..n).rev() {
+        // As `Network::backward`: nothing before the first layer with parameters.
+        let first = net.first_with_params();
+        for i in (first..n).rev() {
             let (gb, ga) = grads.split_at_mut(i);
             let x: &[f32] = if i == 0 { &input } else { &acts[i - 1] };
-            let dx = if i == 0 { None } else { Some(&mut gb[i - 1][..]) };
+            let dx = if i > first { Some(&mut gb[i - 1][..]) } else { None };
             let start = Instant::now();
             net.layers[i].backward(x, &acts[i], &mut ga[0], dx, batch);
             if step >= 5 {

@@ -322,6 +322,13 @@ impl Conv2D {
         (start, self.ksize.1 * c, wp * c)
     }
 
+    /// Where row `i` of the patch matrix starts in the bordered input `pad`, with the window's
+    /// runs and gap: the patches as the `A` of an implicit product.
+    fn patch_starts<'a>(&self, pad: &'a [f32]) -> (impl Fn(usize) -> *const f32 + Sync + 'a, usize, usize) {
+        let (start, run, gap) = self.patch_windows();
+        (move |i: usize| pad[start(i)..].as_ptr(), run, gap)
+    }
+
     /// Row `i` of the patch matrix from column `q` on, in the bordered input: `kw·c_in`
     /// contiguous values from the start of `q`'s kernel row.
     fn patch_at<'a>(&self, pad: &'a [f32]) -> impl Fn(usize, usize) -> *const f32 + Sync + 'a {
@@ -465,14 +472,13 @@ impl Conv2D {
             let (hp, wp) = self.padded_size();
             let pad = &mut slot.padded[..ns * hp * wp * self.input.c];
             self.pad_input(xc, ns, pad);
-            let pad = &*pad;
-            let (start, run, gap) = self.patch_windows();
+            let (start, run, gap) = self.patch_starts(pad);
             let bands = if parallel { super::threads() } else { 1 };
             let band = m.div_ceil(bands).div_ceil(16) * 16;
             let yp = SendPtr(yc.as_mut_ptr());
             let run = |t: usize| {
                 let (lo, rows) = (t * band, band.min(m - t * band));
-                let start = |i: usize| pad[start(lo + i)..].as_ptr();
+                let start = |i: usize| start(lo + i);
                 // SAFETY: band `t` owns rows lo..lo+rows of yc; each patch row's window lies
                 // inside `pad`.
                 let yb = unsafe { std::slice::from_raw_parts_mut(yp.get().add(lo * cout), rows * cout) };
@@ -568,7 +574,10 @@ impl Layer for Conv2D {
                 let (pk, pb) = slot.partial.split_at_mut(klen);
                 // Only the copied-out kernel gradient reads the patches (a copied-out input
                 // gradient overwrites the buffer).
-                if !paths.kernel_grad && !paths.kernel_grad_windows {
+                let padded = ns * hp * wp * cin;
+                if paths.kernel_grad || paths.kernel_grad_windows {
+                    this.pad_input(xc, ns, &mut slot.padded[..padded]);
+                } else {
                     super::wide(
                         #[inline(always)]
                         || this.im2col(xc, ns, &mut slot.patches[..m * kdim]),
@@ -576,19 +585,13 @@ impl Layer for Conv2D {
                 }
                 if paths.kernel_grad {
                     // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
-                    let pad = &mut slot.padded[..ns * hp * wp * cin];
-                    this.pad_input(xc, ns, pad);
-                    let at = this.patch_at(pad);
+                    let at = this.patch_at(&slot.padded[..padded]);
                     // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
                     // (`paths` asks that 32 divide the runs).
                     unsafe { matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first) };
                 } else if paths.kernel_grad_windows {
                     // The kernel's gradient, [kdim, c_out] = patchesᵀ · dy.
-                    let pad = &mut slot.padded[..ns * hp * wp * cin];
-                    this.pad_input(xc, ns, pad);
-                    let pad = &*pad;
-                    let (start, run, gap) = this.patch_windows();
-                    let start = |i: usize| pad[start(i)..].as_ptr();
+                    let (start, run, gap) = this.patch_starts(&slot.padded[..padded]);
                     // SAFETY: each patch row's window lies inside `pad`.
                     unsafe { matmul_windows_t(kdim, cout, m, Windows { start: &start, run, gap }, dyc, pk, !first) };
                 } else {

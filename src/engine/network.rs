@@ -51,6 +51,12 @@ impl Network {
         Network { input, layers, softmax_output, acts, grads, batch: 0, first_with_params }
     }
 
+    /// The first layer with parameters: the backward pass starts its input gradients after
+    /// it and stops at it.
+    pub fn first_with_params(&self) -> usize {
+        self.first_with_params
+    }
+
     /// Size of one output row (the number of classes).
     pub fn outputs(&self) -> usize {
         self.layers.last().map_or(self.input.len(), |l| l.output_shape().len())
@@ -111,11 +117,10 @@ impl Network {
         // the layers before the first with parameters need no backward pass at all (an MLP's
         // first dense layer follows a flatten: its input gradient would be a third of its
         // backward pass, for nothing).
-        let first_with_params = self.first_with_params;
-        for i in (first_with_params.min(self.layers.len())..self.layers.len()).rev() {
+        for i in (self.first_with_params..self.layers.len()).rev() {
             let in_len = batch * self.layers[i].input_shape().len();
             let out_len = batch * self.layers[i].output_shape().len();
-            let want_dx = i > first_with_params;
+            let want_dx = i > self.first_with_params;
             if want_dx {
                 ensure(&mut self.grads[i - 1], in_len);
             }
