@@ -2,7 +2,9 @@
 //! layer of a model (a preset or a recipe's), timed over STEPS steps of random inputs after a
 //! warm-up, as milliseconds per step and shares of the step.
 //!
-//!     cargo run --release --example layer_times -- MODEL|recipe:NAME [BATCH [STEPS [THREADS]]]
+//!     cargo run --release --example layer_times -- MODEL|recipe:NAME [BATCH [STEPS [THREADS [infer]]]]
+//!
+//! With `infer`, the forward passes of inference alone (what `evaluate` and `predict` run).
 //!
 //! The optimiser's update is not included (it is one pass over the weights); nor is the loss.
 //! A profiler says which code inside a layer is slow; this says which layer to look at.
@@ -19,6 +21,7 @@ fn main() -> digits::Result<()> {
     let batch: usize = args.next().map(|t| t.parse().expect("BATCH: a number")).unwrap_or(128);
     let steps: usize = args.next().map(|t| t.parse().expect("STEPS: a number")).unwrap_or(50);
     let threads: usize = args.next().map(|t| t.parse().expect("THREADS: a number")).unwrap_or(2);
+    let infer = args.next().is_some_and(|m| m == "infer");
     digits::engine::set_threads(threads);
     let spec = match model.strip_prefix("recipe:") {
         Some(r) => Recipe::resolve(r)?.model_spec()?,
@@ -36,10 +39,13 @@ fn main() -> digits::Result<()> {
             let (before, rest) = acts.split_at_mut(i);
             let x: &[f32] = if i == 0 { &input } else { &before[i - 1] };
             let start = Instant::now();
-            net.layers[i].forward(x, &mut rest[0], batch, Ctx { training: true, seed: step as u64 });
+            net.layers[i].forward(x, &mut rest[0], batch, Ctx { training: !infer, seed: step as u64 });
             if step >= 5 {
                 fwd[i] += start.elapsed().as_secs_f64();
             }
+        }
+        if infer {
+            continue;
         }
         grads[n - 1].iter_mut().enumerate().for_each(|(j, g)| *g = ((j % 7) as f32 - 3.0) * 1e-3);
         // As `Network::backward`: nothing before the first layer with parameters.

@@ -19,6 +19,7 @@ use super::gemm::{
     RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
 };
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::winograd::{self, Tiles, TransformedKernel};
 use super::{Activation, Ctx, Layer, LayerConfig, SendPtr, Shape, ensure, limits};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -148,6 +149,7 @@ impl Conv2DConfig {
             w,
             slots: Vec::new(),
             flipped: Vec::new(),
+            points: TransformedKernel::default(),
         })
     }
 }
@@ -178,6 +180,8 @@ struct Slot {
     /// Partial kernel gradient (`[kdim, c_out]`, or `[c_out, kdim]` on the implicit path)
     /// followed by the partial bias gradient.
     partial: Vec<f32>,
+    /// A block of Winograd tiles' transformed inputs and products.
+    winograd: Vec<f32>,
 }
 
 /// Which products read the patches in place, and which copy them out.
@@ -207,6 +211,8 @@ pub struct Conv2D {
     slots: Vec<Slot>,
     /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
     flipped: Vec<f32>,
+    /// The kernel at Winograd's points (inference of 5×5 stride-1 layers).
+    points: TransformedKernel,
 }
 
 impl Conv2D {
@@ -503,6 +509,57 @@ impl Conv2D {
     }
 }
 
+impl Conv2D {
+    /// The layer's Winograd tiling, when inference takes that path (see `winograd.rs`).
+    fn winograd_tiles(&self) -> Option<Tiles> {
+        let (ci, co) = (self.input.c, self.output.c);
+        winograd::fits(self.ksize, self.strides, ci, co).then_some(Tiles {
+            h: self.input.h,
+            w: self.input.w,
+            pad_t: self.pad_t,
+            pad_l: self.pad_l,
+            oh: self.output.h,
+            ow: self.output.w,
+            c_in: ci,
+            c_out: co,
+        })
+    }
+
+    /// Inference by Winograd's F(2×2, 5×5): the batch's tiles in blocks, dealt out to the
+    /// threads in turn (each output depends on its tile alone: any split gives the same bits).
+    fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
+        let threads = super::threads().max(1);
+        let (ci, co) = (tiles.c_in, tiles.c_out);
+        let (th, tw) = tiles.grid();
+        let all = batch * th * tw;
+        // Blocks as large as the cache allows, and enough of them for every thread.
+        let size = winograd::block_tiles(ci, co).min(all.div_ceil(threads)).max(1);
+        let count = all.div_ceil(size);
+        let nslots = threads.min(count).max(1);
+        if self.slots.len() < nslots {
+            self.slots.resize_with(nslots, Slot::default);
+        }
+        for slot in &mut self.slots[..nslots] {
+            ensure(&mut slot.winograd, winograd::block_len(ci, co));
+        }
+        let mut slots = std::mem::take(&mut self.slots);
+        let u = self.points.of(&self.w.kernel.value, ci, co);
+        let bias = self.w.options.use_bias.then_some(&self.w.bias.value[..]);
+        let activation = self.w.options.activation;
+        let yp = SendPtr(y.as_mut_ptr());
+        slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
+            for b in (s..count).step_by(nslots) {
+                let t0 = b * size;
+                // SAFETY: block `b` writes its own tiles' outputs alone.
+                unsafe {
+                    tiles.run(x, t0, size.min(all - t0), u, bias, activation, &mut slot.winograd, SendPtr(yp.get()))
+                };
+            }
+        });
+        self.slots = slots;
+    }
+}
+
 impl Layer for Conv2D {
     fn name(&self) -> &str {
         &self.name
@@ -518,6 +575,11 @@ impl Layer for Conv2D {
     }
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
+        if let Some(tiles) = self.winograd_tiles().filter(|_| !ctx.training) {
+            self.forward_winograd(tiles, x, y, batch);
+            self.w.record_activity(y, batch, ctx.training);
+            return;
+        }
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, false);
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let yp = SendPtr(y.as_mut_ptr());

@@ -28,6 +28,7 @@ pub mod max_pool;
 pub mod network;
 pub mod regularizer;
 mod wide;
+mod winograd;
 
 pub use activation::{Activation, ActivationConfig, ActivationLayer};
 pub use batch_norm::{BatchNorm, BatchNormConfig};

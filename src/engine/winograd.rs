@@ -1,0 +1,405 @@
+//! Winograd's minimal filtering F(2×2, 5×5): a stride-1 5×5 convolution with a third of the
+//! multiplications, for inference.
+//!
+//! The output is cut into 2×2 tiles; each reads a 6×6 tile of the bordered input. With the
+//! interpolation points 0, ±1, ±2 and ∞ (Lavin & Gray, "Fast Algorithms for Convolutional
+//! Neural Networks", 2016), a tile's output is `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`: the kernel `g` and
+//! the input tile `d` are each taken to 36 "points", multiplied point by point, and the 36
+//! products taken back to the 2×2 outputs. Across channels the point-wise multiplications are
+//! 36 matrix products, `[tiles, c_in] · [c_in, c_out]`, which run through `gemm` like every
+//! other product: 36 · 16 multiply-adds per tile and channel pair instead of 4 · 25 · 16 = 100
+//! · 16, so the 5×5 layer of a CNN costs about a third of its direct product.
+//!
+//! The transforms add and scale by small integers (`B`, `A`) and by fractions down to 1/24
+//! (`G`, applied once to the kernel), so the results agree with the direct product to float
+//! rounding, not bit for bit; each output depends on its tile alone, in a fixed order, so the
+//! bits do not depend on the batch, on how tiles are grouped or on the thread count. The
+//! training pass keeps the direct product (its bits are the recorded ones).
+
+use super::gemm::matmul;
+use super::{Activation, SendPtr, ensure, wide};
+
+/// Output values per tile side.
+const M: usize = 2;
+/// Input values per tile side (`M + 5 − 1`).
+const N: usize = 6;
+/// Points per tile (`N²`).
+pub(crate) const POINTS: usize = N * N;
+/// Channels the transforms handle at once (an AVX2 vector).
+const LANES: usize = 8;
+
+/// `G` (6 × 5), applied to the kernel: row `i` gives point `i` of a kernel row.
+const G: [[f32; 5]; N] = [
+    [1.0 / 4.0, 0.0, 0.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0, -1.0 / 3.0, 2.0 / 3.0],
+    [0.0, 0.0, 0.0, 0.0, 1.0],
+];
+
+/// Whether a convolution of this shape takes the Winograd path: 5×5, stride 1, and enough
+/// channels (in whole vectors) that the 36 products outweigh the transforms.
+pub(crate) fn fits(ksize: (usize, usize), strides: (usize, usize), c_in: usize, c_out: usize) -> bool {
+    ksize == (5, 5) && strides == (1, 1) && c_in >= 16 && c_in.is_multiple_of(LANES) && c_out.is_multiple_of(LANES)
+}
+
+/// Tiles a thread transforms and multiplies at once: the transformed inputs and products of a
+/// block (36 · tiles · (c_in + c_out) values) should stay in a core's L2 cache, in a whole
+/// number of the products' register tiles (12 rows on AVX-512, 6 on AVX2).
+pub(crate) fn block_tiles(c_in: usize, c_out: usize) -> usize {
+    ((192 * 1024) / (POINTS * (c_in + c_out)) / 12 * 12).clamp(12, 96)
+}
+
+/// Values of the workspace one block needs.
+pub(crate) fn block_len(c_in: usize, c_out: usize) -> usize {
+    POINTS * block_tiles(c_in, c_out) * (c_in + c_out)
+}
+
+/// The layer's kernel taken to the 36 points, `[36, c_in, c_out]`, recomputed only when the
+/// kernel changed since (it keeps the copy it was computed from).
+#[derive(Default)]
+pub(crate) struct TransformedKernel {
+    u: Vec<f32>,
+    from: Vec<f32>,
+    rows: Vec<f32>,
+}
+
+impl TransformedKernel {
+    /// The transform of `kernel` (`[5, 5, c_in, c_out]`).
+    pub(crate) fn of(&mut self, kernel: &[f32], c_in: usize, c_out: usize) -> &[f32] {
+        let cc = c_in * c_out;
+        assert_eq!(kernel.len(), 25 * cc, "winograd: kernel size");
+        if self.from.len() == kernel.len() && self.from == kernel {
+            return &self.u;
+        }
+        ensure(&mut self.u, POINTS * cc);
+        ensure(&mut self.rows, N * 5 * cc);
+        self.from.clear();
+        self.from.extend_from_slice(kernel);
+        let (u, rows) = (&mut self.u, &mut self.rows);
+        wide(
+            #[inline(always)]
+            || {
+                // rows[i][kx] = Σ_ky G[i][ky] · g[ky][kx], then u[i][j] = Σ_kx G[j][kx] · rows[i][kx].
+                for i in 0..N {
+                    for kx in 0..5 {
+                        let out = &mut rows[(i * 5 + kx) * cc..][..cc];
+                        out.fill(0.0);
+                        for ky in 0..5 {
+                            let g = &kernel[(ky * 5 + kx) * cc..][..cc];
+                            let f = G[i][ky];
+                            out.iter_mut().zip(g).for_each(|(o, &g)| *o += f * g);
+                        }
+                    }
+                }
+                for i in 0..N {
+                    for j in 0..N {
+                        let out = &mut u[(i * N + j) * cc..][..cc];
+                        out.fill(0.0);
+                        for kx in 0..5 {
+                            let r = &rows[(i * 5 + kx) * cc..][..cc];
+                            let f = G[j][kx];
+                            out.iter_mut().zip(r).for_each(|(o, &r)| *o += f * r);
+                        }
+                    }
+                }
+            },
+        );
+        &self.u
+    }
+}
+
+/// Where the tiles of a batch lie: `th × tw` tiles per sample of the output `[n, oh, ow,
+/// c_out]`, numbered sample by sample, row by row; tile `(ty, tx)` reads the input `[n, h, w,
+/// c_in]` from row `2·ty − pad_t` and column `2·tx − pad_l`, zero outside it.
+#[derive(Clone, Copy)]
+pub(crate) struct Tiles {
+    pub h: usize,
+    pub w: usize,
+    pub pad_t: usize,
+    pub pad_l: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+}
+
+impl Tiles {
+    /// Tiles per sample, down and across.
+    pub(crate) fn grid(&self) -> (usize, usize) {
+        (self.oh.div_ceil(M), self.ow.div_ceil(M))
+    }
+
+    /// Tiles `t0..t0 + nt`: their inputs from `x` transformed, multiplied by `u`, transformed
+    /// back and written, plus `bias`, to `y`. `work` holds [`block_len`] values.
+    ///
+    /// # Safety
+    /// `y` points to the batch's whole output; no other thread writes these tiles' outputs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn run(
+        &self,
+        x: &[f32],
+        t0: usize,
+        nt: usize,
+        u: &[f32],
+        bias: Option<&[f32]>,
+        activation: Activation,
+        work: &mut [f32],
+        y: SendPtr,
+    ) {
+        let (ci, co) = (self.c_in, self.c_out);
+        let (v, m) = work.split_at_mut(POINTS * nt * ci);
+        let m = &mut m[..POINTS * nt * co];
+        wide(
+            #[inline(always)]
+            || self.input_transform(x, t0, nt, v),
+        );
+        for p in 0..POINTS {
+            let (vp, up, mp) =
+                (&v[p * nt * ci..][..nt * ci], &u[p * ci * co..][..ci * co], &mut m[p * nt * co..][..nt * co]);
+            matmul(nt, co, ci, vp, false, up, false, mp, false, false);
+        }
+        // SAFETY: as the caller promises.
+        wide(
+            #[inline(always)]
+            || unsafe { self.output_transform(m, t0, nt, bias, y) },
+        );
+        // The activation while the block's outputs are in cache: each tile's two runs of pixels.
+        for t in t0..t0 + nt {
+            let (s, ty, tx) = self.locate(t);
+            let ox = tx * M;
+            let len = M.min(self.ow - ox) * co;
+            for oy in (ty * M..ty * M + M).filter(|&r| r < self.oh) {
+                // SAFETY: this tile's outputs, written above.
+                let run = unsafe {
+                    std::slice::from_raw_parts_mut(y.get().add(((s * self.oh + oy) * self.ow + ox) * co), len)
+                };
+                activation.apply_serial(run, co);
+            }
+        }
+    }
+
+    /// The sample, tile row and tile column of tile `t`.
+    fn locate(&self, t: usize) -> (usize, usize, usize) {
+        let (th, tw) = self.grid();
+        (t / (th * tw), t % (th * tw) / tw, t % tw)
+    }
+
+    /// `v[p][t − t0][c]`: point `p` of `Bᵀ d B` for each tile's input `d`.
+    #[inline(always)]
+    fn input_transform(&self, x: &[f32], t0: usize, nt: usize, v: &mut [f32]) {
+        let (h, w, ci) = (self.h, self.w, self.c_in);
+        assert!(v.len() >= POINTS * nt * ci, "winograd: workspace");
+        let vp = v.as_mut_ptr();
+        for tt in 0..nt {
+            let (s, ty, tx) = self.locate(t0 + tt);
+            // The tile's rows and columns of the input, None outside it (the zero border).
+            let row = six(|a| (ty * M + a).checked_sub(self.pad_t).filter(|&r| r < h));
+            let col = six(|b| (tx * M + b).checked_sub(self.pad_l).filter(|&c| c < w));
+            let sample = &x[s * h * w * ci..(s + 1) * h * w * ci];
+            let at = |a: usize, b: usize| row[a].zip(col[b]).map(|(r, c)| (r * w + c) * ci);
+            for c in (0..ci).step_by(LANES) {
+                // cols[b][i] = Σ_a Bᵀ[i][a] · d[a][b], then point (i, j) = Σ_b Bᵀ[j][b] · cols[b][i].
+                let cols = six(
+                    #[inline(always)]
+                    |b| {
+                        bt(six(
+                            #[inline(always)]
+                            |a| match at(a, b) {
+                                // SAFETY: a pixel of the sample, c + LANES ≤ ci.
+                                Some(i) => unsafe { V::load(sample, i + c) },
+                                None => V::ZERO,
+                            },
+                        ))
+                    },
+                );
+                for i in 0..N {
+                    let x = six(
+                        #[inline(always)]
+                        |b| cols[b][i],
+                    );
+                    for (j, out) in bt(x).iter().enumerate() {
+                        // SAFETY: inside `v`, checked above.
+                        unsafe { out.store(vp.add(((i * N + j) * nt + tt) * ci + c)) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each tile's 2×2 outputs, `Aᵀ m A` of its 36 products `m[p][t − t0]`, plus the bias.
+    ///
+    /// # Safety
+    /// As [`Tiles::run`].
+    #[inline(always)]
+    unsafe fn output_transform(&self, m: &[f32], t0: usize, nt: usize, bias: Option<&[f32]>, y: SendPtr) {
+        let co = self.c_out;
+        let (oh, ow) = (self.oh, self.ow);
+        assert!(m.len() >= POINTS * nt * co, "winograd: workspace");
+        for tt in 0..nt {
+            let (s, ty, tx) = self.locate(t0 + tt);
+            for c in (0..co).step_by(LANES) {
+                let bias = match bias {
+                    // SAFETY: c + LANES ≤ c_out, the bias' length.
+                    Some(b) => unsafe { V::load(b, c) },
+                    None => V::ZERO,
+                };
+                // cols[b][i] = Σ_a Aᵀ[i][a] · m[a][b], then output (i, j) = Σ_b Aᵀ[j][b] · cols[b][i].
+                // SAFETY: inside `m`, checked above.
+                let cols = six(
+                    #[inline(always)]
+                    |b| {
+                        at(six(
+                            #[inline(always)]
+                            |a| unsafe { V::load(m, ((a * N + b) * nt + tt) * co + c) },
+                        ))
+                    },
+                );
+                for i in 0..M {
+                    let oy = ty * M + i;
+                    if oy >= oh {
+                        continue;
+                    }
+                    let x = six(
+                        #[inline(always)]
+                        |b| cols[b][i],
+                    );
+                    for (j, out) in at(x).iter().enumerate() {
+                        let ox = tx * M + j;
+                        if ox < ow {
+                            // SAFETY: inside the chunk's output; this tile's alone.
+                            unsafe { out.add(bias).store(y.get().add(((s * oh + oy) * ow + ox) * co + c)) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[f(0), …, f(5)]`, built in place (`std::array::from_fn` is not always inlined, and a
+/// zeroed array filled in a loop is not always left unzeroed).
+#[inline(always)]
+fn six<T>(mut f: impl FnMut(usize) -> T) -> [T; N] {
+    [f(0), f(1), f(2), f(3), f(4), f(5)]
+}
+
+/// `LANES` floats, added and scaled lane by lane (the compiler makes one vector of them).
+#[derive(Clone, Copy)]
+struct V([f32; LANES]);
+
+impl V {
+    const ZERO: V = V([0.0; LANES]);
+
+    /// The values of `x` from `at`.
+    ///
+    /// # Safety
+    /// `at + LANES ≤ x.len()`.
+    #[inline(always)]
+    unsafe fn load(x: &[f32], at: usize) -> V {
+        debug_assert!(at + LANES <= x.len());
+        // SAFETY: as the caller promises.
+        V(unsafe { x.as_ptr().add(at).cast::<[f32; LANES]>().read_unaligned() })
+    }
+
+    /// # Safety
+    /// `to` has room for `LANES` floats.
+    #[inline(always)]
+    unsafe fn store(self, to: *mut f32) {
+        // SAFETY: as the caller promises.
+        unsafe { to.cast::<[f32; LANES]>().write_unaligned(self.0) }
+    }
+
+    #[inline(always)]
+    fn add(self, o: V) -> V {
+        let mut r = self.0;
+        for l in 0..LANES {
+            r[l] += o.0[l];
+        }
+        V(r)
+    }
+
+    #[inline(always)]
+    fn sub(self, o: V) -> V {
+        let mut r = self.0;
+        for l in 0..LANES {
+            r[l] -= o.0[l];
+        }
+        V(r)
+    }
+
+    #[inline(always)]
+    fn times(self, f: f32) -> V {
+        let mut r = self.0;
+        for v in &mut r {
+            *v *= f;
+        }
+        V(r)
+    }
+}
+
+/// `Bᵀ x` for six vectors `x` (`Bᵀ` rows: [4 0 −5 0 1 0], [0 −4 −4 1 1 0], [0 4 −4 −1 1 0],
+/// [0 −2 −1 2 1 0], [0 2 −1 −2 1 0], [0 4 0 −5 0 1]).
+#[inline(always)]
+fn bt([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; N] {
+    [
+        x0.times(4.0).sub(x2.times(5.0)).add(x4),
+        x3.add(x4).sub(x1.add(x2).times(4.0)),
+        x4.sub(x3).add(x1.sub(x2).times(4.0)),
+        x4.sub(x2).add(x3.sub(x1).times(2.0)),
+        x4.sub(x2).sub(x3.sub(x1).times(2.0)),
+        x1.times(4.0).sub(x3.times(5.0)).add(x5),
+    ]
+}
+
+/// `Aᵀ x` for six vectors `x` (`Aᵀ` rows: [1 1 1 1 1 0], [0 1 −1 2 −2 1]).
+#[inline(always)]
+fn at([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; M] {
+    [x0.add(x1.add(x2)).add(x3.add(x4)), x1.sub(x2).add(x3.sub(x4).times(2.0)).add(x5)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct 5×5 correlation of one channel pair against the transforms, in f64 terms.
+    #[test]
+    fn one_tile_matches_the_direct_correlation() {
+        let d: Vec<f32> = (0..36).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        let g: Vec<f32> = (0..25).map(|i| ((i * 5 % 13) as f32 - 6.0) / 7.0).collect();
+        // U = G g Gᵀ, V = Bᵀ d B (one lane used), Y = Aᵀ (U ⊙ V) A.
+        let mut u = [[0.0f32; N]; N];
+        for i in 0..N {
+            for j in 0..N {
+                for ky in 0..5 {
+                    for kx in 0..5 {
+                        u[i][j] += G[i][ky] * g[ky * 5 + kx] * G[j][kx];
+                    }
+                }
+            }
+        }
+        let lanes = |v: f32| V([v; LANES]);
+        let mut rows = [[V::ZERO; N]; N];
+        for b in 0..N {
+            let t = bt(std::array::from_fn(|a| lanes(d[a * N + b])));
+            for i in 0..N {
+                rows[i][b] = t[i];
+            }
+        }
+        let v: Vec<[V; N]> = rows.iter().map(|r| bt(*r)).collect();
+        let mut mrows = [[V::ZERO; N]; M];
+        for b in 0..N {
+            let t = at(std::array::from_fn(|a| lanes(u[a][b] * v[a][b].0[0])));
+            mrows[0][b] = t[0];
+            mrows[1][b] = t[1];
+        }
+        for i in 0..M {
+            let out = at(mrows[i]);
+            for j in 0..M {
+                let direct: f32 = (0..25).map(|k| g[k] * d[(i + k / 5) * N + j + k % 5]).sum();
+                assert!((out[j].0[0] - direct).abs() < 1e-4, "output ({i}, {j}): {} against {direct}", out[j].0[0]);
+            }
+        }
+    }
+}
