@@ -188,6 +188,7 @@ impl Tiles {
 
     /// `v[p][t − t0][c]`: point `p` of `Bᵀ d B` for each tile's input `d`.
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
     fn input_transform(&self, x: &[f32], t0: usize, nt: usize, v: &mut [f32]) {
         let (h, w, ci) = (self.h, self.w, self.c_in);
         assert!(v.len() >= POINTS * nt * ci, "winograd: workspace");
@@ -233,6 +234,7 @@ impl Tiles {
     /// # Safety
     /// As [`Tiles::run`].
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
     unsafe fn output_transform(&self, m: &[f32], t0: usize, nt: usize, bias: Option<&[f32]>, y: SendPtr) {
         let co = self.c_out;
         let (oh, ow) = (self.oh, self.ow);
@@ -314,8 +316,8 @@ impl V {
     #[inline(always)]
     fn add(self, o: V) -> V {
         let mut r = self.0;
-        for l in 0..LANES {
-            r[l] += o.0[l];
+        for (r, o) in r.iter_mut().zip(o.0) {
+            *r += o;
         }
         V(r)
     }
@@ -323,8 +325,8 @@ impl V {
     #[inline(always)]
     fn sub(self, o: V) -> V {
         let mut r = self.0;
-        for l in 0..LANES {
-            r[l] -= o.0[l];
+        for (r, o) in r.iter_mut().zip(o.0) {
+            *r -= o;
         }
         V(r)
     }
