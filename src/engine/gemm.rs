@@ -336,6 +336,65 @@ pub(crate) unsafe fn matmul_rows(
     }
 }
 
+/// Packs `b` (`k × n`, row-major) once, in the layout the kernel in use reads, for many
+/// products by [`matmul_packed`] (the 36 point products of a Winograd convolution share their
+/// kernels across blocks). `None` where products take no packed operand (the fallback, or a
+/// `B` larger than one panel); `out` is then untouched.
+pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], out: &mut Vec<f32>) -> Option<Kernel> {
+    assert!(b.len() >= k * n, "pack_b: buffer too small");
+    if !blocked::packs_whole(k, n) {
+        return None;
+    }
+    let view = View::of(b, false, k, n);
+    let kernel = kernel();
+    macro_rules! pack {
+        ($k:ty) => {{
+            out.clear();
+            out.resize(blocked::packed_len::<$k>(k, n), 0.0);
+            // SAFETY: the lengths are checked above; the CPU runs the kernel in use.
+            unsafe { blocked::pack_b::<$k>(k, n, view, out) };
+            Some(kernel)
+        }};
+    }
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => pack!(x86::Avx512),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => pack!(x86::Avx2),
+        _ => None,
+    }
+}
+
+/// `c (m×n) = a (m×k, row-major) · B` on the calling thread, `B` packed by [`pack_b`] for
+/// `kernel`: the bits of `matmul(m, n, k, a, false, b, false, c, false, false)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_packed(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(a.len() >= m * k && c.len() >= m * n, "matmul_packed: buffer too small");
+    assert!(kernel.available() && blocked::packs_whole(k, n), "matmul_packed: not a packed B of this CPU");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    let a = Source::View(View::of(a, false, m, k));
+    macro_rules! run {
+        ($k:ty) => {{
+            assert!(b.len() >= blocked::packed_len::<$k>(k, n), "matmul_packed: packed B too small");
+            // SAFETY: the lengths are checked above; the CPU runs the kernel.
+            unsafe { blocked::product::<$k>(m, n, k, a, Source::Packed(b.as_ptr()), k, c.as_mut_ptr(), n, false) }
+        }};
+    }
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => run!(x86::Avx512),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => run!(x86::Avx2),
+        _ => unreachable!("pack_b packs for our kernels only"),
+    }
+}
+
 /// `c (kdim×n) (+)= Wᵀ · b` on the calling thread, where row `i` of `W` (`k × kdim`) is the
 /// window [`Windows`] gives (a convolution's patch, read in place) and `b` is `k × n`
 /// row-major: the kernel gradient patchesᵀ · dy of a convolution whose patch rows are too

@@ -16,7 +16,7 @@
 //! bits do not depend on the batch, on how tiles are grouped or on the thread count. The
 //! training pass keeps the direct product (its bits are the recorded ones).
 
-use super::gemm::matmul;
+use super::gemm::{Kernel, matmul, matmul_packed, pack_b};
 use super::{Activation, SendPtr, ensure, wide};
 
 /// Output values per tile side.
@@ -25,6 +25,10 @@ const M: usize = 2;
 const N: usize = 6;
 /// Points per tile (`N²`).
 pub(crate) const POINTS: usize = N * N;
+/// Floats between one point's matrix and the next beyond its size: a point's rows of one tile
+/// would otherwise lie a multiple of 4 KiB apart, in one set of the L1 cache, and the
+/// transforms read or write all 36 of them together (3× slower at 48 tiles a block).
+const SKEW: usize = 16;
 /// Channels the transforms handle at once (an AVX2 vector).
 const LANES: usize = 8;
 
@@ -53,7 +57,7 @@ pub(crate) fn block_tiles(c_in: usize, c_out: usize) -> usize {
 
 /// Values of the workspace one block needs.
 pub(crate) fn block_len(c_in: usize, c_out: usize) -> usize {
-    POINTS * block_tiles(c_in, c_out) * (c_in + c_out)
+    POINTS * (block_tiles(c_in, c_out) * (c_in + c_out) + 2 * SKEW)
 }
 
 /// The layer's kernel taken to the 36 points, `[36, c_in, c_out]`, recomputed only when the
@@ -63,16 +67,56 @@ pub(crate) struct TransformedKernel {
     u: Vec<f32>,
     from: Vec<f32>,
     rows: Vec<f32>,
+    /// The 36 matrices packed for the products' kernel (the one named), each `stride` long.
+    packed: Vec<f32>,
+    packed_for: Option<(Kernel, usize)>,
+    one: Vec<f32>,
+}
+
+/// The kernel at the 36 points, as the products take it.
+#[derive(Clone, Copy)]
+pub(crate) enum Points<'a> {
+    /// Row-major `[36, c_in, c_out]`.
+    Plain(&'a [f32]),
+    /// Packed by `gemm::pack_b` for the kernel, `stride` values per point.
+    Packed(&'a [f32], Kernel, usize),
 }
 
 impl TransformedKernel {
-    /// The transform of `kernel` (`[5, 5, c_in, c_out]`).
-    pub(crate) fn of(&mut self, kernel: &[f32], c_in: usize, c_out: usize) -> &[f32] {
+    /// The transform of `kernel` (`[5, 5, c_in, c_out]`), packed for the products where they
+    /// take it so (repacked when the products' kernel changed).
+    pub(crate) fn of(&mut self, kernel: &[f32], c_in: usize, c_out: usize) -> Points<'_> {
         let cc = c_in * c_out;
         assert_eq!(kernel.len(), 25 * cc, "winograd: kernel size");
-        if self.from.len() == kernel.len() && self.from == kernel {
-            return &self.u;
+        if self.from.len() != kernel.len() || self.from != kernel {
+            self.transform(kernel, c_in, c_out);
+            self.packed_for = None;
         }
+        let current = super::gemm::kernel();
+        if self.packed_for.is_none_or(|(k, _)| k != current) {
+            self.packed_for = None;
+            self.packed.clear();
+            for p in 0..POINTS {
+                match pack_b(c_in, c_out, &self.u[p * cc..(p + 1) * cc], &mut self.one) {
+                    Some(k) => {
+                        self.packed.extend_from_slice(&self.one);
+                        self.packed_for = Some((k, self.one.len()));
+                    }
+                    None => {
+                        self.packed_for = None;
+                        break;
+                    }
+                }
+            }
+        }
+        match self.packed_for {
+            Some((k, stride)) => Points::Packed(&self.packed, k, stride),
+            None => Points::Plain(&self.u),
+        }
+    }
+
+    fn transform(&mut self, kernel: &[f32], c_in: usize, c_out: usize) {
+        let cc = c_in * c_out;
         ensure(&mut self.u, POINTS * cc);
         ensure(&mut self.rows, N * 5 * cc);
         self.from.clear();
@@ -106,7 +150,6 @@ impl TransformedKernel {
                 }
             },
         );
-        &self.u
     }
 }
 
@@ -142,23 +185,30 @@ impl Tiles {
         x: &[f32],
         t0: usize,
         nt: usize,
-        u: &[f32],
+        u: Points,
         bias: Option<&[f32]>,
         activation: Activation,
         work: &mut [f32],
         y: SendPtr,
     ) {
         let (ci, co) = (self.c_in, self.c_out);
-        let (v, m) = work.split_at_mut(POINTS * nt * ci);
-        let m = &mut m[..POINTS * nt * co];
+        let (sv, sm) = (nt * ci + SKEW, nt * co + SKEW);
+        let (v, m) = work.split_at_mut(POINTS * sv);
+        let m = &mut m[..POINTS * sm];
         wide(
             #[inline(always)]
             || self.input_transform(x, t0, nt, v),
         );
         for p in 0..POINTS {
-            let (vp, up, mp) =
-                (&v[p * nt * ci..][..nt * ci], &u[p * ci * co..][..ci * co], &mut m[p * nt * co..][..nt * co]);
-            matmul(nt, co, ci, vp, false, up, false, mp, false, false);
+            let (vp, mp) = (&v[p * sv..][..nt * ci], &mut m[p * sm..][..nt * co]);
+            match u {
+                Points::Plain(u) => {
+                    matmul(nt, co, ci, vp, false, &u[p * ci * co..][..ci * co], false, mp, false, false)
+                }
+                Points::Packed(u, kernel, stride) => {
+                    matmul_packed(kernel, nt, co, ci, vp, &u[p * stride..][..stride], mp)
+                }
+            }
         }
         // SAFETY: as the caller promises.
         wide(
@@ -191,7 +241,8 @@ impl Tiles {
     #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
     fn input_transform(&self, x: &[f32], t0: usize, nt: usize, v: &mut [f32]) {
         let (h, w, ci) = (self.h, self.w, self.c_in);
-        assert!(v.len() >= POINTS * nt * ci, "winograd: workspace");
+        let sv = nt * ci + SKEW;
+        assert!(v.len() >= POINTS * sv, "winograd: workspace");
         let vp = v.as_mut_ptr();
         for tt in 0..nt {
             let (s, ty, tx) = self.locate(t0 + tt);
@@ -222,7 +273,7 @@ impl Tiles {
                     );
                     for (j, out) in bt(x).iter().enumerate() {
                         // SAFETY: inside `v`, checked above.
-                        unsafe { out.store(vp.add(((i * N + j) * nt + tt) * ci + c)) };
+                        unsafe { out.store(vp.add((i * N + j) * sv + tt * ci + c)) };
                     }
                 }
             }
@@ -238,7 +289,8 @@ impl Tiles {
     unsafe fn output_transform(&self, m: &[f32], t0: usize, nt: usize, bias: Option<&[f32]>, y: SendPtr) {
         let co = self.c_out;
         let (oh, ow) = (self.oh, self.ow);
-        assert!(m.len() >= POINTS * nt * co, "winograd: workspace");
+        let sm = nt * co + SKEW;
+        assert!(m.len() >= POINTS * sm, "winograd: workspace");
         for tt in 0..nt {
             let (s, ty, tx) = self.locate(t0 + tt);
             for c in (0..co).step_by(LANES) {
@@ -254,7 +306,7 @@ impl Tiles {
                     |b| {
                         at(six(
                             #[inline(always)]
-                            |a| unsafe { V::load(m, ((a * N + b) * nt + tt) * co + c) },
+                            |a| unsafe { V::load(m, (a * N + b) * sm + tt * co + c) },
                         ))
                     },
                 );

@@ -86,6 +86,26 @@ pub(super) enum Source<'a> {
     Rows(RowFn<'a>),
     /// `A` only.
     Windows(Windows<'a>),
+    /// `B` only: packed already by [`pack_b`] (one panel: `k ≤ KC`, `n ≤ NC`).
+    Packed(*const f32),
+}
+
+/// Whether a `k × n` `B` fits the one panel [`pack_b`] makes.
+pub(super) fn packs_whole(k: usize, n: usize) -> bool {
+    k <= KC && n <= NC
+}
+
+/// Values [`pack_b`] writes for a `k × n` `B`.
+pub(super) fn packed_len<K: Micro>(k: usize, n: usize) -> usize {
+    n.div_ceil(K::NR) * K::NR * k
+}
+
+/// Packs the `k × n` `B` as [`product`] packs its panel (for [`Source::Packed`]).
+///
+/// # Safety
+/// `b` reaches `k × n` valid values; `dst` holds [`packed_len`] values; [`packs_whole`].
+pub(super) unsafe fn pack_b<K: Micro>(k: usize, n: usize, b: View, dst: &mut [f32]) {
+    unsafe { pack::<true>(K::NR, k, n, b, dst) }
 }
 
 /// The panel depth of a product over `k` with no panel boundary required: equal panels of at
@@ -177,11 +197,21 @@ pub(super) unsafe fn product<K: Micro>(
             for pc in (0..k).step_by(depth) {
                 let kc = depth.min(k - pc);
                 let add = accumulate || pc > 0;
-                match b {
-                    Source::View(b) => unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) },
-                    Source::Rows(at) => pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp),
+                let panel = match b {
+                    Source::View(b) => {
+                        unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) };
+                        bp.as_ptr()
+                    }
+                    Source::Rows(at) => {
+                        pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp);
+                        bp.as_ptr()
+                    }
+                    Source::Packed(panel) => {
+                        assert!(jc == 0 && pc == 0 && kc == k, "a packed B is one whole panel");
+                        panel
+                    }
                     Source::Windows(_) => unreachable!("windows are an A"),
-                }
+                };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     // A row-major A is read in place (packing it costs as much as the product
@@ -190,7 +220,7 @@ pub(super) unsafe fn product<K: Micro>(
                     let full = match a {
                         Source::View(a) if a.cs == 1 => mc / K::MR * K::MR,
                         Source::View(_) => 0,
-                        Source::Rows(_) => unreachable!("rows are a B"),
+                        Source::Rows(_) | Source::Packed(_) => unreachable!("a B"),
                         Source::Windows(w) => {
                             for (r, s) in starts[..mc].iter_mut().enumerate() {
                                 *s = (w.start)(ic + r);
@@ -205,7 +235,7 @@ pub(super) unsafe fn product<K: Micro>(
                     }
                     for jr in (0..nc).step_by(K::NR) {
                         let nr = K::NR.min(nc - jr);
-                        let bs = bp[jr * kc..].as_ptr();
+                        let bs = unsafe { panel.add(jr * kc) };
                         for ir in (0..mc).step_by(K::MR) {
                             let mr = K::MR.min(mc - ir);
                             let at = unsafe { c.add((ic + ir) * ldc + jc + jr) };
@@ -215,7 +245,7 @@ pub(super) unsafe fn product<K: Micro>(
                                         let window = Window { from: pc, run: w.run.max(1), gap: w.gap };
                                         K::tile_window(kc, starts[ir..].as_ptr(), window, bs, c, ldc, add)
                                     }
-                                    Source::Rows(_) => unreachable!("rows are a B"),
+                                    Source::Rows(_) | Source::Packed(_) => unreachable!("a B"),
                                     Source::View(a) if ir < full => {
                                         K::tile_rows(kc, a.at(ic + ir, pc).ptr, a.rs as usize, bs, c, ldc, add)
                                     }
