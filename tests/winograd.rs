@@ -1,14 +1,14 @@
-//! Inference of 5×5 stride-1 convolutions takes Winograd's F(2×2, 5×5) (`engine/winograd.rs`);
-//! training keeps the direct product. The two must agree to float rounding on every shape
-//! the tiling meets: odd sizes (a last tile hanging over the edge), "valid" padding, one
-//! sample and many, with and without a bias; and the fast path's bits must not depend on how
-//! many samples go together or on the thread count.
+//! 5×5 stride-1 convolutions run their forward pass and their input gradient by Winograd's
+//! F(2×2, 5×5) (`engine/winograd.rs`). Both must agree with the direct sums (in f64 here) to
+//! float rounding on every shape the tiling meets: odd sizes (a last tile hanging over the
+//! edge), "valid" padding, one sample and many, with and without a bias; and the bits must not
+//! depend on how many samples go together.
 
-use digits::engine::{Activation, Conv2DConfig, Ctx, Layer, Padding, Shape};
+use digits::engine::{Activation, Conv2D, Conv2DConfig, Ctx, Layer, Padding, Shape};
 use digits::rng::Rng;
 
-fn layer(input: Shape, filters: usize, padding: Padding, bias: bool, seed: u64) -> digits::engine::Conv2D {
-    let mut config = Conv2DConfig::new(filters, 5, padding, Activation::Relu);
+fn layer(input: Shape, filters: usize, padding: Padding, bias: bool, seed: u64) -> Conv2D {
+    let mut config = Conv2DConfig::new(filters, 5, padding, Activation::Linear);
     config.options.use_bias = bias;
     let mut l = config.init("conv".into(), input, &mut Rng::new(seed)).expect("the layer builds");
     // Biases away from zero, so that a wrong bias path shows.
@@ -18,36 +18,104 @@ fn layer(input: Shape, filters: usize, padding: Padding, bias: bool, seed: u64) 
     l
 }
 
-fn outputs(l: &mut digits::engine::Conv2D, x: &[f32], batch: usize, training: bool) -> Vec<f32> {
-    let mut y = vec![f32::NAN; batch * l.output_shape().len()];
-    l.forward(x, &mut y, batch, Ctx { training, seed: 0 });
-    y
+/// The direct correlation's taps: for output pixel (oy, ox) and tap (ky, kx), the input pixel.
+fn taps(l: &Conv2D) -> impl Fn(usize, usize, usize, usize) -> Option<(usize, usize)> {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    // "same" pads (k − 1) / 2 before; "valid" nothing.
+    let pad = (o.h + 4 - i.h) / 2;
+    move |oy, ox, ky, kx| {
+        let (y, x) = ((oy + ky).checked_sub(pad)?, (ox + kx).checked_sub(pad)?);
+        (y < i.h && x < i.w).then_some((y, x))
+    }
+}
+
+fn direct_forward(l: &Conv2D, x: &[f32], batch: usize) -> Vec<f64> {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    let (k, b) = (&l.w.kernel.value, &l.w.bias.value);
+    let tap = taps(l);
+    let mut out = vec![0.0f64; batch * o.len()];
+    for n in 0..batch {
+        for oy in 0..o.h {
+            for ox in 0..o.w {
+                for co in 0..o.c {
+                    let mut sum = b.get(co).copied().unwrap_or(0.0) as f64;
+                    for (ky, kx) in (0..25).map(|t| (t / 5, t % 5)) {
+                        if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
+                            for ci in 0..i.c {
+                                let v = x[((n * i.h + iy) * i.w + ix) * i.c + ci] as f64;
+                                sum += v * k[((ky * 5 + kx) * i.c + ci) * o.c + co] as f64;
+                            }
+                        }
+                    }
+                    out[((n * o.h + oy) * o.w + ox) * o.c + co] = sum;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn direct_input_grad(l: &Conv2D, dy: &[f32], batch: usize) -> Vec<f64> {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    let k = &l.w.kernel.value;
+    let tap = taps(l);
+    let mut dx = vec![0.0f64; batch * i.len()];
+    for n in 0..batch {
+        for oy in 0..o.h {
+            for ox in 0..o.w {
+                for (ky, kx) in (0..25).map(|t| (t / 5, t % 5)) {
+                    if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
+                        for ci in 0..i.c {
+                            let mut sum = 0.0f64;
+                            for co in 0..o.c {
+                                sum += dy[((n * o.h + oy) * o.w + ox) * o.c + co] as f64
+                                    * k[((ky * 5 + kx) * i.c + ci) * o.c + co] as f64;
+                            }
+                            dx[((n * i.h + iy) * i.w + ix) * i.c + ci] += sum;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// The largest difference, and the largest magnitude of `want`.
+fn worst(got: &[f32], want: &[f64]) -> (f64, f64) {
+    let diff = got.iter().zip(want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+    (diff, want.iter().fold(0.0, |m, v| m.max(v.abs())))
 }
 
 #[test]
-fn winograd_inference_agrees_with_the_direct_product() {
+fn winograd_forward_and_input_gradient_agree_with_the_direct_sums() {
     digits::engine::set_threads(2);
     let cases = [
-        (Shape::new(14, 14, 32), 64, Padding::Same, true, 5),
+        (Shape::new(14, 14, 32), 64, Padding::Same, true, 3),
         (Shape::new(9, 7, 16), 24, Padding::Same, true, 3),
         (Shape::new(11, 12, 24), 16, Padding::Valid, false, 2),
-        (Shape::new(6, 5, 16), 8, Padding::Valid, true, 1),
+        (Shape::new(6, 5, 16), 16, Padding::Valid, true, 1),
         (Shape::new(5, 5, 32), 32, Padding::Same, true, 1),
     ];
     let mut rng = Rng::new(7);
-    for (i, &(input, filters, padding, bias, batch)) in cases.iter().enumerate() {
-        let mut l = layer(input, filters, padding, bias, i as u64);
+    for (c, &(input, filters, padding, bias, batch)) in cases.iter().enumerate() {
+        let mut l = layer(input, filters, padding, bias, c as u64);
         let x: Vec<f32> = (0..batch * input.len()).map(|_| rng.uniform() * 2.0 - 0.5).collect();
-        let direct = outputs(&mut l, &x, batch, true);
-        let fast = outputs(&mut l, &x, batch, false);
-        let scale = direct.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let worst = direct.iter().zip(&fast).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(scale > 0.1, "case {i}: the outputs should not all vanish");
-        assert!(direct != fast, "case {i}: inference should take the Winograd path, not the direct product");
-        assert!(
-            worst <= 2e-5 * scale.max(1.0),
-            "case {i} ({input} → {filters}, {padding:?}): Winograd differs from the direct product by {worst} (outputs up to {scale})"
-        );
+        let what = format!("case {c} ({input} → {filters}, {padding:?}, batch {batch})");
+        for training in [false, true] {
+            let mut y = vec![f32::NAN; batch * l.output_shape().len()];
+            l.forward(&x, &mut y, batch, Ctx { training, seed: 0 });
+            let (diff, scale) = worst(&y, &direct_forward(&l, &x, batch));
+            assert!(scale > 0.1, "{what}: the outputs should not all vanish");
+            assert!(diff <= 2e-5 * scale.max(1.0), "{what}: the forward pass is off by {diff} (outputs up to {scale})");
+        }
+        let y = vec![0.0f32; batch * l.output_shape().len()];
+        let mut dy: Vec<f32> = (0..y.len()).map(|_| rng.uniform() - 0.5).collect();
+        let want = direct_input_grad(&l, &dy, batch);
+        let mut dx = vec![f32::NAN; batch * input.len()];
+        l.backward(&x, &y, &mut dy, Some(&mut dx), batch);
+        let (diff, scale) = worst(&dx, &want);
+        assert!(diff <= 2e-5 * scale.max(1.0), "{what}: the input gradient is off by {diff} (values up to {scale})");
     }
 }
 
@@ -58,13 +126,16 @@ fn winograd_bits_do_not_depend_on_the_batch_or_the_weights_seen_before() {
     let mut l = layer(input, 16, Padding::Same, true, 1);
     let mut rng = Rng::new(3);
     let x: Vec<f32> = (0..5 * input.len()).map(|_| rng.uniform()).collect();
-    let together = outputs(&mut l, &x, 5, false);
-    let alone: Vec<f32> = x.chunks(input.len()).flat_map(|s| outputs(&mut l, s, 1, false)).collect();
+    let run = |l: &mut Conv2D, x: &[f32], n: usize| {
+        let mut y = vec![f32::NAN; n * l.output_shape().len()];
+        l.forward(x, &mut y, n, Ctx { training: false, seed: 0 });
+        y
+    };
+    let together = run(&mut l, &x, 5);
+    let alone: Vec<f32> = x.chunks(input.len()).flat_map(|s| run(&mut l, s, 1)).collect();
     assert!(together == alone, "a sample alone differs from the same sample in a batch");
-    // The kernel's transform is cached: a changed kernel must be seen at once.
+    // The kernel's transform is kept between calls: a changed kernel must be seen at once.
     l.w.kernel.value.iter_mut().for_each(|v| *v *= -1.0);
-    let flipped = outputs(&mut l, &x, 5, false);
-    let direct = outputs(&mut l, &x, 5, true);
-    let worst = direct.iter().zip(&flipped).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "after the kernel changed, inference still used the old one (off by {worst})");
+    let (diff, _) = worst(&run(&mut l, &x, 5), &direct_forward(&l, &x, 5));
+    assert!(diff < 1e-4, "after the kernel changed, the forward pass still used the old one (off by {diff})");
 }

@@ -14,6 +14,10 @@
 //! patches in place where their runs fill whole 32-column strips; short runs (a first layer on
 //! one channel) and strided input gradients copy the patches out first (im2col, col2im),
 //! rebuilt in the backward pass rather than stored.
+//!
+//! A 5×5 stride-1 layer with enough channels takes none of these for its forward pass and
+//! input gradient: Winograd's F(2×2, 5×5) does them with a third of the multiplications
+//! (`winograd.rs`).
 
 use super::gemm::{
     RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
@@ -150,6 +154,7 @@ impl Conv2DConfig {
             slots: Vec::new(),
             flipped: Vec::new(),
             points: TransformedKernel::default(),
+            flipped_points: TransformedKernel::default(),
         })
     }
 }
@@ -211,8 +216,10 @@ pub struct Conv2D {
     slots: Vec<Slot>,
     /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
     flipped: Vec<f32>,
-    /// The kernel at Winograd's points (inference of 5×5 stride-1 layers).
+    /// The kernel, and the flipped kernel of the input gradient, at Winograd's points (5×5
+    /// stride-1 layers).
     points: TransformedKernel,
+    flipped_points: TransformedKernel,
 }
 
 impl Conv2D {
@@ -273,7 +280,7 @@ impl Conv2D {
         } else {
             0
         };
-        let padded_dy = if backward && paths.input_grad {
+        let padded_dy = if backward && paths.input_grad && self.winograd_input_grad_tiles().is_none() {
             self.max_chunk * (self.input.h + kh - 1) * (self.input.w + kw - 1) * self.output.c
         } else {
             0
@@ -510,7 +517,7 @@ impl Conv2D {
 }
 
 impl Conv2D {
-    /// The layer's Winograd tiling, when inference takes that path (see `winograd.rs`).
+    /// The layer's Winograd tiling, when the forward pass takes that path (see `winograd.rs`).
     fn winograd_tiles(&self) -> Option<Tiles> {
         let (ci, co) = (self.input.c, self.output.c);
         winograd::fits(self.ksize, self.strides, ci, co).then_some(Tiles {
@@ -525,8 +532,25 @@ impl Conv2D {
         })
     }
 
-    /// Inference by Winograd's F(2×2, 5×5): the batch's tiles in blocks, dealt out to the
-    /// threads in turn (each output depends on its tile alone: any split gives the same bits).
+    /// The input gradient's Winograd tiling (a stride-1 convolution of the output gradient with
+    /// the flipped kernel, bordered by `k − 1 − pad`), when it takes that path.
+    fn winograd_input_grad_tiles(&self) -> Option<Tiles> {
+        let (kh, kw) = self.ksize;
+        let (ci, co) = (self.output.c, self.input.c);
+        (winograd::fits(self.ksize, self.strides, ci, co) && self.pad_t < kh && self.pad_l < kw).then_some(Tiles {
+            h: self.output.h,
+            w: self.output.w,
+            pad_t: kh - 1 - self.pad_t,
+            pad_l: kw - 1 - self.pad_l,
+            oh: self.input.h,
+            ow: self.input.w,
+            c_in: ci,
+            c_out: co,
+        })
+    }
+
+    /// The forward pass by Winograd's F(2×2, 5×5): the batch's tiles in blocks, dealt out to
+    /// the threads in turn (each output depends on its tile alone: any split gives the same bits).
     fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
         let threads = super::threads().max(1);
         let (ci, co) = (tiles.c_in, tiles.c_out);
@@ -575,7 +599,7 @@ impl Layer for Conv2D {
     }
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], batch: usize, ctx: Ctx) {
-        if let Some(tiles) = self.winograd_tiles().filter(|_| !ctx.training || std::env::var_os("WT").is_some()) {
+        if let Some(tiles) = self.winograd_tiles() {
             self.forward_winograd(tiles, x, y, batch);
             self.w.record_activity(y, batch, ctx.training);
             return;
@@ -611,9 +635,17 @@ impl Layer for Conv2D {
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let paths = self.paths();
         let want_dx = dx.is_some();
-        if want_dx && paths.input_grad {
+        let dx_tiles = self.winograd_input_grad_tiles().filter(|_| want_dx);
+        if want_dx && (paths.input_grad || dx_tiles.is_some()) {
             self.flip_kernel();
         }
+        let mut flipped_points = std::mem::take(&mut self.flipped_points);
+        let dx_points = dx_tiles.map(|t| {
+            for slot in &mut self.slots[..nslots] {
+                ensure(&mut slot.winograd, winograd::block_len(t.c_in, t.c_out));
+            }
+            flipped_points.of(&self.flipped, t.c_in, t.c_out)
+        });
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let (hp, wp) = self.padded_size();
         let (kh, kw) = self.ksize;
@@ -673,7 +705,15 @@ impl Layer for Conv2D {
                 }
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
                 let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
-                if paths.input_grad {
+                if let (Some(t), Some(points)) = (dx_tiles, dx_points) {
+                    let (th, tw) = t.grid();
+                    let (all, size) = (ns * th * tw, winograd::block_tiles(t.c_in, t.c_out));
+                    for t0 in (0..all).step_by(size) {
+                        let (out, linear) = (SendPtr(dxc.as_mut_ptr()), Activation::Linear);
+                        // SAFETY: the chunk's input gradient is this thread's alone.
+                        unsafe { t.run(dyc, t0, size.min(all - t0), points, None, linear, &mut slot.winograd, out) };
+                    }
+                } else if paths.input_grad {
                     let pad = &mut slot.padded_dy[..ns * hq * wq * cout];
                     this.pad_output_grad(dyc, ns, pad);
                     let pad = &*pad;
@@ -697,6 +737,7 @@ impl Layer for Conv2D {
             }
         });
         self.slots = slots;
+        self.flipped_points = flipped_points;
         // Sum the slots' partials in slot order.
         let used = &self.slots[..nslots];
         if paths.kernel_grad {

@@ -1,5 +1,6 @@
 //! Winograd's minimal filtering F(2×2, 5×5): a stride-1 5×5 convolution with a third of the
-//! multiplications, for inference.
+//! multiplications, for the forward pass and for the input gradient (itself such a
+//! convolution, of the output gradient with the flipped kernel).
 //!
 //! The output is cut into 2×2 tiles; each reads a 6×6 tile of the bordered input. With the
 //! interpolation points 0, ±1, ±2 and ∞ (Lavin & Gray, "Fast Algorithms for Convolutional
@@ -11,10 +12,11 @@
 //! · 16, so the 5×5 layer of a CNN costs about a third of its direct product.
 //!
 //! The transforms add and scale by small integers (`B`, `A`) and by fractions down to 1/24
-//! (`G`, applied once to the kernel), so the results agree with the direct product to float
-//! rounding, not bit for bit; each output depends on its tile alone, in a fixed order, so the
-//! bits do not depend on the batch, on how tiles are grouped or on the thread count. The
-//! training pass keeps the direct product (its bits are the recorded ones).
+//! (`G`, applied once to the kernel), so the results agree with the direct sums to float
+//! rounding (a few times the direct product's own), not bit for bit; each output depends on its
+//! tile alone, in a fixed order, and the transforms are the same operations at any vector
+//! width, so the bits do not depend on the batch, on how tiles are grouped, on the thread
+//! count or on the matrix kernel. The kernel gradient keeps the direct product.
 
 use super::gemm::{Kernel, matmul, matmul_packed, pack_b};
 use super::{Activation, SendPtr, ensure, wide};
@@ -57,7 +59,7 @@ pub(crate) fn block_tiles(c_in: usize, c_out: usize) -> usize {
 
 /// Values of the workspace one block needs.
 pub(crate) fn block_len(c_in: usize, c_out: usize) -> usize {
-    POINTS * (block_tiles(c_in, c_out) * (c_in + c_out) + 2 * SKEW)
+    POINTS * (block_tiles(c_in, c_out) * (c_in + c_out) + 2 * SKEW + c_in)
 }
 
 /// The layer's kernel taken to the 36 points, `[36, c_in, c_out]`, recomputed only when the
@@ -193,11 +195,12 @@ impl Tiles {
     ) {
         let (ci, co) = (self.c_in, self.c_out);
         let (sv, sm) = (nt * ci + SKEW, nt * co + SKEW);
+        let (patch, work) = work.split_at_mut(POINTS * ci);
         let (v, m) = work.split_at_mut(POINTS * sv);
         let m = &mut m[..POINTS * sm];
         wide(
             #[inline(always)]
-            || self.input_transform(x, t0, nt, v),
+            || self.input_transform(x, t0, nt, v, patch),
         );
         for p in 0..POINTS {
             let (vp, mp) = (&v[p * sv..][..nt * ci], &mut m[p * sm..][..nt * co]);
@@ -239,18 +242,33 @@ impl Tiles {
     /// `v[p][t − t0][c]`: point `p` of `Bᵀ d B` for each tile's input `d`.
     #[inline(always)]
     #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
-    fn input_transform(&self, x: &[f32], t0: usize, nt: usize, v: &mut [f32]) {
+    fn input_transform(&self, x: &[f32], t0: usize, nt: usize, v: &mut [f32], patch: &mut [f32]) {
         let (h, w, ci) = (self.h, self.w, self.c_in);
         let sv = nt * ci + SKEW;
-        assert!(v.len() >= POINTS * sv, "winograd: workspace");
+        assert!(v.len() >= POINTS * sv && patch.len() >= POINTS * ci, "winograd: workspace");
         let vp = v.as_mut_ptr();
         for tt in 0..nt {
             let (s, ty, tx) = self.locate(t0 + tt);
-            // The tile's rows and columns of the input, None outside it (the zero border).
-            let row = six(|a| (ty * M + a).checked_sub(self.pad_t).filter(|&r| r < h));
-            let col = six(|b| (tx * M + b).checked_sub(self.pad_l).filter(|&c| c < w));
             let sample = &x[s * h * w * ci..(s + 1) * h * w * ci];
-            let at = |a: usize, b: usize| row[a].zip(col[b]).map(|(r, c)| (r * w + c) * ci);
+            let (r0, c0) = ((ty * M).wrapping_sub(self.pad_t), (tx * M).wrapping_sub(self.pad_l));
+            // The tile's 6×6 input, rows `stride` apart: in place inside the image, else copied
+            // with its zero border into `patch`.
+            let inside = ty * M >= self.pad_t && tx * M >= self.pad_l && r0 + N <= h && c0 + N <= w;
+            let (d, stride): (&[f32], usize) = if inside {
+                (&sample[(r0 * w + c0) * ci..], w * ci)
+            } else {
+                for (a, prow) in patch[..POINTS * ci].chunks_exact_mut(N * ci).enumerate() {
+                    for (b, px) in prow.chunks_exact_mut(ci).enumerate() {
+                        let (r, c) = (r0.wrapping_add(a), c0.wrapping_add(b));
+                        match r < h && c < w {
+                            true => px.copy_from_slice(&sample[(r * w + c) * ci..][..ci]),
+                            false => px.fill(0.0),
+                        }
+                    }
+                }
+                (&patch[..], N * ci)
+            };
+            assert!(d.len() >= (N - 1) * stride + N * ci, "winograd: a tile's input");
             for c in (0..ci).step_by(LANES) {
                 // cols[b][i] = Σ_a Bᵀ[i][a] · d[a][b], then point (i, j) = Σ_b Bᵀ[j][b] · cols[b][i].
                 let cols = six(
@@ -258,11 +276,8 @@ impl Tiles {
                     |b| {
                         bt(six(
                             #[inline(always)]
-                            |a| match at(a, b) {
-                                // SAFETY: a pixel of the sample, c + LANES ≤ ci.
-                                Some(i) => unsafe { V::load(sample, i + c) },
-                                None => V::ZERO,
-                            },
+                            // SAFETY: inside `d`, checked above (c + LANES ≤ ci).
+                            |a| unsafe { V::load(d, a * stride + b * ci + c) },
                         ))
                     },
                 );
