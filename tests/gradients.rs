@@ -173,8 +173,9 @@ fn conv2d_gradients_on_the_implicit_products() {
         (Shape::new(5, 5, 20), [3, 2], [1, 1], Padding::Valid, 16),
         (Shape::new(6, 5, 16), [2, 2], [2, 2], Padding::Valid, 4),
         (Shape::new(4, 4, 32), [5, 5], [1, 1], Padding::Same, 8),
-        // Winograd's forward pass and input gradient.
+        // Winograd's forward pass and input gradient, F(2×2, 5×5) and F(4×4, 3×3).
         (Shape::new(7, 6, 16), [5, 5], [1, 1], Padding::Same, 24),
+        (Shape::new(9, 7, 16), [3, 3], [1, 1], Padding::Same, 16),
     ];
     check_tanh_convolutions("conv2d_wide", &cases, 40);
 }
@@ -182,7 +183,7 @@ fn conv2d_gradients_on_the_implicit_products() {
 /// A convolution to check: input, kernel size, strides, padding, filters.
 type ConvCase = (Shape, [usize; 2], [usize; 2], Padding, usize);
 
-/// Checks tanh convolutions, probing 1e-2 apart: a 5×5 stride-1 layer's forward pass is
+/// Checks tanh convolutions, probing 1e-2 apart: a 5×5 or 3×3 stride-1 layer's forward pass is
 /// Winograd's, whose transforms (scaling by up to 25) round a few times more than the direct
 /// sums, enough to blur a difference 1e-3 wide in f32; tanh is smooth enough for the wider one.
 fn check_tanh_convolutions(name: &str, cases: &[ConvCase], seed: u64) {

@@ -1,5 +1,5 @@
-//! 5×5 stride-1 convolutions run their forward pass and their input gradient by Winograd's
-//! F(2×2, 5×5) (`engine/winograd.rs`). Both must agree with the direct sums (in f64 here) to
+//! 5×5 and 3×3 stride-1 convolutions run their forward pass and their input gradient by
+//! Winograd's F(2×2, 5×5) and F(4×4, 3×3) (`engine/winograd.rs`). Both must agree with the direct sums (in f64 here) to
 //! float rounding on every shape the tiling meets: odd sizes (a last tile hanging over the
 //! edge), "valid" padding, one sample and many, with and without a bias; and the bits must not
 //! depend on how many samples go together.
@@ -7,8 +7,8 @@
 use digits::engine::{Activation, Conv2D, Conv2DConfig, Ctx, Layer, Padding, Shape};
 use digits::rng::Rng;
 
-fn layer(input: Shape, filters: usize, padding: Padding, bias: bool, seed: u64) -> Conv2D {
-    let mut config = Conv2DConfig::new(filters, 5, padding, Activation::Linear);
+fn layer(input: Shape, filters: usize, k: usize, padding: Padding, bias: bool, seed: u64) -> Conv2D {
+    let mut config = Conv2DConfig::new(filters, k, padding, Activation::Linear);
     config.options.use_bias = bias;
     let mut l = config.init("conv".into(), input, &mut Rng::new(seed)).expect("the layer builds");
     // Biases away from zero, so that a wrong bias path shows.
@@ -21,29 +21,35 @@ fn layer(input: Shape, filters: usize, padding: Padding, bias: bool, seed: u64) 
 /// The direct correlation's taps: for output pixel (oy, ox) and tap (ky, kx), the input pixel.
 fn taps(l: &Conv2D) -> impl Fn(usize, usize, usize, usize) -> Option<(usize, usize)> {
     let (i, o) = (l.input_shape(), l.output_shape());
+    let k = kernel_size(l);
     // "same" pads (k − 1) / 2 before; "valid" nothing.
-    let pad = (o.h + 4 - i.h) / 2;
+    let pad = (o.h + k - 1 - i.h) / 2;
     move |oy, ox, ky, kx| {
         let (y, x) = ((oy + ky).checked_sub(pad)?, (ox + kx).checked_sub(pad)?);
         (y < i.h && x < i.w).then_some((y, x))
     }
 }
 
+fn kernel_size(l: &Conv2D) -> usize {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    ((l.w.kernel.value.len() / (i.c * o.c)) as f64).sqrt() as usize
+}
+
 fn direct_forward(l: &Conv2D, x: &[f32], batch: usize) -> Vec<f64> {
     let (i, o) = (l.input_shape(), l.output_shape());
     let (k, b) = (&l.w.kernel.value, &l.w.bias.value);
-    let tap = taps(l);
+    let (tap, r) = (taps(l), kernel_size(l));
     let mut out = vec![0.0f64; batch * o.len()];
     for n in 0..batch {
         for oy in 0..o.h {
             for ox in 0..o.w {
                 for co in 0..o.c {
                     let mut sum = b.get(co).copied().unwrap_or(0.0) as f64;
-                    for (ky, kx) in (0..25).map(|t| (t / 5, t % 5)) {
+                    for (ky, kx) in (0..r * r).map(|t| (t / r, t % r)) {
                         if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
                             for ci in 0..i.c {
                                 let v = x[((n * i.h + iy) * i.w + ix) * i.c + ci] as f64;
-                                sum += v * k[((ky * 5 + kx) * i.c + ci) * o.c + co] as f64;
+                                sum += v * k[((ky * r + kx) * i.c + ci) * o.c + co] as f64;
                             }
                         }
                     }
@@ -58,18 +64,18 @@ fn direct_forward(l: &Conv2D, x: &[f32], batch: usize) -> Vec<f64> {
 fn direct_input_grad(l: &Conv2D, dy: &[f32], batch: usize) -> Vec<f64> {
     let (i, o) = (l.input_shape(), l.output_shape());
     let k = &l.w.kernel.value;
-    let tap = taps(l);
+    let (tap, r) = (taps(l), kernel_size(l));
     let mut dx = vec![0.0f64; batch * i.len()];
     for n in 0..batch {
         for oy in 0..o.h {
             for ox in 0..o.w {
-                for (ky, kx) in (0..25).map(|t| (t / 5, t % 5)) {
+                for (ky, kx) in (0..r * r).map(|t| (t / r, t % r)) {
                     if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
                         for ci in 0..i.c {
                             let mut sum = 0.0f64;
                             for co in 0..o.c {
                                 sum += dy[((n * o.h + oy) * o.w + ox) * o.c + co] as f64
-                                    * k[((ky * 5 + kx) * i.c + ci) * o.c + co] as f64;
+                                    * k[((ky * r + kx) * i.c + ci) * o.c + co] as f64;
                             }
                             dx[((n * i.h + iy) * i.w + ix) * i.c + ci] += sum;
                         }
@@ -91,17 +97,21 @@ fn worst(got: &[f32], want: &[f64]) -> (f64, f64) {
 fn winograd_forward_and_input_gradient_agree_with_the_direct_sums() {
     digits::engine::set_threads(2);
     let cases = [
-        (Shape::new(14, 14, 32), 64, Padding::Same, true, 3),
-        (Shape::new(9, 7, 16), 24, Padding::Same, true, 3),
-        (Shape::new(11, 12, 24), 16, Padding::Valid, false, 2),
-        (Shape::new(6, 5, 16), 16, Padding::Valid, true, 1),
-        (Shape::new(5, 5, 32), 32, Padding::Same, true, 1),
+        (Shape::new(14, 14, 32), 64, 5, Padding::Same, true, 3),
+        (Shape::new(9, 7, 16), 24, 5, Padding::Same, true, 3),
+        (Shape::new(11, 12, 24), 16, 5, Padding::Valid, false, 2),
+        (Shape::new(6, 5, 16), 16, 5, Padding::Valid, true, 1),
+        (Shape::new(5, 5, 32), 32, 5, Padding::Same, true, 1),
+        (Shape::new(14, 14, 32), 32, 3, Padding::Same, true, 2),
+        (Shape::new(9, 10, 16), 24, 3, Padding::Same, true, 3),
+        (Shape::new(11, 7, 24), 16, 3, Padding::Valid, false, 2),
+        (Shape::new(3, 3, 16), 16, 3, Padding::Same, true, 1),
     ];
     let mut rng = Rng::new(7);
-    for (c, &(input, filters, padding, bias, batch)) in cases.iter().enumerate() {
-        let mut l = layer(input, filters, padding, bias, c as u64);
+    for (c, &(input, filters, k, padding, bias, batch)) in cases.iter().enumerate() {
+        let mut l = layer(input, filters, k, padding, bias, c as u64);
         let x: Vec<f32> = (0..batch * input.len()).map(|_| rng.uniform() * 2.0 - 0.5).collect();
-        let what = format!("case {c} ({input} → {filters}, {padding:?}, batch {batch})");
+        let what = format!("case {c} ({input} → {filters}, {k}×{k} {padding:?}, batch {batch})");
         for training in [false, true] {
             let mut y = vec![f32::NAN; batch * l.output_shape().len()];
             l.forward(&x, &mut y, batch, Ctx { training, seed: 0 });
@@ -123,7 +133,7 @@ fn winograd_forward_and_input_gradient_agree_with_the_direct_sums() {
 fn winograd_bits_do_not_depend_on_the_batch_or_the_weights_seen_before() {
     digits::engine::set_threads(2);
     let input = Shape::new(9, 9, 16);
-    let mut l = layer(input, 16, Padding::Same, true, 1);
+    let mut l = layer(input, 16, 5, Padding::Same, true, 1);
     let mut rng = Rng::new(3);
     let x: Vec<f32> = (0..5 * input.len()).map(|_| rng.uniform()).collect();
     let run = |l: &mut Conv2D, x: &[f32], n: usize| {

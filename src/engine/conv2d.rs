@@ -15,9 +15,9 @@
 //! one channel) and strided input gradients copy the patches out first (im2col, col2im),
 //! rebuilt in the backward pass rather than stored.
 //!
-//! A 5×5 stride-1 layer with enough channels takes none of these for its forward pass and
-//! input gradient: Winograd's F(2×2, 5×5) does them with a third of the multiplications
-//! (`winograd.rs`).
+//! A 5×5 or 3×3 stride-1 layer with enough channels takes none of these for its forward pass
+//! and input gradient: Winograd's F(2×2, 5×5) and F(4×4, 3×3) do them with a third and a
+//! quarter of the multiplications (`winograd.rs`).
 
 use super::gemm::{
     RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
@@ -521,6 +521,7 @@ impl Conv2D {
     fn winograd_tiles(&self) -> Option<Tiles> {
         let (ci, co) = (self.input.c, self.output.c);
         winograd::fits(self.ksize, self.strides, ci, co).then_some(Tiles {
+            r: self.ksize.0,
             h: self.input.h,
             w: self.input.w,
             pad_t: self.pad_t,
@@ -538,6 +539,7 @@ impl Conv2D {
         let (kh, kw) = self.ksize;
         let (ci, co) = (self.output.c, self.input.c);
         (winograd::fits(self.ksize, self.strides, ci, co) && self.pad_t < kh && self.pad_l < kw).then_some(Tiles {
+            r: kh,
             h: self.output.h,
             w: self.output.w,
             pad_t: kh - 1 - self.pad_t,
@@ -549,7 +551,7 @@ impl Conv2D {
         })
     }
 
-    /// The forward pass by Winograd's F(2×2, 5×5): the batch's tiles in blocks, dealt out to
+    /// The forward pass by Winograd's minimal filtering (`winograd.rs`): the batch's tiles in blocks, dealt out to
     /// the threads in turn (each output depends on its tile alone: any split gives the same bits).
     fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
         let threads = super::threads().max(1);
@@ -567,7 +569,7 @@ impl Conv2D {
             ensure(&mut slot.winograd, winograd::block_len(ci, co));
         }
         let mut slots = std::mem::take(&mut self.slots);
-        let u = self.points.of(&self.w.kernel.value, ci, co);
+        let u = self.points.of(&self.w.kernel.value, self.ksize.0, ci, co);
         let bias = self.w.options.use_bias.then_some(&self.w.bias.value[..]);
         let activation = self.w.options.activation;
         let yp = SendPtr(y.as_mut_ptr());
@@ -644,7 +646,7 @@ impl Layer for Conv2D {
             for slot in &mut self.slots[..nslots] {
                 ensure(&mut slot.winograd, winograd::block_len(t.c_in, t.c_out));
             }
-            flipped_points.of(&self.flipped, t.c_in, t.c_out)
+            flipped_points.of(&self.flipped, t.r, t.c_in, t.c_out)
         });
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let (hp, wp) = self.padded_size();

@@ -1,15 +1,16 @@
-//! Winograd's minimal filtering F(2×2, 5×5): a stride-1 5×5 convolution with a third of the
-//! multiplications, for the forward pass and for the input gradient (itself such a
-//! convolution, of the output gradient with the flipped kernel).
+//! Winograd's minimal filtering F(2×2, 5×5) and F(4×4, 3×3): stride-1 5×5 and 3×3 convolutions
+//! with a third and a quarter of the multiplications, for the forward pass and for the input
+//! gradient (itself such a convolution, of the output gradient with the flipped kernel).
 //!
-//! The output is cut into 2×2 tiles; each reads a 6×6 tile of the bordered input. With the
+//! The output is cut into 2×2 tiles (4×4 for a 3×3 kernel); each reads a 6×6 tile of the
+//! bordered input. With the
 //! interpolation points 0, ±1, ±2 and ∞ (Lavin & Gray, "Fast Algorithms for Convolutional
 //! Neural Networks", 2016), a tile's output is `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`: the kernel `g` and
 //! the input tile `d` are each taken to 36 "points", multiplied point by point, and the 36
-//! products taken back to the 2×2 outputs. Across channels the point-wise multiplications are
+//! products taken back to the tile's outputs. Across channels the point-wise multiplications are
 //! 36 matrix products, `[tiles, c_in] · [c_in, c_out]`, which run through `gemm` like every
-//! other product: 36 · 16 multiply-adds per tile and channel pair instead of 4 · 25 · 16 = 100
-//! · 16, so the 5×5 layer of a CNN costs about a third of its direct product.
+//! other product: 36 multiply-adds per tile and channel pair instead of 4 · 25 = 100 (5×5) or
+//! 16 · 9 = 144 (3×3). Both share the points, so `Bᵀ` is the same; `G` and `Aᵀ` differ.
 //!
 //! The transforms add and scale by small integers (`B`, `A`) and by fractions down to 1/24
 //! (`G`, applied once to the kernel), so the results agree with the direct sums to float
@@ -21,9 +22,7 @@
 use super::gemm::{Kernel, matmul, matmul_packed, pack_b};
 use super::{Activation, SendPtr, ensure, wide};
 
-/// Output values per tile side.
-const M: usize = 2;
-/// Input values per tile side (`M + 5 − 1`).
+/// Input values per tile side (outputs per side + kernel size − 1).
 const N: usize = 6;
 /// Points per tile (`N²`).
 pub(crate) const POINTS: usize = N * N;
@@ -34,8 +33,8 @@ const SKEW: usize = 16;
 /// Channels the transforms handle at once (an AVX2 vector).
 const LANES: usize = 8;
 
-/// `G` (6 × 5), applied to the kernel: row `i` gives point `i` of a kernel row.
-const G: [[f32; 5]; N] = [
+/// `G` of F(2×2, 5×5) (6 × 5), applied to the kernel: row `i` gives point `i` of a kernel row.
+const G5: [[f32; 5]; N] = [
     [1.0 / 4.0, 0.0, 0.0, 0.0, 0.0],
     [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
     [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
@@ -44,10 +43,34 @@ const G: [[f32; 5]; N] = [
     [0.0, 0.0, 0.0, 0.0, 1.0],
 ];
 
-/// Whether a convolution of this shape takes the Winograd path: 5×5, stride 1, and enough
-/// channels (in whole vectors) that the 36 products outweigh the transforms.
+/// `G` of F(4×4, 3×3) (6 × 3, padded to 5 columns).
+const G3: [[f32; 5]; N] = [
+    [1.0 / 4.0, 0.0, 0.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, 0.0, 0.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0, 0.0, 0.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0, 0.0, 0.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0, 0.0, 0.0],
+];
+
+/// The tiling of a kernel size: outputs per tile side and the kernel's `G`.
+fn variant(r: usize) -> Option<(usize, &'static [[f32; 5]; N])> {
+    match r {
+        5 => Some((2, &G5)),
+        3 => Some((4, &G3)),
+        _ => None,
+    }
+}
+
+/// Whether a convolution of this shape takes the Winograd path: 5×5 or 3×3, stride 1, and
+/// enough channels (in whole vectors) that the 36 products outweigh the transforms.
 pub(crate) fn fits(ksize: (usize, usize), strides: (usize, usize), c_in: usize, c_out: usize) -> bool {
-    ksize == (5, 5) && strides == (1, 1) && c_in >= 16 && c_in.is_multiple_of(LANES) && c_out.is_multiple_of(LANES)
+    ksize.0 == ksize.1
+        && variant(ksize.0).is_some()
+        && strides == (1, 1)
+        && c_in >= 16
+        && c_in.is_multiple_of(LANES)
+        && c_out.is_multiple_of(LANES)
 }
 
 /// Tiles a thread transforms and multiplies at once: the transformed inputs and products of a
@@ -85,13 +108,13 @@ pub(crate) enum Points<'a> {
 }
 
 impl TransformedKernel {
-    /// The transform of `kernel` (`[5, 5, c_in, c_out]`), packed for the products where they
-    /// take it so (repacked when the products' kernel changed).
-    pub(crate) fn of(&mut self, kernel: &[f32], c_in: usize, c_out: usize) -> Points<'_> {
+    /// The transform of `kernel` (`[r, r, c_in, c_out]`, `r` 5 or 3), packed for the products
+    /// where they take it so (repacked when the products' kernel changed).
+    pub(crate) fn of(&mut self, kernel: &[f32], r: usize, c_in: usize, c_out: usize) -> Points<'_> {
         let cc = c_in * c_out;
-        assert_eq!(kernel.len(), 25 * cc, "winograd: kernel size");
+        assert!(kernel.len() == r * r * cc && variant(r).is_some(), "winograd: kernel size");
         if self.from.len() != kernel.len() || self.from != kernel {
-            self.transform(kernel, c_in, c_out);
+            self.transform(kernel, r, c_in, c_out);
             self.packed_for = None;
         }
         let current = super::gemm::kernel();
@@ -117,10 +140,11 @@ impl TransformedKernel {
         }
     }
 
-    fn transform(&mut self, kernel: &[f32], c_in: usize, c_out: usize) {
+    fn transform(&mut self, kernel: &[f32], r: usize, c_in: usize, c_out: usize) {
         let cc = c_in * c_out;
+        let g = variant(r).expect("checked").1;
         ensure(&mut self.u, POINTS * cc);
-        ensure(&mut self.rows, N * 5 * cc);
+        ensure(&mut self.rows, N * r * cc);
         self.from.clear();
         self.from.extend_from_slice(kernel);
         let (u, rows) = (&mut self.u, &mut self.rows);
@@ -129,13 +153,13 @@ impl TransformedKernel {
             || {
                 // rows[i][kx] = Σ_ky G[i][ky] · g[ky][kx], then u[i][j] = Σ_kx G[j][kx] · rows[i][kx].
                 for i in 0..N {
-                    for kx in 0..5 {
-                        let out = &mut rows[(i * 5 + kx) * cc..][..cc];
+                    for kx in 0..r {
+                        let out = &mut rows[(i * r + kx) * cc..][..cc];
                         out.fill(0.0);
-                        for ky in 0..5 {
-                            let g = &kernel[(ky * 5 + kx) * cc..][..cc];
-                            let f = G[i][ky];
-                            out.iter_mut().zip(g).for_each(|(o, &g)| *o += f * g);
+                        for ky in 0..r {
+                            let w = &kernel[(ky * r + kx) * cc..][..cc];
+                            let f = g[i][ky];
+                            out.iter_mut().zip(w).for_each(|(o, &w)| *o += f * w);
                         }
                     }
                 }
@@ -143,10 +167,10 @@ impl TransformedKernel {
                     for j in 0..N {
                         let out = &mut u[(i * N + j) * cc..][..cc];
                         out.fill(0.0);
-                        for kx in 0..5 {
-                            let r = &rows[(i * 5 + kx) * cc..][..cc];
-                            let f = G[j][kx];
-                            out.iter_mut().zip(r).for_each(|(o, &r)| *o += f * r);
+                        for kx in 0..r {
+                            let row = &rows[(i * r + kx) * cc..][..cc];
+                            let f = g[j][kx];
+                            out.iter_mut().zip(row).for_each(|(o, &v)| *o += f * v);
                         }
                     }
                 }
@@ -157,9 +181,11 @@ impl TransformedKernel {
 
 /// Where the tiles of a batch lie: `th × tw` tiles per sample of the output `[n, oh, ow,
 /// c_out]`, numbered sample by sample, row by row; tile `(ty, tx)` reads the input `[n, h, w,
-/// c_in]` from row `2·ty − pad_t` and column `2·tx − pad_l`, zero outside it.
+/// c_in]` from row `m·ty − pad_t` and column `m·tx − pad_l`, zero outside it, where `m` (2 or
+/// 4) is the tile's side for the kernel size `r` (5 or 3).
 #[derive(Clone, Copy)]
 pub(crate) struct Tiles {
+    pub r: usize,
     pub h: usize,
     pub w: usize,
     pub pad_t: usize,
@@ -171,9 +197,14 @@ pub(crate) struct Tiles {
 }
 
 impl Tiles {
+    /// Outputs per tile side.
+    fn side(&self) -> usize {
+        variant(self.r).expect("a Winograd kernel size").0
+    }
+
     /// Tiles per sample, down and across.
     pub(crate) fn grid(&self) -> (usize, usize) {
-        (self.oh.div_ceil(M), self.ow.div_ceil(M))
+        (self.oh.div_ceil(self.side()), self.ow.div_ceil(self.side()))
     }
 
     /// Tiles `t0..t0 + nt`: their inputs from `x` transformed, multiplied by `u`, transformed
@@ -216,14 +247,20 @@ impl Tiles {
         // SAFETY: as the caller promises.
         wide(
             #[inline(always)]
-            || unsafe { self.output_transform(m, t0, nt, bias, y) },
+            || unsafe {
+                match self.side() {
+                    2 => self.output_transform(m, t0, nt, bias, y, at2),
+                    _ => self.output_transform(m, t0, nt, bias, y, at4),
+                }
+            },
         );
-        // The activation while the block's outputs are in cache: each tile's two runs of pixels.
+        // The activation while the block's outputs are in cache: each tile's runs of pixels.
+        let side = self.side();
         for t in t0..t0 + nt {
             let (s, ty, tx) = self.locate(t);
-            let ox = tx * M;
-            let len = M.min(self.ow - ox) * co;
-            for oy in (ty * M..ty * M + M).filter(|&r| r < self.oh) {
+            let ox = tx * side;
+            let len = side.min(self.ow - ox) * co;
+            for oy in (ty * side..ty * side + side).filter(|&r| r < self.oh) {
                 // SAFETY: this tile's outputs, written above.
                 let run = unsafe {
                     std::slice::from_raw_parts_mut(y.get().add(((s * self.oh + oy) * self.ow + ox) * co), len)
@@ -250,10 +287,11 @@ impl Tiles {
         for tt in 0..nt {
             let (s, ty, tx) = self.locate(t0 + tt);
             let sample = &x[s * h * w * ci..(s + 1) * h * w * ci];
-            let (r0, c0) = ((ty * M).wrapping_sub(self.pad_t), (tx * M).wrapping_sub(self.pad_l));
+            let side = self.side();
+            let (r0, c0) = ((ty * side).wrapping_sub(self.pad_t), (tx * side).wrapping_sub(self.pad_l));
             // The tile's 6×6 input, rows `stride` apart: in place inside the image, else copied
             // with its zero border into `patch`.
-            let inside = ty * M >= self.pad_t && tx * M >= self.pad_l && r0 + N <= h && c0 + N <= w;
+            let inside = ty * side >= self.pad_t && tx * side >= self.pad_l && r0 + N <= h && c0 + N <= w;
             let (d, stride): (&[f32], usize) = if inside {
                 (&sample[(r0 * w + c0) * ci..], w * ci)
             } else {
@@ -301,7 +339,15 @@ impl Tiles {
     /// As [`Tiles::run`].
     #[inline(always)]
     #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
-    unsafe fn output_transform(&self, m: &[f32], t0: usize, nt: usize, bias: Option<&[f32]>, y: SendPtr) {
+    unsafe fn output_transform<const S: usize>(
+        &self,
+        m: &[f32],
+        t0: usize,
+        nt: usize,
+        bias: Option<&[f32]>,
+        y: SendPtr,
+        at: impl Fn([V; N]) -> [V; S],
+    ) {
         let co = self.c_out;
         let (oh, ow) = (self.oh, self.ow);
         let sm = nt * co + SKEW;
@@ -325,8 +371,8 @@ impl Tiles {
                         ))
                     },
                 );
-                for i in 0..M {
-                    let oy = ty * M + i;
+                for i in 0..S {
+                    let oy = ty * S + i;
                     if oy >= oh {
                         continue;
                     }
@@ -335,7 +381,7 @@ impl Tiles {
                         |b| cols[b][i],
                     );
                     for (j, out) in at(x).iter().enumerate() {
-                        let ox = tx * M + j;
+                        let ox = tx * S + j;
                         if ox < ow {
                             // SAFETY: inside the chunk's output; this tile's alone.
                             unsafe { out.add(bias).store(y.get().add(((s * oh + oy) * ow + ox) * co + c)) };
@@ -422,9 +468,17 @@ fn bt([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; N] {
     ]
 }
 
-/// `Aᵀ x` for six vectors `x` (`Aᵀ` rows: [1 1 1 1 1 0], [0 1 −1 2 −2 1]).
+/// `Aᵀ x` of F(4×4, 3×3) for six vectors `x` (`Aᵀ` rows: [1 1 1 1 1 0], [0 1 −1 2 −2 0],
+/// [0 1 1 4 4 0], [0 1 −1 8 −8 1]).
 #[inline(always)]
-fn at([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; M] {
+fn at4([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; 4] {
+    let (p12, m12, p34, m34) = (x1.add(x2), x1.sub(x2), x3.add(x4), x3.sub(x4));
+    [x0.add(p12).add(p34), m12.add(m34.times(2.0)), p12.add(p34.times(4.0)), m12.add(m34.times(8.0)).add(x5)]
+}
+
+/// `Aᵀ x` of F(2×2, 5×5) for six vectors `x` (`Aᵀ` rows: [1 1 1 1 1 0], [0 1 −1 2 −2 1]).
+#[inline(always)]
+fn at2([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; 2] {
     [x0.add(x1.add(x2)).add(x3.add(x4)), x1.sub(x2).add(x3.sub(x4).times(2.0)).add(x5)]
 }
 
@@ -432,18 +486,19 @@ fn at([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; M] {
 mod tests {
     use super::*;
 
-    /// The direct 5×5 correlation of one channel pair against the transforms, in f64 terms.
-    #[test]
-    fn one_tile_matches_the_direct_correlation() {
+    /// One tile through the transforms (one lane used) against the direct correlation.
+    fn one_tile<const S: usize>(r: usize, at: impl Fn([V; N]) -> [V; S]) {
+        let (side, g_t) = variant(r).expect("a Winograd size");
+        assert_eq!(side, S);
         let d: Vec<f32> = (0..36).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
-        let g: Vec<f32> = (0..25).map(|i| ((i * 5 % 13) as f32 - 6.0) / 7.0).collect();
-        // U = G g Gᵀ, V = Bᵀ d B (one lane used), Y = Aᵀ (U ⊙ V) A.
+        let g: Vec<f32> = (0..r * r).map(|i| ((i * 5 % 13) as f32 - 6.0) / 7.0).collect();
+        // U = G g Gᵀ, V = Bᵀ d B, Y = Aᵀ (U ⊙ V) A.
         let mut u = [[0.0f32; N]; N];
         for i in 0..N {
             for j in 0..N {
-                for ky in 0..5 {
-                    for kx in 0..5 {
-                        u[i][j] += G[i][ky] * g[ky * 5 + kx] * G[j][kx];
+                for ky in 0..r {
+                    for kx in 0..r {
+                        u[i][j] += g_t[i][ky] * g[ky * r + kx] * g_t[j][kx];
                     }
                 }
             }
@@ -457,18 +512,26 @@ mod tests {
             }
         }
         let v: Vec<[V; N]> = rows.iter().map(|r| bt(*r)).collect();
-        let mut mrows = [[V::ZERO; N]; M];
+        let mut mrows = [[V::ZERO; N]; S];
         for b in 0..N {
             let t = at(std::array::from_fn(|a| lanes(u[a][b] * v[a][b].0[0])));
-            mrows[0][b] = t[0];
-            mrows[1][b] = t[1];
-        }
-        for i in 0..M {
-            let out = at(mrows[i]);
-            for j in 0..M {
-                let direct: f32 = (0..25).map(|k| g[k] * d[(i + k / 5) * N + j + k % 5]).sum();
-                assert!((out[j].0[0] - direct).abs() < 1e-4, "output ({i}, {j}): {} against {direct}", out[j].0[0]);
+            for i in 0..S {
+                mrows[i][b] = t[i];
             }
         }
+        for i in 0..S {
+            let out = at(mrows[i]);
+            for j in 0..S {
+                let direct: f32 = (0..r * r).map(|k| g[k] * d[(i + k / r) * N + j + k % r]).sum();
+                let got = out[j].0[0];
+                assert!((got - direct).abs() < 1e-4, "{r}×{r}, output ({i}, {j}): {got} against {direct}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_tile_matches_the_direct_correlation() {
+        one_tile(5, at2);
+        one_tile(3, at4);
     }
 }
