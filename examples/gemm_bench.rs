@@ -35,7 +35,6 @@ fn main() {
         ("cnn conv1 weight gradient, chunk of 13 (per thread)", 25, 32, 13 * 784, true, false, false),
         ("cnn dense 3136→256 forward, batch 128", 128, 256, 3136, false, false, true),
         ("cnn dense 3136→256 weight gradient, batch 128", 3136, 256, 128, true, false, true),
-        ("cnn conv2 inference, Winograd: one of 36 point products, 48 tiles", 48, 64, 32, false, false, false),
     ];
     let kernels: Vec<Kernel> =
         [Kernel::Avx512, Kernel::Avx2, Kernel::Fallback].into_iter().filter(|k| k.available()).collect();
