@@ -216,8 +216,8 @@ pub struct Conv2D {
     slots: Vec<Slot>,
     /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
     flipped: Vec<f32>,
-    /// The kernel, and the flipped kernel of the input gradient, at Winograd's points (5×5
-    /// stride-1 layers).
+    /// The kernel, and the flipped kernel of the input gradient, at Winograd's points (5×5 and
+    /// 3×3 stride-1 layers).
     points: TransformedKernel,
     flipped_points: TransformedKernel,
 }
@@ -551,8 +551,9 @@ impl Conv2D {
         })
     }
 
-    /// The forward pass by Winograd's minimal filtering (`winograd.rs`): the batch's tiles in blocks, dealt out to
-    /// the threads in turn (each output depends on its tile alone: any split gives the same bits).
+    /// The forward pass by Winograd's minimal filtering (`winograd.rs`): the batch's tiles in
+    /// blocks, dealt out to the threads in turn (each output depends on its tile alone: any
+    /// split gives the same bits).
     fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
         let threads = super::threads().max(1);
         let (ci, co) = (tiles.c_in, tiles.c_out);
@@ -642,11 +643,11 @@ impl Layer for Conv2D {
             self.flip_kernel();
         }
         let mut flipped_points = std::mem::take(&mut self.flipped_points);
-        let dx_points = dx_tiles.map(|t| {
+        let dx_winograd = dx_tiles.map(|t| {
             for slot in &mut self.slots[..nslots] {
                 ensure(&mut slot.winograd, winograd::block_len(t.c_in, t.c_out));
             }
-            flipped_points.of(&self.flipped, t.r, t.c_in, t.c_out)
+            (t, flipped_points.of(&self.flipped, t.r, t.c_in, t.c_out))
         });
         let (in_len, out_len) = (self.input.len(), self.output.len());
         let (hp, wp) = self.padded_size();
@@ -707,7 +708,7 @@ impl Layer for Conv2D {
                 }
                 // SAFETY: chunk `ci` owns samples b0..b0+ns of dx.
                 let dxc = unsafe { std::slice::from_raw_parts_mut(dxp.get().add(b0 * in_len), ns * in_len) };
-                if let (Some(t), Some(points)) = (dx_tiles, dx_points) {
+                if let Some((t, points)) = dx_winograd {
                     let (th, tw) = t.grid();
                     let (all, size) = (ns * th * tw, winograd::block_tiles(t.c_in, t.c_out));
                     for t0 in (0..all).step_by(size) {

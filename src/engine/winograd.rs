@@ -154,28 +154,27 @@ impl TransformedKernel {
                 // rows[i][kx] = Σ_ky G[i][ky] · g[ky][kx], then u[i][j] = Σ_kx G[j][kx] · rows[i][kx].
                 for i in 0..N {
                     for kx in 0..r {
-                        let out = &mut rows[(i * r + kx) * cc..][..cc];
-                        out.fill(0.0);
-                        for ky in 0..r {
-                            let w = &kernel[(ky * r + kx) * cc..][..cc];
-                            let f = g[i][ky];
-                            out.iter_mut().zip(w).for_each(|(o, &w)| *o += f * w);
-                        }
+                        let terms = (0..r).map(|ky| (g[i][ky], &kernel[(ky * r + kx) * cc..][..cc]));
+                        weighted_sum(&mut rows[(i * r + kx) * cc..][..cc], terms);
                     }
                 }
                 for i in 0..N {
                     for j in 0..N {
-                        let out = &mut u[(i * N + j) * cc..][..cc];
-                        out.fill(0.0);
-                        for kx in 0..r {
-                            let row = &rows[(i * r + kx) * cc..][..cc];
-                            let f = g[j][kx];
-                            out.iter_mut().zip(row).for_each(|(o, &v)| *o += f * v);
-                        }
+                        let terms = (0..r).map(|kx| (g[j][kx], &rows[(i * r + kx) * cc..][..cc]));
+                        weighted_sum(&mut u[(i * N + j) * cc..][..cc], terms);
                     }
                 }
             },
         );
+    }
+}
+
+/// `out = Σ f · src` over the terms, in their order (from zero).
+#[inline(always)]
+fn weighted_sum<'a>(out: &mut [f32], terms: impl Iterator<Item = (f32, &'a [f32])>) {
+    out.fill(0.0);
+    for (f, src) in terms {
+        out.iter_mut().zip(src).for_each(|(o, &v)| *o += f * v);
     }
 }
 
