@@ -1,5 +1,5 @@
-//! 5×5 and 3×3 stride-1 convolutions run their forward pass and their input gradient by
-//! Winograd's F(2×2, 5×5) and F(4×4, 3×3) (`engine/winograd.rs`). Both must agree with the direct sums (in f64 here) to
+//! 5×5 and 3×3 stride-1 convolutions run their forward pass, their input gradient and their
+//! kernel gradient by Winograd's minimal filtering (`engine/winograd.rs`). All must agree with the direct sums (in f64 here) to
 //! float rounding on every shape the tiling meets: odd sizes (a last tile hanging over the
 //! edge), "valid" padding, one sample and many, with and without a bias; and the bits must not
 //! depend on how many samples go together.
@@ -87,6 +87,31 @@ fn direct_input_grad(l: &Conv2D, dy: &[f32], batch: usize) -> Vec<f64> {
     dx
 }
 
+/// `Σ` over samples and output pixels of input · output gradient, for each tap and channel pair.
+fn direct_kernel_grad(l: &Conv2D, x: &[f32], dy: &[f32], batch: usize) -> Vec<f64> {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    let (tap, r) = (taps(l), kernel_size(l));
+    let mut g = vec![0.0f64; r * r * i.c * o.c];
+    for n in 0..batch {
+        for oy in 0..o.h {
+            for ox in 0..o.w {
+                for (ky, kx) in (0..r * r).map(|t| (t / r, t % r)) {
+                    if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
+                        for ci in 0..i.c {
+                            let v = x[((n * i.h + iy) * i.w + ix) * i.c + ci] as f64;
+                            for co in 0..o.c {
+                                g[((ky * r + kx) * i.c + ci) * o.c + co] +=
+                                    v * dy[((n * o.h + oy) * o.w + ox) * o.c + co] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
 /// The largest difference, and the largest magnitude of `want`.
 fn worst(got: &[f32], want: &[f64]) -> (f64, f64) {
     let diff = got.iter().zip(want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
@@ -94,7 +119,7 @@ fn worst(got: &[f32], want: &[f64]) -> (f64, f64) {
 }
 
 #[test]
-fn winograd_forward_and_input_gradient_agree_with_the_direct_sums() {
+fn winograd_forward_and_gradients_agree_with_the_direct_sums() {
     digits::engine::set_threads(2);
     let cases = [
         (Shape::new(14, 14, 32), 64, 5, Padding::Same, true, 3),
@@ -122,10 +147,14 @@ fn winograd_forward_and_input_gradient_agree_with_the_direct_sums() {
         let y = vec![0.0f32; batch * l.output_shape().len()];
         let mut dy: Vec<f32> = (0..y.len()).map(|_| rng.uniform() - 0.5).collect();
         let want = direct_input_grad(&l, &dy, batch);
+        let want_kernel = direct_kernel_grad(&l, &x, &dy, batch);
         let mut dx = vec![f32::NAN; batch * input.len()];
         l.backward(&x, &y, &mut dy, Some(&mut dx), batch);
         let (diff, scale) = worst(&dx, &want);
         assert!(diff <= 2e-5 * scale.max(1.0), "{what}: the input gradient is off by {diff} (values up to {scale})");
+        let (diff, scale) = worst(&l.w.kernel.grad, &want_kernel);
+        assert!(scale > 0.1, "{what}: the kernel gradient should not vanish");
+        assert!(diff <= 2e-5 * scale.max(1.0), "{what}: the kernel gradient is off by {diff} (values up to {scale})");
     }
 }
 

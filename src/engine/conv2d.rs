@@ -155,6 +155,8 @@ impl Conv2DConfig {
             flipped: Vec::new(),
             points: TransformedKernel::default(),
             flipped_points: TransformedKernel::default(),
+            point_grads: Vec::new(),
+            tap_rows: Vec::new(),
         })
     }
 }
@@ -187,6 +189,8 @@ struct Slot {
     partial: Vec<f32>,
     /// A block of Winograd tiles' transformed inputs and products.
     winograd: Vec<f32>,
+    /// The thread's sums of the Winograd kernel gradient at the 36 points, `[36, c_in, c_out]`.
+    point_grads: Vec<f32>,
 }
 
 /// Which products read the patches in place, and which copy them out.
@@ -194,11 +198,21 @@ struct Slot {
 struct Paths {
     /// With the panel depth of its product.
     forward: Option<usize>,
-    /// The kernel gradient as dyᵀ · patches, reading the patch runs in place as `B`.
-    kernel_grad: bool,
-    /// Else, where the patches are short, as patchesᵀ · dy reading them in place as windows.
-    kernel_grad_windows: bool,
+    kernel_grad: KernelGrad,
     input_grad: bool,
+}
+
+/// How a layer computes its kernel gradient.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KernelGrad {
+    /// By Winograd's transforms, on the forward pass' tiling (`winograd.rs`).
+    Winograd,
+    /// As dyᵀ · patches, reading the patch runs in place as `B`.
+    Rows,
+    /// Where the patches are short, as patchesᵀ · dy reading them in place as windows.
+    Windows,
+    /// As patchesᵀ · dy from the patches copied out (im2col).
+    Copied,
 }
 
 pub struct Conv2D {
@@ -220,6 +234,9 @@ pub struct Conv2D {
     /// 3×3 stride-1 layers).
     points: TransformedKernel,
     flipped_points: TransformedKernel,
+    /// The threads' Winograd kernel-gradient sums added up, and scratch for their transform.
+    point_grads: Vec<f32>,
+    tap_rows: Vec<f32>,
 }
 
 impl Conv2D {
@@ -246,11 +263,18 @@ impl Conv2D {
         let ok = rows_supported();
         let run = self.ksize.1 * self.input.c;
         let depth = if run >= 32 { depth_within(run) } else { depth_for(self.kdim()) };
-        let kernel_grad = ok && run.is_multiple_of(32);
+        let kernel_grad = if self.winograd_tiles().is_some() {
+            KernelGrad::Winograd
+        } else if ok && run.is_multiple_of(32) {
+            KernelGrad::Rows
+        } else if windows_t_supported() {
+            KernelGrad::Windows
+        } else {
+            KernelGrad::Copied
+        };
         Paths {
             forward: ok.then_some(depth),
             kernel_grad,
-            kernel_grad_windows: !kernel_grad && windows_t_supported(),
             input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
         }
     }
@@ -271,8 +295,12 @@ impl Conv2D {
         let paths = self.paths();
         let (kh, kw) = self.ksize;
         let opix = self.output.h * self.output.w;
-        let in_place_kernel_grad = paths.kernel_grad || paths.kernel_grad_windows;
-        let im2col = if backward { !(in_place_kernel_grad && paths.input_grad) } else { paths.forward.is_none() };
+        let in_place_kernel_grad = matches!(paths.kernel_grad, KernelGrad::Rows | KernelGrad::Windows);
+        let in_place_input_grad = paths.input_grad || self.winograd_input_grad_tiles().is_some();
+        let im2col = match backward {
+            true => paths.kernel_grad == KernelGrad::Copied || !in_place_input_grad,
+            false => paths.forward.is_none(),
+        };
         let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
         let (hp, wp) = self.padded_size();
         let padded = if paths.forward.is_some() || (backward && in_place_kernel_grad) {
@@ -585,6 +613,52 @@ impl Conv2D {
         });
         self.slots = slots;
     }
+
+    /// The kernel gradient by Winograd (`winograd.rs`), on the forward pass' tiling: the
+    /// batch's tiles in blocks dealt out to the threads in turn, each thread summing its
+    /// blocks' products at the 36 points; the threads' sums added in order and taken back to
+    /// the kernel's taps once.
+    fn kernel_grad_winograd(&mut self, tiles: Tiles, x: &[f32], dy: &[f32], batch: usize) {
+        let threads = super::threads().max(1);
+        let (ci, co) = (tiles.c_in, tiles.c_out);
+        let (th, tw) = tiles.grid();
+        let all = batch * th * tw;
+        let size = winograd::block_tiles(ci, co).min(all.div_ceil(threads)).max(1);
+        let count = all.div_ceil(size);
+        let nslots = threads.min(count).max(1);
+        let len = winograd::POINTS * ci * co;
+        if self.slots.len() < nslots {
+            self.slots.resize_with(nslots, Slot::default);
+        }
+        for slot in &mut self.slots[..nslots] {
+            ensure(&mut slot.winograd, winograd::block_len(ci, co));
+            ensure(&mut slot.point_grads, len);
+        }
+        self.slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {
+            let acc = &mut slot.point_grads[..len];
+            acc.fill(0.0);
+            for b in (s..count).step_by(nslots) {
+                let t0 = b * size;
+                tiles.kernel_grad(x, dy, t0, size.min(all - t0), &mut slot.winograd, acc);
+            }
+        });
+        ensure(&mut self.point_grads, len);
+        let used = &self.slots[..nslots];
+        self.point_grads[..len].par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+            g.copy_from_slice(&used[0].point_grads[i * 4096..][..g.len()]);
+            for slot in &used[1..] {
+                g.iter_mut().zip(&slot.point_grads[i * 4096..]).for_each(|(a, v)| *a += v);
+            }
+        });
+        winograd::kernel_grad_taps(
+            &self.point_grads[..len],
+            tiles.r,
+            ci,
+            co,
+            &mut self.tap_rows,
+            &mut self.w.kernel.grad,
+        );
+    }
 }
 
 impl Layer for Conv2D {
@@ -635,8 +709,11 @@ impl Layer for Conv2D {
     fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, batch: usize) {
         let (cout, kdim, opix) = (self.output.c, self.kdim(), self.output.h * self.output.w);
         self.w.pre_activation_grad(y, dy, batch, cout);
-        let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let paths = self.paths();
+        if let Some(tiles) = self.winograd_tiles() {
+            self.kernel_grad_winograd(tiles, x, dy, batch);
+        }
+        let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let want_dx = dx.is_some();
         let dx_tiles = self.winograd_input_grad_tiles().filter(|_| want_dx);
         if want_dx && (paths.input_grad || dx_tiles.is_some()) {
@@ -672,27 +749,37 @@ impl Layer for Conv2D {
                 // Only the copied-out kernel gradient reads the patches (a copied-out input
                 // gradient overwrites the buffer).
                 let padded = ns * hp * wp * cin;
-                if paths.kernel_grad || paths.kernel_grad_windows {
-                    this.pad_input(xc, ns, &mut slot.padded[..padded]);
-                } else {
-                    super::wide(
-                        #[inline(always)]
-                        || this.im2col(xc, ns, &mut slot.patches[..m * kdim]),
-                    );
-                }
-                if paths.kernel_grad {
-                    // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
-                    let at = this.patch_at(&slot.padded[..padded]);
-                    // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
-                    // (`paths` asks that 32 divide the runs).
-                    unsafe { matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first) };
-                } else if paths.kernel_grad_windows {
-                    // The kernel's gradient, [kdim, c_out] = patchesᵀ · dy.
-                    let (start, run, gap) = this.patch_starts(&slot.padded[..padded]);
-                    // SAFETY: each patch row's window lies inside `pad`.
-                    unsafe { matmul_windows_t(kdim, cout, m, Windows { start: &start, run, gap }, dyc, pk, !first) };
-                } else {
-                    matmul(kdim, cout, m, &slot.patches[..m * kdim], true, dyc, false, pk, !first, false);
+                match paths.kernel_grad {
+                    KernelGrad::Winograd => {} // done above, for the whole batch
+                    KernelGrad::Rows => {
+                        // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
+                        let pad = &mut slot.padded[..padded];
+                        this.pad_input(xc, ns, pad);
+                        let at = this.patch_at(pad);
+                        // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
+                        // (`paths` asks that 32 divide the runs).
+                        unsafe {
+                            matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first)
+                        };
+                    }
+                    KernelGrad::Windows => {
+                        // The kernel's gradient, [kdim, c_out] = patchesᵀ · dy.
+                        let pad = &mut slot.padded[..padded];
+                        this.pad_input(xc, ns, pad);
+                        let (start, run, gap) = this.patch_starts(pad);
+                        // SAFETY: each patch row's window lies inside `pad`.
+                        unsafe {
+                            matmul_windows_t(kdim, cout, m, Windows { start: &start, run, gap }, dyc, pk, !first)
+                        };
+                    }
+                    KernelGrad::Copied => {
+                        let p = &mut slot.patches[..m * kdim];
+                        super::wide(
+                            #[inline(always)]
+                            || this.im2col(xc, ns, p),
+                        );
+                        matmul(kdim, cout, m, p, true, dyc, false, pk, !first, false);
+                    }
                 }
                 if this.w.options.use_bias {
                     if first {
@@ -743,20 +830,22 @@ impl Layer for Conv2D {
         self.flipped_points = flipped_points;
         // Sum the slots' partials in slot order.
         let used = &self.slots[..nslots];
-        if paths.kernel_grad {
-            self.w.kernel.grad.par_chunks_mut(cout).enumerate().for_each(|(q, g)| {
+        match paths.kernel_grad {
+            KernelGrad::Winograd => {}
+            KernelGrad::Rows => self.w.kernel.grad.par_chunks_mut(cout).enumerate().for_each(|(q, g)| {
                 g.fill(0.0);
                 for slot in used {
                     g.iter_mut().enumerate().for_each(|(o, a)| *a += slot.partial[o * kdim + q]);
                 }
-            });
-        } else {
-            self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
-                g.fill(0.0);
-                for slot in used {
-                    g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
-                }
-            });
+            }),
+            KernelGrad::Windows | KernelGrad::Copied => {
+                self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+                    g.fill(0.0);
+                    for slot in used {
+                        g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
+                    }
+                })
+            }
         }
         self.w.bias.grad.fill(0.0);
         for slot in used {

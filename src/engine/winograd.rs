@@ -1,6 +1,7 @@
 //! Winograd's minimal filtering F(2×2, 5×5) and F(4×4, 3×3): stride-1 5×5 and 3×3 convolutions
-//! with a third and a quarter of the multiplications, for the forward pass and for the input
-//! gradient (itself such a convolution, of the output gradient with the flipped kernel).
+//! with a third and a quarter of the multiplications, for the forward pass, for the input
+//! gradient (itself such a convolution, of the output gradient with the flipped kernel) and,
+//! transposed, for the kernel gradient.
 //!
 //! The output is cut into 2×2 tiles (4×4 for a 3×3 kernel); each reads a 6×6 tile of the
 //! bordered input. With the
@@ -17,7 +18,16 @@
 //! rounding (a few times the direct product's own), not bit for bit; each output depends on its
 //! tile alone, in a fixed order, and the transforms are the same operations at any vector
 //! width, so the bits do not depend on the batch, on how tiles are grouped, on the thread
-//! count or on the matrix kernel. The kernel gradient keeps the direct product.
+//! count or on the matrix kernel.
+//!
+//! The kernel gradient, `Σ` over the output pixels of input · output gradient, is a correlation
+//! of each 6×6 input tile with its tile's output gradient `e` (2×2 or 4×4) that yields the
+//! kernel's 5×5 or 3×3 taps: F(5×5, 2×2) and F(3×3, 4×4), with the same points, so the input
+//! transform `Bᵀ d B` is the forward pass' own. The output gradient is taken to the points by
+//! `G' e G'ᵀ` (`G'`: the rows of `G` cut to the tile's side), and per point the tiles' products
+//! are summed across the whole batch, `[c_in, tiles] · [tiles, c_out]`, before one transform
+//! back `A'ᵀ (…) A'` at the end. These sums do depend on how tiles are grouped: on the batch
+//! and the thread count, like every kernel gradient of the engine.
 
 use super::gemm::{Kernel, matmul, matmul_packed, pack_b};
 use super::{Activation, SendPtr, ensure, wide};
@@ -269,6 +279,71 @@ impl Tiles {
         }
     }
 
+    /// Adds the kernel-gradient products of tiles `t0..t0 + nt` to `acc` (`[36, c_in, c_out]`,
+    /// the sums at the points): each tile's input `x` taken to the points as in the forward
+    /// pass, its output gradient (from `dy`, `[n, oh, ow, c_out]`) by `G' e G'ᵀ`, and per point
+    /// `acc_p += V_pᵀ · E_p`. `work` holds [`block_len`] values.
+    pub(crate) fn kernel_grad(&self, x: &[f32], dy: &[f32], t0: usize, nt: usize, work: &mut [f32], acc: &mut [f32]) {
+        let (ci, co) = (self.c_in, self.c_out);
+        let (sv, se) = (nt * ci + SKEW, nt * co + SKEW);
+        let (patch, work) = work.split_at_mut(POINTS * ci);
+        let (v, e) = work.split_at_mut(POINTS * sv);
+        let e = &mut e[..POINTS * se];
+        wide(
+            #[inline(always)]
+            || {
+                self.input_transform(x, t0, nt, v, patch);
+                match self.side() {
+                    2 => self.output_grad_transform(dy, t0, nt, e, gd2),
+                    _ => self.output_grad_transform(dy, t0, nt, e, gd4),
+                }
+            },
+        );
+        for p in 0..POINTS {
+            let (vp, ep) = (&v[p * sv..][..nt * ci], &e[p * se..][..nt * co]);
+            matmul(ci, co, nt, vp, true, ep, false, &mut acc[p * ci * co..][..ci * co], true, false);
+        }
+    }
+
+    /// `e[p][t − t0][c]`: point `p` of `G' g G'ᵀ` for each tile's output gradient `g` (zero
+    /// beyond the output's edge).
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
+    fn output_grad_transform<const S: usize>(
+        &self,
+        dy: &[f32],
+        t0: usize,
+        nt: usize,
+        e: &mut [f32],
+        gd: impl Fn([V; S]) -> [V; N],
+    ) {
+        let (oh, ow, co) = (self.oh, self.ow, self.c_out);
+        let se = nt * co + SKEW;
+        assert!(e.len() >= POINTS * se, "winograd: workspace");
+        let ep = e.as_mut_ptr();
+        for tt in 0..nt {
+            let (s, ty, tx) = self.locate(t0 + tt);
+            let (y0, x0) = (ty * S, tx * S);
+            let sample = &dy[s * oh * ow * co..(s + 1) * oh * ow * co];
+            for c in (0..co).step_by(LANES) {
+                let at = |a: usize, b: usize| match y0 + a < oh && x0 + b < ow {
+                    // SAFETY: inside the sample (c + LANES ≤ c_out).
+                    true => unsafe { V::load(sample, ((y0 + a) * ow + x0 + b) * co + c) },
+                    false => V::ZERO,
+                };
+                // cols[b][i] = Σ_a G'[i][a] · g[a][b], then point (i, j) = Σ_b G'[j][b] · cols[b][i].
+                let cols: [[V; N]; S] = std::array::from_fn(|b| gd(std::array::from_fn(|a| at(a, b))));
+                for i in 0..N {
+                    let x: [V; S] = std::array::from_fn(|b| cols[b][i]);
+                    for (j, out) in gd(x).iter().enumerate() {
+                        // SAFETY: inside `e`, checked above.
+                        unsafe { out.store(ep.add((i * N + j) * se + tt * co + c)) };
+                    }
+                }
+            }
+        }
+    }
+
     /// The sample, tile row and tile column of tile `t`.
     fn locate(&self, t: usize) -> (usize, usize, usize) {
         let (th, tw) = self.grid();
@@ -479,6 +554,90 @@ fn at4([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; 4] {
 #[inline(always)]
 fn at2([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; 2] {
     [x0.add(x1.add(x2)).add(x3.add(x4)), x1.sub(x2).add(x3.sub(x4).times(2.0)).add(x5)]
+}
+
+/// `G'` of the kernel gradient for a 4×4 output-gradient tile: `G`'s rows cut to four powers
+/// (rows (1/4)·[1 0 0 0], (−1/6)·[1 1 1 1], (−1/6)·[1 −1 1 −1], (1/24)·[1 2 4 8],
+/// (1/24)·[1 −2 4 −8], [0 0 0 1]).
+#[inline(always)]
+fn gd4([x0, x1, x2, x3]: [V; 4]) -> [V; N] {
+    let (e, o) = (x0.add(x2), x1.add(x3));
+    let (e2, o2) = (x0.add(x2.times(4.0)), x1.times(2.0).add(x3.times(8.0)));
+    [
+        x0.times(1.0 / 4.0),
+        e.add(o).times(-1.0 / 6.0),
+        e.sub(o).times(-1.0 / 6.0),
+        e2.add(o2).times(1.0 / 24.0),
+        e2.sub(o2).times(1.0 / 24.0),
+        x3,
+    ]
+}
+
+/// `G'` for a 2×2 output-gradient tile (rows (1/4)·[1 0], (−1/6)·[1 1], (−1/6)·[1 −1],
+/// (1/24)·[1 2], (1/24)·[1 −2], [0 1]).
+#[inline(always)]
+fn gd2([x0, x1]: [V; 2]) -> [V; N] {
+    let o2 = x1.times(2.0);
+    [
+        x0.times(1.0 / 4.0),
+        x0.add(x1).times(-1.0 / 6.0),
+        x0.sub(x1).times(-1.0 / 6.0),
+        x0.add(o2).times(1.0 / 24.0),
+        x0.sub(o2).times(1.0 / 24.0),
+        x1,
+    ]
+}
+
+/// `A'ᵀ` of the kernel gradient, taking the 36 points back to the kernel's taps: the powers
+/// 0 to `r − 1` of the points 0, 1, −1, 2, −2 (and ∞ on the last row), for `r` 3 or 5.
+const AK: [[f32; N]; 5] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 0.0],
+    [0.0, 1.0, 1.0, 16.0, 16.0, 0.0],
+];
+
+/// Row `k` of `A'ᵀ` for `r` taps: [`AK`]'s, with the point at ∞ on the last.
+fn ak(r: usize, k: usize) -> [f32; N] {
+    let mut row = AK[k];
+    row[N - 1] = if k + 1 == r { 1.0 } else { 0.0 };
+    row
+}
+
+/// The kernel gradient `[r, r, c_in, c_out]` from its sums at the 36 points `acc`
+/// (`[36, c_in, c_out]`): `A'ᵀ acc A'` for every channel pair. `rows` is scratch.
+pub(crate) fn kernel_grad_taps(
+    acc: &[f32],
+    r: usize,
+    c_in: usize,
+    c_out: usize,
+    rows: &mut Vec<f32>,
+    grad: &mut [f32],
+) {
+    let cc = c_in * c_out;
+    assert!(variant(r).is_some() && acc.len() >= POINTS * cc && grad.len() == r * r * cc, "winograd: kernel gradient");
+    ensure(rows, N * r * cc);
+    wide(
+        #[inline(always)]
+        || {
+            // rows[a][kx] = Σ_b A'ᵀ[kx][b] · acc[a][b], then grad[ky][kx] = Σ_a A'ᵀ[ky][a] · rows[a][kx].
+            for a in 0..N {
+                for kx in 0..r {
+                    let row = ak(r, kx);
+                    let terms = (0..N).filter(|&b| row[b] != 0.0).map(|b| (row[b], &acc[(a * N + b) * cc..][..cc]));
+                    weighted_sum(&mut rows[(a * r + kx) * cc..][..cc], terms);
+                }
+            }
+            for ky in 0..r {
+                let row = ak(r, ky);
+                for kx in 0..r {
+                    let terms = (0..N).filter(|&a| row[a] != 0.0).map(|a| (row[a], &rows[(a * r + kx) * cc..][..cc]));
+                    weighted_sum(&mut grad[(ky * r + kx) * cc..][..cc], terms);
+                }
+            }
+        },
+    );
 }
 
 #[cfg(test)]
