@@ -15,9 +15,9 @@
 //! one channel) and strided input gradients copy the patches out first (im2col, col2im),
 //! rebuilt in the backward pass rather than stored.
 //!
-//! A 5×5 or 3×3 stride-1 layer with enough channels takes none of these for its forward pass
-//! and input gradient: Winograd's F(2×2, 5×5) and F(4×4, 3×3) do them with a third and a
-//! quarter of the multiplications (`winograd.rs`).
+//! A 5×5 or 3×3 stride-1 layer with enough channels takes none of these: Winograd's F(2×2, 5×5)
+//! and F(4×4, 3×3) do its forward pass and input gradient, and transposed (F(5×5, 2×2), F(3×3,
+//! 4×4)) its kernel gradient, with a third to a quarter of the multiplications (`winograd.rs`).
 
 use super::gemm::{
     RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
