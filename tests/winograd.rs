@@ -61,54 +61,49 @@ fn direct_forward(l: &Conv2D, x: &[f32], batch: usize) -> Vec<f64> {
     out
 }
 
-fn direct_input_grad(l: &Conv2D, dy: &[f32], batch: usize) -> Vec<f64> {
+/// Calls `f(output pixel, input pixel, tap)` (flat indices over the batch) for every tap of
+/// every output pixel that lands inside the input.
+fn each_tap(l: &Conv2D, batch: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (i, o) = (l.input_shape(), l.output_shape());
-    let k = &l.w.kernel.value;
     let (tap, r) = (taps(l), kernel_size(l));
-    let mut dx = vec![0.0f64; batch * i.len()];
     for n in 0..batch {
         for oy in 0..o.h {
             for ox in 0..o.w {
                 for (ky, kx) in (0..r * r).map(|t| (t / r, t % r)) {
                     if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
-                        for ci in 0..i.c {
-                            let mut sum = 0.0f64;
-                            for co in 0..o.c {
-                                sum += dy[((n * o.h + oy) * o.w + ox) * o.c + co] as f64
-                                    * k[((ky * r + kx) * i.c + ci) * o.c + co] as f64;
-                            }
-                            dx[((n * i.h + iy) * i.w + ix) * i.c + ci] += sum;
-                        }
+                        f((n * o.h + oy) * o.w + ox, (n * i.h + iy) * i.w + ix, ky * r + kx);
                     }
                 }
             }
         }
     }
+}
+
+fn direct_input_grad(l: &Conv2D, dy: &[f32], batch: usize) -> Vec<f64> {
+    let (i, o) = (l.input_shape(), l.output_shape());
+    let k = &l.w.kernel.value;
+    let mut dx = vec![0.0f64; batch * i.len()];
+    each_tap(l, batch, |po, pi, t| {
+        for ci in 0..i.c {
+            let sum: f64 = (0..o.c).map(|co| dy[po * o.c + co] as f64 * k[(t * i.c + ci) * o.c + co] as f64).sum();
+            dx[pi * i.c + ci] += sum;
+        }
+    });
     dx
 }
 
 /// `Σ` over samples and output pixels of input · output gradient, for each tap and channel pair.
 fn direct_kernel_grad(l: &Conv2D, x: &[f32], dy: &[f32], batch: usize) -> Vec<f64> {
     let (i, o) = (l.input_shape(), l.output_shape());
-    let (tap, r) = (taps(l), kernel_size(l));
-    let mut g = vec![0.0f64; r * r * i.c * o.c];
-    for n in 0..batch {
-        for oy in 0..o.h {
-            for ox in 0..o.w {
-                for (ky, kx) in (0..r * r).map(|t| (t / r, t % r)) {
-                    if let Some((iy, ix)) = tap(oy, ox, ky, kx) {
-                        for ci in 0..i.c {
-                            let v = x[((n * i.h + iy) * i.w + ix) * i.c + ci] as f64;
-                            for co in 0..o.c {
-                                g[((ky * r + kx) * i.c + ci) * o.c + co] +=
-                                    v * dy[((n * o.h + oy) * o.w + ox) * o.c + co] as f64;
-                            }
-                        }
-                    }
-                }
+    let mut g = vec![0.0f64; l.w.kernel.value.len()];
+    each_tap(l, batch, |po, pi, t| {
+        for ci in 0..i.c {
+            let v = x[pi * i.c + ci] as f64;
+            for co in 0..o.c {
+                g[(t * i.c + ci) * o.c + co] += v * dy[po * o.c + co] as f64;
             }
         }
-    }
+    });
     g
 }
 

@@ -202,6 +202,15 @@ struct Paths {
     input_grad: bool,
 }
 
+/// A batch's Winograd tiles in blocks: tiles in all, tiles a block, blocks, and the slots
+/// (threads) they are dealt out to in turn.
+struct Blocks {
+    all: usize,
+    size: usize,
+    count: usize,
+    nslots: usize,
+}
+
 /// How a layer computes its kernel gradient.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KernelGrad {
@@ -579,24 +588,30 @@ impl Conv2D {
         })
     }
 
-    /// The forward pass by Winograd's minimal filtering (`winograd.rs`): the batch's tiles in
-    /// blocks, dealt out to the threads in turn (each output depends on its tile alone: any
-    /// split gives the same bits).
-    fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
+    /// How a batch's tiles go in blocks: as large as the cache allows, and enough of them for
+    /// every thread; the slots (one a thread) made and given a block's workspace.
+    fn winograd_blocks(&mut self, tiles: Tiles, batch: usize) -> Blocks {
         let threads = super::threads().max(1);
-        let (ci, co) = (tiles.c_in, tiles.c_out);
         let (th, tw) = tiles.grid();
         let all = batch * th * tw;
-        // Blocks as large as the cache allows, and enough of them for every thread.
-        let size = winograd::block_tiles(ci, co).min(all.div_ceil(threads)).max(1);
+        let size = winograd::block_tiles(tiles.c_in, tiles.c_out).min(all.div_ceil(threads)).max(1);
         let count = all.div_ceil(size);
         let nslots = threads.min(count).max(1);
         if self.slots.len() < nslots {
             self.slots.resize_with(nslots, Slot::default);
         }
         for slot in &mut self.slots[..nslots] {
-            ensure(&mut slot.winograd, winograd::block_len(ci, co));
+            ensure(&mut slot.winograd, winograd::block_len(tiles.c_in, tiles.c_out));
         }
+        Blocks { all, size, count, nslots }
+    }
+
+    /// The forward pass by Winograd's minimal filtering (`winograd.rs`): the batch's tiles in
+    /// blocks, dealt out to the threads in turn (each output depends on its tile alone: any
+    /// split gives the same bits).
+    fn forward_winograd(&mut self, tiles: Tiles, x: &[f32], y: &mut [f32], batch: usize) {
+        let (ci, co) = (tiles.c_in, tiles.c_out);
+        let Blocks { all, size, count, nslots } = self.winograd_blocks(tiles, batch);
         let mut slots = std::mem::take(&mut self.slots);
         let u = self.points.of(&self.w.kernel.value, self.ksize.0, ci, co);
         let bias = self.w.options.use_bias.then_some(&self.w.bias.value[..]);
@@ -619,19 +634,10 @@ impl Conv2D {
     /// blocks' products at the 36 points; the threads' sums added in order and taken back to
     /// the kernel's taps once.
     fn kernel_grad_winograd(&mut self, tiles: Tiles, x: &[f32], dy: &[f32], batch: usize) {
-        let threads = super::threads().max(1);
         let (ci, co) = (tiles.c_in, tiles.c_out);
-        let (th, tw) = tiles.grid();
-        let all = batch * th * tw;
-        let size = winograd::block_tiles(ci, co).min(all.div_ceil(threads)).max(1);
-        let count = all.div_ceil(size);
-        let nslots = threads.min(count).max(1);
+        let Blocks { all, size, count, nslots } = self.winograd_blocks(tiles, batch);
         let len = winograd::POINTS * ci * co;
-        if self.slots.len() < nslots {
-            self.slots.resize_with(nslots, Slot::default);
-        }
         for slot in &mut self.slots[..nslots] {
-            ensure(&mut slot.winograd, winograd::block_len(ci, co));
             ensure(&mut slot.point_grads, len);
         }
         self.slots[..nslots].par_iter_mut().enumerate().for_each(|(s, slot)| {

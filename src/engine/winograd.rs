@@ -234,10 +234,7 @@ impl Tiles {
         y: SendPtr,
     ) {
         let (ci, co) = (self.c_in, self.c_out);
-        let (sv, sm) = (nt * ci + SKEW, nt * co + SKEW);
-        let (patch, work) = work.split_at_mut(POINTS * ci);
-        let (v, m) = work.split_at_mut(POINTS * sv);
-        let m = &mut m[..POINTS * sm];
+        let ((sv, sm), (patch, v, m)) = self.split(work, nt);
         wide(
             #[inline(always)]
             || self.input_transform(x, t0, nt, v, patch),
@@ -285,10 +282,7 @@ impl Tiles {
     /// `acc_p += V_pᵀ · E_p`. `work` holds [`block_len`] values.
     pub(crate) fn kernel_grad(&self, x: &[f32], dy: &[f32], t0: usize, nt: usize, work: &mut [f32], acc: &mut [f32]) {
         let (ci, co) = (self.c_in, self.c_out);
-        let (sv, se) = (nt * ci + SKEW, nt * co + SKEW);
-        let (patch, work) = work.split_at_mut(POINTS * ci);
-        let (v, e) = work.split_at_mut(POINTS * sv);
-        let e = &mut e[..POINTS * se];
+        let ((sv, se), (patch, v, e)) = self.split(work, nt);
         wide(
             #[inline(always)]
             || {
@@ -342,6 +336,21 @@ impl Tiles {
                 }
             }
         }
+    }
+
+    /// A block's workspace for `nt` tiles: one tile's bordered input (`36 · c_in`), then the
+    /// 36 point matrices of the inputs and the 36 of the outputs' side (`c_out` wide), with the
+    /// distance from one point's matrix to the next on each side.
+    #[allow(clippy::type_complexity)]
+    fn split<'w>(
+        &self,
+        work: &'w mut [f32],
+        nt: usize,
+    ) -> ((usize, usize), (&'w mut [f32], &'w mut [f32], &'w mut [f32])) {
+        let (sv, sm) = (nt * self.c_in + SKEW, nt * self.c_out + SKEW);
+        let (patch, work) = work.split_at_mut(POINTS * self.c_in);
+        let (v, m) = work.split_at_mut(POINTS * sv);
+        ((sv, sm), (patch, v, &mut m[..POINTS * sm]))
     }
 
     /// The sample, tile row and tile column of tile `t`.
