@@ -312,7 +312,9 @@ impl Conv2D {
         };
         let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
         let (hp, wp) = self.padded_size();
-        let padded = if paths.forward.is_some() || (backward && in_place_kernel_grad) {
+        // The forward pass reads a bordered copy where its product is implicit, the backward
+        // pass where its kernel gradient reads the patches in place.
+        let padded = if (!backward && paths.forward.is_some()) || (backward && in_place_kernel_grad) {
             self.max_chunk * hp * wp * self.input.c
         } else {
             0
@@ -499,6 +501,17 @@ fn place(
     }
 }
 
+/// `out = Σ` over the slots, in slot order, of the part of each that `part` gives (its first
+/// `out.len()` values), in pieces across the threads.
+fn sum_slots(out: &mut [f32], used: &[Slot], part: impl Fn(&Slot) -> &[f32] + Sync) {
+    out.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
+        g.fill(0.0);
+        for slot in used {
+            g.iter_mut().zip(&part(slot)[i * 4096..]).for_each(|(a, v)| *a += v);
+        }
+    });
+}
+
 /// For an output column starting at input column `start - pad`, the first valid input column
 /// and the valid kernel columns `lo..hi`.
 fn kx_range(start: usize, pad: usize, kw: usize, w: usize) -> (usize, usize, usize) {
@@ -649,13 +662,7 @@ impl Conv2D {
             }
         });
         ensure(&mut self.point_grads, len);
-        let used = &self.slots[..nslots];
-        self.point_grads[..len].par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
-            g.copy_from_slice(&used[0].point_grads[i * 4096..][..g.len()]);
-            for slot in &used[1..] {
-                g.iter_mut().zip(&slot.point_grads[i * 4096..]).for_each(|(a, v)| *a += v);
-            }
-        });
+        sum_slots(&mut self.point_grads[..len], &self.slots[..nslots], |slot| &slot.point_grads);
         winograd::kernel_grad_taps(
             &self.point_grads[..len],
             tiles.r,
@@ -844,14 +851,7 @@ impl Layer for Conv2D {
                     g.iter_mut().enumerate().for_each(|(o, a)| *a += slot.partial[o * kdim + q]);
                 }
             }),
-            KernelGrad::Windows | KernelGrad::Copied => {
-                self.w.kernel.grad.par_chunks_mut(4096).enumerate().for_each(|(i, g)| {
-                    g.fill(0.0);
-                    for slot in used {
-                        g.iter_mut().zip(&slot.partial[i * 4096..]).for_each(|(a, v)| *a += v);
-                    }
-                })
-            }
+            KernelGrad::Windows | KernelGrad::Copied => sum_slots(&mut self.w.kernel.grad, used, |slot| &slot.partial),
         }
         self.w.bias.grad.fill(0.0);
         for slot in used {

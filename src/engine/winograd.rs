@@ -288,8 +288,8 @@ impl Tiles {
             || {
                 self.input_transform(x, t0, nt, v, patch);
                 match self.side() {
-                    2 => self.output_grad_transform(dy, t0, nt, e, gd2),
-                    _ => self.output_grad_transform(dy, t0, nt, e, gd4),
+                    2 => self.output_grad_transform::<2>(dy, t0, nt, e),
+                    _ => self.output_grad_transform::<4>(dy, t0, nt, e),
                 }
             },
         );
@@ -303,14 +303,7 @@ impl Tiles {
     /// beyond the output's edge).
     #[inline(always)]
     #[allow(clippy::needless_range_loop)] // `cols[b][i]` over `b`: a transpose
-    fn output_grad_transform<const S: usize>(
-        &self,
-        dy: &[f32],
-        t0: usize,
-        nt: usize,
-        e: &mut [f32],
-        gd: impl Fn([V; S]) -> [V; N],
-    ) {
+    fn output_grad_transform<const S: usize>(&self, dy: &[f32], t0: usize, nt: usize, e: &mut [f32]) {
         let (oh, ow, co) = (self.oh, self.ow, self.c_out);
         let se = nt * co + SKEW;
         assert!(e.len() >= POINTS * se, "winograd: workspace");
@@ -326,7 +319,7 @@ impl Tiles {
                     false => V::ZERO,
                 };
                 // cols[b][i] = Σ_a G'[i][a] · g[a][b], then point (i, j) = Σ_b G'[j][b] · cols[b][i].
-                let cols: [[V; N]; S] = std::array::from_fn(|b| gd(std::array::from_fn(|a| at(a, b))));
+                let cols: [[V; N]; S] = std::array::from_fn(|b| gd::<S>(std::array::from_fn(|a| at(a, b))));
                 for i in 0..N {
                     let x: [V; S] = std::array::from_fn(|b| cols[b][i]);
                     for (j, out) in gd(x).iter().enumerate() {
@@ -565,35 +558,26 @@ fn at2([x0, x1, x2, x3, x4, x5]: [V; N]) -> [V; 2] {
     [x0.add(x1.add(x2)).add(x3.add(x4)), x1.sub(x2).add(x3.sub(x4).times(2.0)).add(x5)]
 }
 
-/// `G'` of the kernel gradient for a 4×4 output-gradient tile: `G`'s rows cut to four powers
-/// (rows (1/4)·[1 0 0 0], (−1/6)·[1 1 1 1], (−1/6)·[1 −1 1 −1], (1/24)·[1 2 4 8],
-/// (1/24)·[1 −2 4 −8], [0 0 0 1]).
+/// `G'` of the kernel gradient for an `S`×`S` output-gradient tile (`S` 2 or 4): `G`'s rows cut
+/// to `S` powers, (1/4)·[1 0 …], (−1/6)·[1 1 1 …], (−1/6)·[1 −1 1 …], (1/24)·[1 2 4 …],
+/// (1/24)·[1 −2 4 …] and [0 … 0 1], each from the sums of the even and of the odd powers.
 #[inline(always)]
-fn gd4([x0, x1, x2, x3]: [V; 4]) -> [V; N] {
-    let (e, o) = (x0.add(x2), x1.add(x3));
-    let (e2, o2) = (x0.add(x2.times(4.0)), x1.times(2.0).add(x3.times(8.0)));
+fn gd<const S: usize>(x: [V; S]) -> [V; N] {
+    let (mut e, mut o, mut e2, mut o2) = (x[0], x[1], x[0], x[1].times(2.0));
+    for (k, &xk) in x.iter().enumerate().skip(2) {
+        let scaled = xk.times((1 << k) as f32);
+        match k % 2 {
+            0 => (e, e2) = (e.add(xk), e2.add(scaled)),
+            _ => (o, o2) = (o.add(xk), o2.add(scaled)),
+        }
+    }
     [
-        x0.times(1.0 / 4.0),
+        x[0].times(1.0 / 4.0),
         e.add(o).times(-1.0 / 6.0),
         e.sub(o).times(-1.0 / 6.0),
         e2.add(o2).times(1.0 / 24.0),
         e2.sub(o2).times(1.0 / 24.0),
-        x3,
-    ]
-}
-
-/// `G'` for a 2×2 output-gradient tile (rows (1/4)·[1 0], (−1/6)·[1 1], (−1/6)·[1 −1],
-/// (1/24)·[1 2], (1/24)·[1 −2], [0 1]).
-#[inline(always)]
-fn gd2([x0, x1]: [V; 2]) -> [V; N] {
-    let o2 = x1.times(2.0);
-    [
-        x0.times(1.0 / 4.0),
-        x0.add(x1).times(-1.0 / 6.0),
-        x0.sub(x1).times(-1.0 / 6.0),
-        x0.add(o2).times(1.0 / 24.0),
-        x0.sub(o2).times(1.0 / 24.0),
-        x1,
+        x[S - 1],
     ]
 }
 
