@@ -10,19 +10,21 @@
 //! products read the patches straight from a zero-bordered copy of the chunk, as windows of it
 //! (an "implicit" GEMM: no patch matrix is written). The input gradient of a stride-1
 //! convolution is itself such a convolution, of the bordered output gradient with the kernel
-//! flipped, so it needs no scatter back onto the image either. The kernel gradient reads the
+//! flipped, so it needs no scatter back onto the image either; a strided one is a few such
+//! products, one per phase of the strides (`phases.rs`). The kernel gradient reads the
 //! patches in place where their runs fill whole 32-column strips; short runs (a first layer on
-//! one channel) and strided input gradients copy the patches out first (im2col, col2im),
-//! rebuilt in the backward pass rather than stored.
+//! one channel) copy the patches out first (im2col), rebuilt in the backward pass rather than
+//! stored, and so does the fallback kernel (with col2im for the input gradient).
 //!
 //! A 5×5 or 3×3 stride-1 layer with enough channels takes none of these: Winograd's F(2×2, 5×5)
 //! and F(4×4, 3×3) do its forward pass and input gradient, and transposed (F(5×5, 2×2), F(3×3,
 //! 4×4)) its kernel gradient, with a third to a quarter of the multiplications (`winograd.rs`).
 
 use super::gemm::{
-    RowFn, Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
+    Windows, depth_for, depth_within, matmul, matmul_rows, matmul_windows_t, rows_supported, windows_t_supported,
 };
 use super::kernel::{KernelOptions, Weights, weights_layer_methods};
+use super::phases::Phases;
 use super::winograd::{self, Tiles, TransformedKernel};
 use super::{Activation, Ctx, Layer, LayerConfig, SendPtr, Shape, ensure, limits};
 use crate::rng::Rng;
@@ -199,7 +201,7 @@ struct Paths {
     /// With the panel depth of its product.
     forward: Option<usize>,
     kernel_grad: KernelGrad,
-    input_grad: bool,
+    input_grad: InputGrad,
 }
 
 /// A batch's Winograd tiles in blocks: tiles in all, tiles a block, blocks, and the slots
@@ -224,6 +226,19 @@ enum KernelGrad {
     Copied,
 }
 
+/// How a layer computes its input gradient.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InputGrad {
+    /// By Winograd's transforms (`winograd.rs`).
+    Winograd,
+    /// A stride-1 layer: as the bordered output gradient's windows times the flipped kernel.
+    Windows,
+    /// A strided layer: by phases (`phases.rs`).
+    Phases,
+    /// Patch gradients dy · Wᵀ added back onto the image (col2im).
+    Copied,
+}
+
 pub struct Conv2D {
     name: String,
     input: Shape,
@@ -237,7 +252,8 @@ pub struct Conv2D {
     /// Kernel `[kh, kw, c_in, c_out]`, bias and the options acting on them.
     pub w: Weights,
     slots: Vec<Slot>,
-    /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`).
+    /// The kernel flipped for the input gradient, `[kh, kw, c_out, c_in]` (flipped in `kh`, `kw`);
+    /// for a strided layer, its phases' kernels (`Phases::kernels`).
     flipped: Vec<f32>,
     /// The kernel, and the flipped kernel of the input gradient, at Winograd's points (5×5 and
     /// 3×3 stride-1 layers).
@@ -281,11 +297,18 @@ impl Conv2D {
         } else {
             KernelGrad::Copied
         };
-        Paths {
-            forward: ok.then_some(depth),
-            kernel_grad,
-            input_grad: ok && self.strides == (1, 1) && self.ksize.1 * self.output.c >= 32,
-        }
+        let input_grad = if self.winograd_input_grad_tiles().is_some() {
+            InputGrad::Winograd
+        } else if !ok {
+            InputGrad::Copied
+        } else if self.strides != (1, 1) {
+            InputGrad::Phases
+        } else if self.ksize.1 * self.output.c >= 32 {
+            InputGrad::Windows
+        } else {
+            InputGrad::Copied
+        };
+        Paths { forward: ok.then_some(depth), kernel_grad, input_grad }
     }
 
     /// Height and width of the zero-bordered input the implicit products read.
@@ -305,12 +328,16 @@ impl Conv2D {
         let (kh, kw) = self.ksize;
         let opix = self.output.h * self.output.w;
         let in_place_kernel_grad = matches!(paths.kernel_grad, KernelGrad::Rows | KernelGrad::Windows);
-        let in_place_input_grad = paths.input_grad || self.winograd_input_grad_tiles().is_some();
         let im2col = match backward {
-            true => paths.kernel_grad == KernelGrad::Copied || !in_place_input_grad,
+            true => paths.kernel_grad == KernelGrad::Copied || paths.input_grad == InputGrad::Copied,
             false => paths.forward.is_none(),
         };
-        let plen = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
+        let phases = self.phases();
+        let plen = match im2col {
+            true => self.max_chunk * opix * self.kdim(),
+            false if backward && paths.input_grad == InputGrad::Phases => phases.scratch_len(self.max_chunk),
+            false => 0,
+        };
         let (hp, wp) = self.padded_size();
         // The forward pass reads a bordered copy where its product is implicit, the backward
         // pass where its kernel gradient reads the patches in place.
@@ -319,10 +346,11 @@ impl Conv2D {
         } else {
             0
         };
-        let padded_dy = if backward && paths.input_grad && self.winograd_input_grad_tiles().is_none() {
-            self.max_chunk * (self.input.h + kh - 1) * (self.input.w + kw - 1) * self.output.c
-        } else {
-            0
+        let padded_dy = match paths.input_grad {
+            _ if !backward => 0,
+            InputGrad::Windows => self.max_chunk * (self.input.h + kh - 1) * (self.input.w + kw - 1) * self.output.c,
+            InputGrad::Phases => phases.bordered_len(self.max_chunk),
+            InputGrad::Winograd | InputGrad::Copied => 0,
         };
         let glen = self.w.kernel.value.len() + self.w.bias.value.len();
         for s in &mut self.slots[..nslots] {
@@ -379,13 +407,6 @@ impl Conv2D {
     fn patch_starts<'a>(&self, pad: &'a [f32]) -> (impl Fn(usize) -> *const f32 + Sync + 'a, usize, usize) {
         let (start, run, gap) = self.patch_windows();
         (move |i: usize| pad[start(i)..].as_ptr(), run, gap)
-    }
-
-    /// Row `i` of the patch matrix from column `q` on, in the bordered input: `kw·c_in`
-    /// contiguous values from the start of `q`'s kernel row.
-    fn patch_at<'a>(&self, pad: &'a [f32]) -> impl Fn(usize, usize) -> *const f32 + Sync + 'a {
-        let (start, run, gap) = self.patch_windows();
-        move |i, q| pad[start(i) + q / run * gap + q % run..].as_ptr()
     }
 
     /// The kernel for the input gradient: `flipped[kh−1−ky][kw−1−kx][o][i] = kernel[ky][kx][i][o]`.
@@ -476,7 +497,7 @@ impl Conv2D {
 /// Copies `ns` images of `(h, w, c)` from `src` into `dst` (`ns` images of `size` × `c`) at
 /// offset `at` (rows, columns), zero around them; parts beyond `size` are left out.
 #[inline(always)]
-fn place(
+pub(super) fn place(
     src: &[f32],
     ns: usize,
     (h, w, c): (usize, usize, usize),
@@ -567,6 +588,11 @@ impl Conv2D {
 }
 
 impl Conv2D {
+    /// The input gradient's split by phases (`phases.rs`; used where strided).
+    fn phases(&self) -> Phases {
+        Phases::new(self.input, self.output, self.ksize, self.strides, (self.pad_t, self.pad_l))
+    }
+
     /// The layer's Winograd tiling, when the forward pass takes that path (see `winograd.rs`).
     fn winograd_tiles(&self) -> Option<Tiles> {
         let (ci, co) = (self.input.c, self.output.c);
@@ -729,9 +755,13 @@ impl Layer for Conv2D {
         let (chunk, nchunks, nslots) = self.prepare_slots(batch, true);
         let want_dx = dx.is_some();
         let dx_tiles = self.winograd_input_grad_tiles().filter(|_| want_dx);
-        if want_dx && (paths.input_grad || dx_tiles.is_some()) {
-            self.flip_kernel();
+        match paths.input_grad {
+            _ if !want_dx => {}
+            InputGrad::Winograd | InputGrad::Windows => self.flip_kernel(),
+            InputGrad::Phases => self.phases().kernels(&self.w.kernel.value, &mut self.flipped),
+            InputGrad::Copied => {}
         }
+        let phases = self.phases();
         let mut flipped_points = std::mem::take(&mut self.flipped_points);
         let dx_winograd = dx_tiles.map(|t| {
             for slot in &mut self.slots[..nslots] {
@@ -768,12 +798,11 @@ impl Layer for Conv2D {
                         // The kernel's gradient transposed, [c_out, kdim] = dyᵀ · patches.
                         let pad = &mut slot.padded[..padded];
                         this.pad_input(xc, ns, pad);
-                        let at = this.patch_at(pad);
-                        // SAFETY: a 32-column strip of a patch row stays inside one run of `pad`
-                        // (`paths` asks that 32 divide the runs).
-                        unsafe {
-                            matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), Ok(&at as RowFn), pk, !first)
-                        };
+                        let (start, run, gap) = this.patch_starts(pad);
+                        let b = Ok(Windows { start: &start, run, gap });
+                        // SAFETY: each patch row's window lies inside `pad`; `paths` asks that 32
+                        // divide the runs.
+                        unsafe { matmul_rows(cout, kdim, m, depth_for(m), Err((dyc, true)), b, pk, !first) };
                     }
                     KernelGrad::Windows => {
                         // The kernel's gradient, [kdim, c_out] = patchesᵀ · dy.
@@ -816,7 +845,10 @@ impl Layer for Conv2D {
                         // SAFETY: the chunk's input gradient is this thread's alone.
                         unsafe { t.run(dyc, t0, size.min(all - t0), points, None, linear, &mut slot.winograd, out) };
                     }
-                } else if paths.input_grad {
+                } else if paths.input_grad == InputGrad::Phases {
+                    let pad = &mut slot.padded_dy[..phases.bordered_len(ns)];
+                    phases.input_grad(dyc, ns, &this.flipped, pad, &mut slot.patches, dxc);
+                } else if paths.input_grad == InputGrad::Windows {
                     let pad = &mut slot.padded_dy[..ns * hq * wq * cout];
                     this.pad_output_grad(dyc, ns, pad);
                     let pad = &*pad;

@@ -10,7 +10,7 @@ mod blocked;
 mod x86;
 
 use super::SendPtr;
-pub(crate) use blocked::{RowFn, Windows, depth_for, depth_within};
+pub(crate) use blocked::{Windows, depth_for, depth_within};
 use blocked::{Source, View};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -291,14 +291,13 @@ pub(crate) fn rows_supported() -> bool {
 }
 
 /// `c (m×n) (+)= a · b` on the calling thread, in panels of `depth` along `k`, where one
-/// operand is a convolution's patches read straight from the image: `A` as [`Windows`], or
-/// else `B` by its rows' runs (strips of 32 columns). The other operand is a row-major matrix,
-/// transposed when `*_t`.
+/// operand is a convolution's patches read straight from the image as [`Windows`]: `A`, or
+/// else `B` (whose runs then hold whole strips of 32 columns). The other operand is a
+/// row-major matrix, transposed when `*_t`.
 ///
 /// # Safety
-/// Every element of the windows (rows `0..m`, values `0..k`) is valid; every pointer a
-/// [`RowFn`] returns starts a run of valid values to the end of its strip (the 32 columns of
-/// its strip, or to `n`); [`rows_supported`] holds.
+/// Every element of the windows (`A`: rows `0..m`, values `0..k`; `B`: rows `0..k`, values
+/// `0..n`) is valid; a `B`'s run is a multiple of 32; [`rows_supported`] holds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn matmul_rows(
     m: usize,
@@ -306,7 +305,7 @@ pub(crate) unsafe fn matmul_rows(
     k: usize,
     depth: usize,
     a: Result<Windows, (&[f32], bool)>,
-    b: Result<RowFn, (&[f32], bool)>,
+    b: Result<Windows, (&[f32], bool)>,
     c: &mut [f32],
     accumulate: bool,
 ) {
@@ -322,6 +321,9 @@ pub(crate) unsafe fn matmul_rows(
         Source::View(View::of(x, t, rows, cols))
     };
     let a = a.map_or_else(|x| view(x, m, k), Source::Windows);
+    if let Ok(w) = &b {
+        assert!(w.run.is_multiple_of(32), "matmul_rows: a B's runs must hold whole strips");
+    }
     let b = b.map_or_else(|x| view(x, k, n), Source::Rows);
     let cp = c.as_mut_ptr();
     // SAFETY: as the caller promises.

@@ -27,6 +27,7 @@ pub mod loss;
 pub mod max_pool;
 pub mod network;
 pub mod regularizer;
+mod phases;
 mod wide;
 mod winograd;
 

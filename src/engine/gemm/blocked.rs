@@ -54,14 +54,10 @@ pub(super) trait Micro {
     );
 }
 
-/// A `B` given by where its rows' runs start: `at(i, j)` points to element `(i, j)`, from
-/// which the row runs on contiguously to the end of `j`'s strip of the kernel's `NR` columns.
-/// A convolution's patches, read from the image.
-pub(crate) type RowFn<'a> = &'a (dyn Fn(usize, usize) -> *const f32 + Sync);
-
-/// An `A` whose rows are windows of an image (a convolution's patches, read in place): element
-/// `(i, p)` lies at `start(i) + (p / run)·gap + p % run`, runs of `run` contiguous values
-/// `gap` apart.
+/// A matrix whose rows are windows of an image (a convolution's patches, read in place):
+/// element `(i, p)` lies at `start(i) + (p / run)·gap + p % run`, runs of `run` contiguous
+/// values `gap` apart. As an `A`, or as a `B` whose runs hold whole strips of the kernel's `NR`
+/// columns.
 #[derive(Clone, Copy)]
 pub(crate) struct Windows<'a> {
     pub start: &'a (dyn Fn(usize) -> *const f32 + Sync),
@@ -82,8 +78,8 @@ pub(super) struct Window {
 #[derive(Clone, Copy)]
 pub(super) enum Source<'a> {
     View(View),
-    /// `B` only.
-    Rows(RowFn<'a>),
+    /// `B` only: rows as windows (see [`Windows`]).
+    Rows(Windows<'a>),
     /// `A` only.
     Windows(Windows<'a>),
     /// `B` only: packed already by [`pack_b`] (one panel: `k ≤ KC`, `n ≤ NC`).
@@ -202,8 +198,8 @@ pub(super) unsafe fn product<K: Micro>(
                         unsafe { pack::<true>(K::NR, kc, nc, b.at(pc, jc), bp) };
                         bp.as_ptr()
                     }
-                    Source::Rows(at) => {
-                        pack_rows(K::NR, kc, nc, |p, j| at(pc + p, jc + j), bp);
+                    Source::Rows(w) => {
+                        unsafe { pack_rows(K::NR, kc, nc, w, pc, jc, bp) };
                         bp.as_ptr()
                     }
                     Source::Packed(panel) => {
@@ -294,15 +290,25 @@ fn copy_line(out: &mut [f32], from: &[f32]) {
     out[from.len()..].fill(0.0);
 }
 
-/// Packs `len` columns of a `kc`-deep panel of `B` given by row runs (`at(p, j)`: `B[p][j..]`,
-/// contiguous to the end of `j`'s strip) into strips of `width` columns, zero beyond `len`.
-fn pack_rows(width: usize, kc: usize, len: usize, at: impl Fn(usize, usize) -> *const f32, dst: &mut [f32]) {
+/// Packs columns `j0..j0 + len` of rows `p0..p0 + kc` of a `B` given as windows into strips of
+/// `width` columns, zero beyond `len`. Each row's start is asked for once per panel (not per
+/// strip: a start costs divisions and a call through a pointer, a tenth of a convolution's
+/// kernel gradient when it was asked per strip).
+///
+/// # Safety
+/// The windows' rows reach the panel's values; `width` divides `w.run` and `j0`.
+unsafe fn pack_rows(width: usize, kc: usize, len: usize, w: Windows, p0: usize, j0: usize, dst: &mut [f32]) {
+    let mut starts = [std::ptr::null::<f32>(); KC];
+    for (p, s) in starts[..kc].iter_mut().enumerate() {
+        *s = (w.start)(p0 + p);
+    }
     for (s, strip) in dst[..len.div_ceil(width) * width * kc].chunks_exact_mut(width * kc).enumerate() {
-        let j0 = s * width;
-        let lines = width.min(len - j0);
-        for (p, out) in strip.chunks_exact_mut(width).enumerate() {
-            // SAFETY: the caller's `at` promises `lines` contiguous values.
-            copy_line(out, unsafe { std::slice::from_raw_parts(at(p, j0), lines) });
+        let j = j0 + s * width;
+        let lines = width.min(len - s * width);
+        let offset = j / w.run * w.gap + j % w.run;
+        for (out, &start) in strip.chunks_exact_mut(width).zip(&starts[..kc]) {
+            // SAFETY: a strip lies within one run of the row's window, as the caller promises.
+            copy_line(out, unsafe { std::slice::from_raw_parts(start.add(offset), lines) });
         }
     }
 }
