@@ -235,6 +235,10 @@ fn batch_norm_gradients_dense_and_spatial() {
     l.gamma.value = vec![0.5, 1.5, -0.7];
     l.beta.value = vec![0.1, -0.2, 0.3];
     check_layer(&mut l, 4, 51);
+    // 21 channels: the sums run 16 channels side by side, then the 5 left one by one.
+    let mut l = BatchNormConfig::default().init("batch_normalization_2".into(), Shape::new(2, 3, 21)).unwrap();
+    l.gamma.value = (0..21).map(|j| 0.5 + 0.05 * j as f32).collect();
+    check_layer(&mut l, 3, 52);
 }
 
 #[test]

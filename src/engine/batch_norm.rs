@@ -77,15 +77,20 @@ pub struct BatchNorm {
 
 /// Rows (of `c` values) per piece of parallel work.
 const ROWS: usize = 512;
+/// Channels summed side by side.
+const LANES: usize = 16;
 
 impl BatchNorm {
-    /// Per-channel sums of `f(row values)` over all rows, into `out` (two arrays of `c`).
+    /// Per-channel sums over all rows of `f(v, w, center)`, a value of `v` with the one of `w`
+    /// beside it (or 0 when `w` is empty) and its channel's `center` (or 0 when empty): two
+    /// arrays of `c`.
     fn channel_sums(
         partial: &mut Vec<f64>,
         v: &[f32],
         w: &[f32],
+        center: &[f32],
         c: usize,
-        f: impl Fn(f32, f32, usize) -> (f64, f64) + Sync,
+        f: impl Fn(f32, f32, f32) -> (f64, f64) + Sync,
     ) -> (Vec<f64>, Vec<f64>) {
         let pieces = v.len().div_ceil(ROWS * c);
         if partial.len() < pieces * 2 * c {
@@ -96,28 +101,46 @@ impl BatchNorm {
             wide(
                 #[inline(always)]
                 || {
-                    p.fill(0.0);
                     let (a, b) = p.split_at_mut(c);
                     let lo = i * ROWS * c;
-                    let hi = (lo + ROWS * c).min(v.len());
-                    if wl == 0 {
-                        for row in v[lo..hi].chunks_exact(c) {
-                            for (j, ((a, b), &x)) in a.iter_mut().zip(b.iter_mut()).zip(row).enumerate() {
-                                let (s, t) = f(x, 0.0, j);
-                                *a += s;
-                                *b += t;
+                    let rows = ((lo + ROWS * c).min(v.len()) - lo) / c;
+                    // A block of channels at a time, its sums in registers through the piece's
+                    // rows: each channel's sum is the same chain, in row order, as one row at a
+                    // time gives, without a load and store of every sum per row.
+                    for j0 in (0..c).step_by(LANES) {
+                        let width = LANES.min(c - j0);
+                        let (mut sa, mut sb) = ([0.0f64; LANES], [0.0f64; LANES]);
+                        let at = |r: usize| lo + r * c + j0;
+                        if width == LANES {
+                            let center: [f32; LANES] = match center.len() {
+                                0 => [0.0; LANES],
+                                _ => center[j0..j0 + LANES].try_into().expect("a block"),
+                            };
+                            for r in 0..rows {
+                                let x: &[f32; LANES] = v[at(r)..][..LANES].try_into().expect("a block");
+                                let o: [f32; LANES] = match wl {
+                                    0 => [0.0; LANES],
+                                    _ => w[at(r)..][..LANES].try_into().expect("a block"),
+                                };
+                                for t in 0..LANES {
+                                    let (s, u) = f(x[t], o[t], center[t]);
+                                    sa[t] += s;
+                                    sb[t] += u;
+                                }
+                            }
+                        } else {
+                            for r in 0..rows {
+                                for t in 0..width {
+                                    let o = if wl == 0 { 0.0 } else { w[at(r) + t] };
+                                    let m = if center.is_empty() { 0.0 } else { center[j0 + t] };
+                                    let (s, u) = f(v[at(r) + t], o, m);
+                                    sa[t] += s;
+                                    sb[t] += u;
+                                }
                             }
                         }
-                    } else {
-                        for (row, other) in v[lo..hi].chunks_exact(c).zip(w[lo..hi].chunks_exact(c)) {
-                            for (j, (((a, b), &x), &o)) in
-                                a.iter_mut().zip(b.iter_mut()).zip(row).zip(other).enumerate()
-                            {
-                                let (s, t) = f(x, o, j);
-                                *a += s;
-                                *b += t;
-                            }
-                        }
+                        a[j0..j0 + width].copy_from_slice(&sa[..width]);
+                        b[j0..j0 + width].copy_from_slice(&sb[..width]);
                     }
                 },
             )
@@ -168,12 +191,12 @@ impl Layer for BatchNorm {
             return;
         }
         let m = (batch * self.shape.h * self.shape.w) as f64;
-        let (sum, _) = Self::channel_sums(&mut self.partial, x, &[], c, |v, _, _| (v as f64, 0.0));
+        let (sum, _) = Self::channel_sums(&mut self.partial, x, &[], &[], c, |v, _, _| (v as f64, 0.0));
         let mean: Vec<f32> = sum.iter().map(|s| (s / m) as f32).collect();
         let mean_ref = &mean;
         // Second pass on centred values: no cancellation when the mean is large.
-        let (var, _) = Self::channel_sums(&mut self.partial, x, &[], c, |v, _, j| {
-            let d = (v - mean_ref[j]) as f64;
+        let (var, _) = Self::channel_sums(&mut self.partial, x, &[], mean_ref, c, |v, _, mean| {
+            let d = (v - mean) as f64;
             (d * d, 0.0)
         });
         let var: Vec<f32> = var.iter().map(|v| (v / m) as f32).collect();
@@ -213,7 +236,7 @@ impl Layer for BatchNorm {
         let m = (batch * self.shape.h * self.shape.w) as f32;
         let xhat = &self.xhat[..n];
         let (dbeta, dgamma) =
-            Self::channel_sums(&mut self.partial, dy, xhat, c, |d, xh, _| (d as f64, d as f64 * xh as f64));
+            Self::channel_sums(&mut self.partial, dy, xhat, &[], c, |d, xh, _| (d as f64, d as f64 * xh as f64));
         for j in 0..c {
             self.gamma.grad[j] = dgamma[j] as f32;
             self.beta.grad[j] = dbeta[j] as f32;
@@ -246,5 +269,38 @@ impl Layer for BatchNorm {
     }
     fn params_mut(&mut self) -> Vec<&mut Param> {
         vec![&mut self.gamma, &mut self.beta, &mut self.moving_mean, &mut self.moving_variance]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch moments against f64 sums, over more rows than one piece and more channels
+    /// than one block (16 side by side, then 5 one by one): the moving averages take 1 − 0.99
+    /// of them, and every channel of the output has mean 0 and variance var / (var + ε).
+    #[test]
+    fn a_training_pass_takes_each_channels_batch_moments() {
+        let (batch, shape) = (3, Shape::new(20, 20, 21));
+        let c = shape.c;
+        let mut rng = Rng::new(7);
+        let x: Vec<f32> = (0..batch * shape.len()).map(|i| 3.0 + (i % c) as f32 + 2.0 * rng.normal()).collect();
+        let mut l = BatchNormConfig::default().init("bn".into(), shape).unwrap();
+        let mut y = vec![0.0; x.len()];
+        l.forward(&x, &mut y, batch, Ctx { training: true, seed: 0 });
+        let moments = |v: &[f32], j: usize| {
+            let col: Vec<f64> = v.iter().skip(j).step_by(c).map(|&v| v as f64).collect();
+            let mean = col.iter().sum::<f64>() / col.len() as f64;
+            (mean, col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64)
+        };
+        for j in 0..c {
+            let (mean, var) = moments(&x, j);
+            let close = |got: f32, want: f64| (got as f64 - want).abs() <= 1e-6 * want.abs().max(1e-3);
+            let (keep, take) = (0.99f32 as f64, (1.0 - 0.99f32) as f64);
+            assert!(close(l.moving_mean.value[j], take * mean), "channel {j}: moving mean");
+            assert!(close(l.moving_variance.value[j], keep + take * var), "channel {j}: moving variance");
+            let (ym, yv) = moments(&y, j);
+            assert!(ym.abs() < 1e-5 && (yv - var / (var + 1e-3)).abs() < 1e-5, "channel {j}: output {ym} {yv}");
+        }
     }
 }
