@@ -10,8 +10,8 @@ mod blocked;
 mod x86;
 
 use super::SendPtr;
-pub(crate) use blocked::{Windows, depth_for, depth_within};
 use blocked::{Source, View};
+pub(crate) use blocked::{Windows, depth_for, depth_within};
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::cell::Cell;

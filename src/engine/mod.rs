@@ -26,8 +26,8 @@ pub mod limits;
 pub mod loss;
 pub mod max_pool;
 pub mod network;
-pub mod regularizer;
 mod phases;
+pub mod regularizer;
 mod wide;
 mod winograd;
 

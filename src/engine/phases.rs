@@ -65,7 +65,13 @@ pub(super) struct Phases {
 
 impl Phases {
     /// The split of a convolution from `input` to `output` (`[kh, kw, c_in, c_out]` kernel).
-    pub fn new(input: Shape, output: Shape, ksize: (usize, usize), strides: (usize, usize), pad: (usize, usize)) -> Self {
+    pub fn new(
+        input: Shape,
+        output: Shape,
+        ksize: (usize, usize),
+        strides: (usize, usize),
+        pad: (usize, usize),
+    ) -> Self {
         let y = Axis { size: input.h, out: output.h, k: ksize.0, s: strides.0, pad: pad.0 };
         let x = Axis { size: input.w, out: output.w, k: ksize.1, s: strides.1, pad: pad.1 };
         Phases { y, x, c_in: input.c, c_out: output.c }
@@ -108,7 +114,15 @@ impl Phases {
     /// The input gradient `dx` (`[ns, h, w, c_in]`) of the output gradient `dy` of `ns`
     /// samples, on the calling thread: `dy` bordered into `bordered`, each phase's product
     /// into `scratch` and copied to its pixels. `kernels` as [`Phases::kernels`] wrote them.
-    pub fn input_grad(self, dy: &[f32], ns: usize, kernels: &[f32], bordered: &mut [f32], scratch: &mut [f32], dx: &mut [f32]) {
+    pub fn input_grad(
+        self,
+        dy: &[f32],
+        ns: usize,
+        kernels: &[f32],
+        bordered: &mut [f32],
+        scratch: &mut [f32],
+        dx: &mut [f32],
+    ) {
         let (y, x, ci, co) = (self.y, self.x, self.c_in, self.c_out);
         let (hq, wq) = (y.bordered(), x.bordered());
         let pad = &mut bordered[..self.bordered_len(ns)];

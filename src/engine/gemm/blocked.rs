@@ -329,6 +329,31 @@ unsafe fn pack<const B_SIDE: bool>(width: usize, kc: usize, len: usize, src: Vie
             for (l, r) in rows[..lines].iter_mut().enumerate() {
                 *r = unsafe { line.at(l0 + l, 0).ptr };
             }
+            // Whole 8 × 8 blocks transposed in registers (only our x86 kernels, which all have
+            // AVX2, pack), the rest a value at a time.
+            #[cfg(target_arch = "x86_64")]
+            if lines == width && width.is_multiple_of(8) && line_stride > 0 {
+                let blocks = kc / 8 * 8;
+                for p in (0..blocks).step_by(8) {
+                    for l in (0..lines).step_by(8) {
+                        // SAFETY: lines l..l+8 reach values p..p+8; the strip holds rows p..p+8.
+                        unsafe {
+                            super::x86::transpose8(
+                                rows[l].add(p),
+                                line_stride as usize,
+                                strip[p * width + l..].as_mut_ptr(),
+                                width,
+                            )
+                        };
+                    }
+                }
+                for (p, out) in strip.chunks_exact_mut(width).enumerate().skip(blocks) {
+                    for (o, r) in out.iter_mut().zip(&rows) {
+                        *o = unsafe { *r.add(p) };
+                    }
+                }
+                continue;
+            }
             for (p, out) in strip.chunks_exact_mut(width).enumerate() {
                 for (o, r) in out[..lines].iter_mut().zip(&rows) {
                     *o = unsafe { *r.add(p) };
