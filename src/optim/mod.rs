@@ -7,6 +7,7 @@ pub mod sgd;
 
 use crate::Error;
 use crate::engine::Network;
+use crate::engine::limits::all_finite;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +91,13 @@ impl Optimizer {
         Optimizer { config, iterations: 0, slots: Vec::new() }
     }
 
-    /// Applies one update from the gradients in `net`.
-    pub fn step(&mut self, net: &mut Network) {
+    /// Applies one update from the gradients in `net`; whether every value it wrote is finite
+    /// (each piece checked while still in cache, instead of the whole network again after).
+    pub fn step(&mut self, net: &mut Network) -> bool {
         self.iterations += 1;
         let t = self.iterations;
         let mut i = 0;
+        let mut finite = true;
         // Straight over the layers: building the named list would allocate on every step.
         for p in net.layers.iter_mut().flat_map(|l| l.params_mut()) {
             if !p.trainable {
@@ -105,21 +108,57 @@ impl Optimizer {
             }
             let [s1, s2] = &mut self.slots[i];
             let cfg = &self.config;
-            p.value
+            finite &= p
+                .value
                 .par_chunks_mut(PAR)
                 .zip(p.grad.par_chunks(PAR))
                 .zip(s1.par_chunks_mut(PAR).zip(s2.par_chunks_mut(PAR)))
-                .for_each(|((w, g), (a, b))| {
+                .map(|((w, g), (a, b))| {
                     crate::engine::wide(
                         #[inline(always)]
-                        || match cfg {
-                            OptimizerConfig::Sgd(c) => sgd::update(c, w, g, a),
-                            OptimizerConfig::Adam(c) => adam::update(c, t, w, g, a, b),
-                            OptimizerConfig::Rmsprop(c) => rmsprop::update(c, w, g, a, b),
+                        || {
+                            match cfg {
+                                OptimizerConfig::Sgd(c) => sgd::update(c, w, g, a),
+                                OptimizerConfig::Adam(c) => adam::update(c, t, w, g, a, b),
+                                OptimizerConfig::Rmsprop(c) => rmsprop::update(c, w, g, a, b),
+                            }
+                            all_finite(w)
                         },
                     )
-                });
+                })
+                .reduce(|| true, |a, b| a && b);
             i += 1;
+        }
+        finite
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step says whether what it wrote is finite: an overflow in any piece of any tensor
+    /// (here the last value of the largest, past the first parallel piece) is reported, and
+    /// every other piece is still updated.
+    #[test]
+    fn a_step_reports_values_it_made_infinite() {
+        for name in ["sgd", "adam", "rmsprop"] {
+            let mut net = crate::model::presets::preset("mlp-64-64").unwrap().build(0).unwrap();
+            let mut opt = Optimizer::new(OptimizerConfig::by_name(name).unwrap());
+            for (_, p) in net.named_params_mut() {
+                p.grad.fill(1e-3);
+            }
+            assert!(opt.step(&mut net), "{name}: a small step is finite");
+            let first = net.named_params_mut()[0].1.value[0];
+            let mut params = net.named_params_mut();
+            let kernel = &mut params[0].1;
+            assert!(kernel.value.len() > PAR);
+            *kernel.value.last_mut().unwrap() = f32::MAX;
+            kernel.grad.fill(-1e-3);
+            *kernel.grad.last_mut().unwrap() = -f32::MAX;
+            opt.config.set_lr(1e30);
+            assert!(!opt.step(&mut net), "{name}: an overflow is reported");
+            assert_ne!(net.named_params_mut()[0].1.value[0], first, "{name}: the other pieces are updated");
         }
     }
 }

@@ -305,8 +305,10 @@ fn train_epoch(
             return Err(diverged(format!("the loss is {l}")));
         }
         net.backward(x);
-        opt.step(net);
-        if let Some(tensor) = non_finite_tensor(net) {
+        // The update checks what it writes; the state the forward pass updated (batch
+        // normalisation's moving averages) is small enough to check here.
+        let finite = opt.step(net) && state_finite(net);
+        if let Some(tensor) = (!finite).then(|| non_finite_tensor(net)).flatten() {
             return Err(diverged(format!("the update made tensor '{tensor}' NaN or infinite")));
         }
         *last_finite = Some(l);
@@ -316,6 +318,11 @@ fn train_epoch(
         on_event(Event::Step { step: step + 1, steps, loss, accuracy });
     }
     Ok((loss_sum / seen.max(1) as f64, correct as f64 / seen.max(1) as f64))
+}
+
+/// Whether every tensor the optimiser does not update holds finite values.
+fn state_finite(net: &Network) -> bool {
+    net.layers.iter().all(|l| l.params().into_iter().filter(|p| !p.trainable).all(|p| all_finite(&p.value)))
 }
 
 /// The key (`layer.param`) of the first tensor holding a NaN or an infinity, if any.
