@@ -34,33 +34,36 @@ fn main() -> digits::Result<()> {
     let mut rng = Rng::new(1);
     let input: Vec<f32> = (0..batch * net.input.len()).map(|_| rng.uniform()).collect();
     let (mut fwd, mut bwd) = (vec![0.0f64; n], vec![0.0f64; n]);
-    for step in 0..steps + 5 {
-        for i in 0..n {
-            let (before, rest) = acts.split_at_mut(i);
-            let x: &[f32] = if i == 0 { &input } else { &before[i - 1] };
-            let start = Instant::now();
-            net.layers[i].forward(x, &mut rest[0], batch, Ctx { training: !infer, seed: step as u64 });
-            if step >= 5 {
-                fwd[i] += start.elapsed().as_secs_f64();
+    // On the engine's threads, as training runs its steps (`digits::engine::on_pool`).
+    digits::engine::on_pool(|| {
+        for step in 0..steps + 5 {
+            for i in 0..n {
+                let (before, rest) = acts.split_at_mut(i);
+                let x: &[f32] = if i == 0 { &input } else { &before[i - 1] };
+                let start = Instant::now();
+                net.layers[i].forward(x, &mut rest[0], batch, Ctx { training: !infer, seed: step as u64 });
+                if step >= 5 {
+                    fwd[i] += start.elapsed().as_secs_f64();
+                }
+            }
+            if infer {
+                continue;
+            }
+            grads[n - 1].iter_mut().enumerate().for_each(|(j, g)| *g = ((j % 7) as f32 - 3.0) * 1e-3);
+            // As `Network::backward`: nothing before the first layer with parameters.
+            let first = net.first_with_params();
+            for i in (first..n).rev() {
+                let (gb, ga) = grads.split_at_mut(i);
+                let x: &[f32] = if i == 0 { &input } else { &acts[i - 1] };
+                let dx = if i > first { Some(&mut gb[i - 1][..]) } else { None };
+                let start = Instant::now();
+                net.layers[i].backward(x, &acts[i], &mut ga[0], dx, batch);
+                if step >= 5 {
+                    bwd[i] += start.elapsed().as_secs_f64();
+                }
             }
         }
-        if infer {
-            continue;
-        }
-        grads[n - 1].iter_mut().enumerate().for_each(|(j, g)| *g = ((j % 7) as f32 - 3.0) * 1e-3);
-        // As `Network::backward`: nothing before the first layer with parameters.
-        let first = net.first_with_params();
-        for i in (first..n).rev() {
-            let (gb, ga) = grads.split_at_mut(i);
-            let x: &[f32] = if i == 0 { &input } else { &acts[i - 1] };
-            let dx = if i > first { Some(&mut gb[i - 1][..]) } else { None };
-            let start = Instant::now();
-            net.layers[i].backward(x, &acts[i], &mut ga[0], dx, batch);
-            if step >= 5 {
-                bwd[i] += start.elapsed().as_secs_f64();
-            }
-        }
-    }
+    });
     let total: f64 = fwd.iter().sum::<f64>() + bwd.iter().sum::<f64>();
     println!("{model}, batch {batch}, {steps} steps, {threads} threads: {:.2} ms a step", total / steps as f64 * 1e3);
     println!("{:<28} {:>10} {:>10} {:>7}", "layer", "fwd ms", "bwd ms", "share");

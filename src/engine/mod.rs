@@ -197,6 +197,18 @@ pub(crate) fn threads_set() -> bool {
     THREADS.load(Ordering::Relaxed) != 0
 }
 
+/// Runs `f` on one of the engine's threads and returns its result. A parallel pass started
+/// from outside the pool hands its work over and sleeps until woken, dozens of times a
+/// training step; started from inside, the thread takes part and its partner steals the rest
+/// (an MLP step about a tenth faster on two threads). The same bits either way: how work is
+/// split never depends on which thread asks.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    rayon::join(f, || ()).0
+}
+
 /// Threads in use (rayon's pool size unless set).
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {

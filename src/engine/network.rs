@@ -217,9 +217,11 @@ impl Network {
         let n = x.len() / per;
         let classes = self.outputs();
         let mut out = vec![0.0f32; n * classes];
-        for (xs, os) in x.chunks(batch * per).zip(out.chunks_mut(batch * classes)) {
-            self.infer_into(xs, xs.len() / per, os);
-        }
+        super::on_pool(|| {
+            for (xs, os) in x.chunks(batch * per).zip(out.chunks_mut(batch * classes)) {
+                self.infer_into(xs, xs.len() / per, os);
+            }
+        });
         if self.softmax_output {
             out.chunks_mut(classes).for_each(softmax_row);
         }

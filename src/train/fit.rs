@@ -295,19 +295,26 @@ fn train_epoch(
         opt.config.set_lr((base_lr * factor * lr_scale) as f32);
         let seed = Rng::derive(&[cfg.seed, epoch as u64, step as u64]).next_u64();
         let (x, y) = (&batches.x[..b * per], &batches.y[..b]);
-        let out = net.forward(x, b, true, seed);
-        correct += loss::correct(out, y, classes);
-        let l = net.loss_grad(Targets::Labels(y), cfg.loss) + net.penalty();
+        // The step's passes on the engine's threads (see `on_pool`); no update after a
+        // loss that is not finite.
+        let (right, l, finite) = crate::engine::on_pool(|| {
+            let right = loss::correct(net.forward(x, b, true, seed), y, classes);
+            let l = net.loss_grad(Targets::Labels(y), cfg.loss) + net.penalty();
+            if !l.is_finite() {
+                return (right, l, true);
+            }
+            net.backward(x);
+            // The update checks what it writes; the state the forward pass updated (batch
+            // normalisation's moving averages) is small enough to check here.
+            (right, l, opt.step(net) && state_finite(net))
+        });
+        correct += right;
         let lr = opt.config.lr();
         let diverged =
             |what: String| Error::Diverged { epoch, batch: step + 1, what, last_finite_loss: *last_finite, lr };
         if !l.is_finite() {
             return Err(diverged(format!("the loss is {l}")));
         }
-        net.backward(x);
-        // The update checks what it writes; the state the forward pass updated (batch
-        // normalisation's moving averages) is small enough to check here.
-        let finite = opt.step(net) && state_finite(net);
         if let Some(tensor) = (!finite).then(|| non_finite_tensor(net)).flatten() {
             return Err(diverged(format!("the update made tensor '{tensor}' NaN or infinite")));
         }
