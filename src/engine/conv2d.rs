@@ -333,11 +333,12 @@ impl Conv2D {
             false => paths.forward.is_none(),
         };
         let phases = self.phases();
-        let plen = match im2col {
-            true => self.max_chunk * opix * self.kdim(),
-            false if backward && paths.input_grad == InputGrad::Phases => phases.scratch_len(self.max_chunk),
-            false => 0,
-        };
+        // The patches, or the phases' products (which may share the buffer with patches copied
+        // out for the kernel gradient: those are used up first).
+        let patches = if im2col { self.max_chunk * opix * self.kdim() } else { 0 };
+        let phase_out =
+            if backward && paths.input_grad == InputGrad::Phases { phases.scratch_len(self.max_chunk) } else { 0 };
+        let plen = patches.max(phase_out);
         let (hp, wp) = self.padded_size();
         // The forward pass reads a bordered copy where its product is implicit, the backward
         // pass where its kernel gradient reads the patches in place.
