@@ -392,6 +392,8 @@ fn bad_requests_get_a_json_4xx_and_the_server_keeps_serving() {
     assert_eq!((status, json(&text)["error"].as_str().unwrap()), (404, "no route GET /no/such/route"));
     let mut r = agent().delete(&server.url("/api/predict")).call().unwrap();
     assert_eq!(r.status().as_u16(), 405);
+    let allow = r.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(allow.as_deref(), Some("POST"), "a 405 names the methods the route takes (RFC 9110)");
     assert_eq!(json(&r.body_mut().read_to_string().unwrap())["error"], "DELETE is not allowed on /api/predict");
     let (status, _, text) = get(&server.url("/api/predict"));
     assert_eq!((status, json(&text)["status"].as_u64()), (405, Some(405)));
