@@ -331,10 +331,12 @@ unsafe fn pack<const B_SIDE: bool>(width: usize, kc: usize, len: usize, src: Vie
             }
             // Whole 8 × 8 blocks transposed in registers (only our x86 kernels, which all have
             // AVX2, pack), the rest a value at a time.
+            #[allow(unused_mut)]
+            let mut transposed = 0;
             #[cfg(target_arch = "x86_64")]
             if lines == width && width.is_multiple_of(8) && line_stride > 0 {
-                let blocks = kc / 8 * 8;
-                for p in (0..blocks).step_by(8) {
+                transposed = kc / 8 * 8;
+                for p in (0..transposed).step_by(8) {
                     for l in (0..lines).step_by(8) {
                         // SAFETY: lines l..l+8 reach values p..p+8; the strip holds rows p..p+8.
                         unsafe {
@@ -347,14 +349,8 @@ unsafe fn pack<const B_SIDE: bool>(width: usize, kc: usize, len: usize, src: Vie
                         };
                     }
                 }
-                for (p, out) in strip.chunks_exact_mut(width).enumerate().skip(blocks) {
-                    for (o, r) in out.iter_mut().zip(&rows) {
-                        *o = unsafe { *r.add(p) };
-                    }
-                }
-                continue;
             }
-            for (p, out) in strip.chunks_exact_mut(width).enumerate() {
+            for (p, out) in strip.chunks_exact_mut(width).enumerate().skip(transposed) {
                 for (o, r) in out[..lines].iter_mut().zip(&rows) {
                     *o = unsafe { *r.add(p) };
                 }
